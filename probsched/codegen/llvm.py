@@ -1,0 +1,365 @@
+"""Lowering a :class:`~probsched.ir.program.Program` to LLVM IR text.
+
+The passes, top to bottom: buffers become pointer arguments (inputs, outputs) or allocations
+(intermediates on the heap, locals on the stack of the function that uses them); loops become
+counted loops, except that unrolled loops are copied out, vectorized loops run their body once
+on vectors (:mod:`.exprs`), and the outermost parallel loop is outlined into a function that
+libgomp's ``GOMP_parallel`` runs on every thread over a static share of the iterations.
+
+>>> from probsched.workloads import gmm
+>>> from probsched.ir import lower
+>>> lowered = lower_program(lower(gmm(b=1, n=4, m=4, k=4)))
+>>> lowered.signature.entry, [a.name for a in lowered.signature.args]
+('gmm', ['A', 'B', 'C'])
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import CodegenError
+from ..ir import expr as E
+from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
+from . import target as T
+from .exprs import ExprEmitter, VarInfo, reduction_update
+from .irtext import BYTES, Function, Module, Value, vec_type
+from .runtime import ArgSpec, KernelSignature
+
+MAX_VECTOR_LANES = 64
+MAX_UNROLL = 1024
+STACK_LIMIT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LoweredKernel:
+    ir: str
+    signature: KernelSignature
+
+
+def lower_program(program: Program) -> LoweredKernel:
+    """LLVM IR text and calling signature of ``program``'s kernel."""
+    entry = _symbol(program.name)
+    module = Module()
+    h = T.host()
+    attrs = f'"target-cpu"="{h.cpu}" "target-features"="{h.features}"'
+    if h.vector_bits >= 512:
+        attrs += ' "prefer-vector-width"="512"'
+    module.attributes = f"attributes #0 = {{ nounwind {attrs} }}"
+    args = [program.buffer(n) for n in (*program.inputs, *program.outputs)]
+    params = ", ".join(f"ptr noalias %arg.{b.name}" for b in args)
+    fn = Function(entry, params, attrs="#0")
+    module.functions.append(fn)
+    ptrs = {b.name: f"%arg.{b.name}" for b in args}
+    heap = []
+    for b in program.buffers:
+        if b.scope == Scope.GLOBAL:
+            nbytes = b.size * BYTES[b.dtype]
+            if nbytes <= STACK_LIMIT_BYTES:
+                ptrs[b.name] = fn.alloca(f"buf.{_symbol(b.name)}.", vec_type(b.dtype, 0), b.size)
+            else:
+                module.declare("malloc", "declare noalias ptr @malloc(i64)")
+                p = fn.fresh(f"buf.{_symbol(b.name)}.")
+                fn.entry.append(f"  {p} = call noalias ptr @malloc(i64 {nbytes})")
+                ptrs[b.name] = p
+                heap.append(p)
+    lw = _Lowering(module, program, entry)
+    lw.body(fn, ptrs, program.body)
+    if heap:
+        module.declare("free", "declare void @free(ptr)")
+        for p in heap:
+            fn.emit(f"call void @free(ptr {p})")
+    fn.emit("ret void")
+    sig = KernelSignature(
+        entry,
+        tuple(ArgSpec(b.name, b.shape, b.dtype, b.name in program.outputs) for b in args),
+    )
+    return LoweredKernel(module.text(), sig)
+
+
+def _symbol(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", name)
+
+
+class _Lowering:
+    def __init__(self, module: Module, program: Program, entry: str):
+        self.module = module
+        self.program = program
+        self.entry = entry
+        self.n_outlined = 0
+
+    # ------------------------------------------------------------ functions
+
+    def body(self, fn: Function, ptrs: dict[str, str], nodes: tuple[Node, ...],
+             vars_: dict[str, VarInfo] | None = None, in_parallel: bool = False) -> None:
+        ex = ExprEmitter(fn, self.module, self.program, dict(ptrs))
+        ex.vars = dict(vars_ or {})
+        self._locals(fn, ex, nodes)
+        self.nodes(ex, nodes, in_parallel)
+
+    def _locals(self, fn: Function, ex: ExprEmitter, nodes: tuple[Node, ...]) -> None:
+        """Allocate, in this function's entry, the local buffers its nodes touch."""
+        for name in _buffers_used(nodes):
+            b = self.program.buffer(name)
+            if b.scope == Scope.LOCAL and name not in ex.ptrs:
+                ex.ptrs[name] = fn.alloca(f"local.{_symbol(name)}.", vec_type(b.dtype, 0), b.size)
+
+    # ------------------------------------------------------------ nodes
+
+    def nodes(self, ex: ExprEmitter, nodes: tuple[Node, ...], in_parallel: bool) -> None:
+        for node in nodes:
+            if isinstance(node, Block):
+                self.block(ex, node)
+            elif node.kind == LoopKind.PARALLEL and not in_parallel and not ex.lanes:
+                self.parallel(ex, node)
+            elif node.kind == LoopKind.UNROLLED and node.extent <= MAX_UNROLL:
+                self.unrolled(ex, node, in_parallel)
+            elif node.kind == LoopKind.VECTORIZED and not ex.lanes:
+                reason = self.vector_plan(ex, node)
+                if reason is None:
+                    self.vectorized(ex, node, in_parallel)
+                else:
+                    vec_md = self.module.loop_metadata(
+                        '!"llvm.loop.vectorize.enable", i1 true')
+                    self.serial(ex, node, in_parallel, vec_md)
+            else:
+                self.serial(ex, node, in_parallel, self._annotation_metadata(node))
+
+    def _annotation_metadata(self, loop: Loop) -> str | None:
+        ann = dict(loop.annotations)
+        step = ann.get("unroll_max_step") or ann.get("pragma_auto_unroll_max_step")
+        if isinstance(step, int) and step > 1:
+            return self.module.loop_metadata(f'!"llvm.loop.unroll.count", i32 {step}')
+        return None
+
+    def _bind(self, ex: ExprEmitter, var: str, base: Value, coeff: int = 0) -> None:
+        info = VarInfo(base, coeff)
+        if ex.lanes and coeff:
+            splat = ex.splat(base, ex.lanes)
+            step = ex.iota(ex.lanes)
+            if coeff != 1:
+                step = ex.fn.op(f"mul {step.typed}, splat (i64 {coeff})", "int64", ex.lanes)
+            info.vec = ex.fn.op(f"add {splat.typed}, {step.ref}", "int64", ex.lanes)
+        ex.vars[var] = info
+
+    def serial(self, ex: ExprEmitter, loop: Loop, in_parallel: bool, md: str | None,
+               lo: Value | None = None, hi: Value | None = None) -> None:
+        """A counted loop over [lo, hi) (default [0, extent)); do-while form when non-empty."""
+        fn = ex.fn
+        if lo is None and loop.extent == 1:
+            self._bind(ex, loop.var, Value("0", "int64"))
+            self.nodes(ex, loop.body, in_parallel)
+            return
+        start = lo if lo is not None else Value("0", "int64")
+        end = hi if hi is not None else Value(str(loop.extent), "int64")
+        head, exit_ = fn.label(f"for.{_symbol(loop.var)}."), fn.label("end.")
+        if lo is not None:  # dynamic bounds may be empty
+            nonempty = fn.op(f"icmp slt {start.typed}, {end.ref}", "bool")
+            fn.emit(f"br i1 {nonempty.ref}, label %{head}, label %{exit_}")
+        else:
+            fn.emit(f"br label %{head}")
+        pred = fn.block
+        fn.start_block(head)
+        var = fn.fresh(_symbol(loop.var) + ".")
+        phi_at = len(fn.lines)
+        fn.lines.append("")  # the phi, filled in once the latch is known
+        self._bind(ex, loop.var, Value(var, "int64"))
+        self.nodes(ex, loop.body, in_parallel)
+        nxt = fn.op(f"add nuw nsw i64 {var}, 1", "int64")
+        more = fn.op(f"icmp slt i64 {nxt.ref}, {end.ref}", "bool")
+        latch = fn.block
+        tail = f", !llvm.loop {md}" if md else ""
+        fn.emit(f"br i1 {more.ref}, label %{head}, label %{exit_}{tail}")
+        fn.lines[phi_at] = (f"  {var} = phi i64 [ {start.ref}, %{pred} ], "
+                            f"[ {nxt.ref}, %{latch} ]")
+        fn.start_block(exit_)
+
+    def unrolled(self, ex: ExprEmitter, loop: Loop, in_parallel: bool) -> None:
+        for k in range(loop.extent):
+            self._bind(ex, loop.var, Value(str(k), "int64"))
+            self.nodes(ex, loop.body, in_parallel)
+
+    # ------------------------------------------------------------ vectorized loops
+
+    def vector_plan(self, ex: ExprEmitter, loop: Loop) -> str | None:
+        """None when the loop body can run on vectors; else why not (it then stays a scalar
+        loop with a vectorization hint for LLVM)."""
+        if loop.extent > MAX_VECTOR_LANES:
+            return f"extent {loop.extent} > {MAX_VECTOR_LANES} lanes"
+        probe = ExprEmitter(ex.fn, self.module, self.program, ex.ptrs)
+        probe.vars = {k: VarInfo(v.base, 0) for k, v in ex.vars.items()}
+        probe.vars[loop.var] = VarInfo(Value("0", "int64"), 1)
+        return self._plan_nodes(probe, loop.body)
+
+    def _plan_nodes(self, probe: ExprEmitter, nodes: tuple[Node, ...]) -> str | None:
+        for node in nodes:
+            if isinstance(node, Loop):
+                probe.vars[node.var] = VarInfo(Value("0", "int64"), 0)
+                why = self._plan_nodes(probe, node.body)
+                if why:
+                    return why
+                continue
+            for iv, b in zip(node.iter_vars, node.bindings, strict=True):
+                probe.vars[iv.name] = VarInfo(Value("0", "int64"), probe.coeff(b))
+            for st in (node.init, node.body):
+                if st is None:
+                    continue
+                stride = probe.access_stride(st.buffer, st.indices)
+                update = reduction_update(st, node.reduction if st is node.body else None)
+                if stride == 0 and probe.depends(st.value):
+                    if update is None or probe.depends(E.Load(st.buffer, st.indices)):
+                        return f"block {node.name}: lanes store different values to one place"
+                if stride is None and update is not None:
+                    return f"block {node.name}: reduction lanes may collide"
+        return None
+
+    def vectorized(self, ex: ExprEmitter, loop: Loop, in_parallel: bool) -> None:
+        """The loop runs once with its variable as a vector of ``extent`` lanes."""
+        ex.lanes = loop.extent
+        try:
+            self._bind(ex, loop.var, Value("0", "int64"), coeff=1)
+            self.nodes(ex, loop.body, in_parallel)
+        finally:
+            ex.lanes = 0
+            ex.mask = None
+
+    # ------------------------------------------------------------ blocks
+
+    def block(self, ex: ExprEmitter, block: Block) -> None:
+        fn = ex.fn
+        outer = dict(ex.vars)
+        end_label = None
+        saved_mask = ex.mask
+        if block.predicate is not None:
+            end_label = self._guard(ex, block.predicate)
+        # Evaluate every binding before binding any: iteration variables may shadow loops.
+        bound = []
+        for iv, b in zip(block.iter_vars, block.bindings, strict=True):
+            base = ex.convert(ex._scalar(b, "int64"), "int64")
+            coeff = ex.coeff(b) if ex.lanes else 0
+            vec = ex.as_vector(ex.emit(b, "int64")) if coeff is None else None
+            bound.append((iv.name, base, coeff, vec))
+        for name, base, coeff, vec in bound:
+            if vec is not None:
+                ex.vars[name] = VarInfo(base, None, vec)
+            else:
+                self._bind(ex, name, base, coeff)
+        ex.fp_flags = "reassoc nsz contract" if block.reduction == "sum" else "contract"
+        if block.init is not None:
+            first = E.all_of(*(E.eq(E.Var(iv.name), 0) for iv in block.iter_vars if iv.reduce))
+            init_end = self._guard(ex, first)
+            ex.store(block.init, None)
+            self._close_guard(ex, init_end)
+        ex.store(block.body, block.reduction)
+        ex.fp_flags = "contract"
+        self._close_guard(ex, end_label)
+        ex.mask = saved_mask
+        ex.vars = outer
+
+    def _guard(self, ex: ExprEmitter, cond: E.Expr) -> tuple[str, Value | None] | None:
+        """Run what follows only where ``cond`` holds: a branch when it is the same for all
+        lanes, else a narrower mask. Returns what :meth:`_close_guard` needs."""
+        fn = ex.fn
+        if ex.lanes and ex.depends(cond):
+            c = ex.as_vector(ex.emit(cond, "bool"))
+            saved = ex.mask
+            ex.mask = c if saved is None else fn.op(f"and {saved.typed}, {c.ref}", "bool",
+                                                    ex.lanes)
+            return ("mask", saved)
+        c = ex.convert(ex._scalar(cond, "bool"), "bool")
+        then_l, end_l = fn.label("then."), fn.label("endif.")
+        fn.emit(f"br i1 {c.ref}, label %{then_l}, label %{end_l}")
+        fn.start_block(then_l)
+        return (end_l, None)
+
+    def _close_guard(self, ex: ExprEmitter, guard) -> None:
+        if guard is None:
+            return
+        label, saved = guard
+        if label == "mask":
+            ex.mask = saved
+            return
+        ex.fn.emit(f"br label %{label}")
+        ex.fn.start_block(label)
+
+    # ------------------------------------------------------------ parallel loops
+
+    def parallel(self, ex: ExprEmitter, loop: Loop) -> None:
+        """Outline the loop; every libgomp thread runs a contiguous share of iterations."""
+        fn = ex.fn
+        self.n_outlined += 1
+        name = f"{self.entry}.par{self.n_outlined}"
+        used = _buffers_used(loop.body)
+        shared = [n for n in used if self.program.buffer(n).scope != Scope.LOCAL]
+        scalars = [v for v in ex.vars if ex.vars[v].coeff == 0]
+        fields = ["ptr"] * len(shared) + ["i64"] * len(scalars)
+        struct = "{ " + ", ".join(fields) + " }" if fields else "{ i8 }"
+        ctx = fn.alloca("ctx.", struct, 1, align=8)
+        for k, n in enumerate(shared):
+            slot = fn.op(f"getelementptr inbounds {struct}, ptr {ctx}, i32 0, i32 {k}", "int64")
+            fn.emit(f"store ptr {ex.ptrs[n]}, ptr {slot.ref}, align 8")
+        for k, v in enumerate(scalars, start=len(shared)):
+            slot = fn.op(f"getelementptr inbounds {struct}, ptr {ctx}, i32 0, i32 {k}", "int64")
+            fn.emit(f"store i64 {ex.vars[v].base.ref}, ptr {slot.ref}, align 8")
+        self.module.declare("GOMP_parallel",
+                            "declare void @GOMP_parallel(ptr, ptr, i32, i32)")
+        fn.emit(f"call void @GOMP_parallel(ptr @{name}, ptr {ctx}, i32 0, i32 0)")
+
+        body = Function(name, "ptr noalias %ctx", attrs="#0", linkage="internal ")
+        self.module.functions.append(body)
+        ptrs, vars_ = {}, {}
+        for k, n in enumerate(shared):
+            slot = body.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
+            ptrs[n] = body.op(f"load ptr, ptr {slot.ref}, align 8", "int64").ref
+        for k, v in enumerate(scalars, start=len(shared)):
+            slot = body.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
+            vars_[v] = VarInfo(body.op(f"load i64, ptr {slot.ref}, align 8", "int64"), 0)
+        self.module.declare("omp_get_thread_num", "declare i32 @omp_get_thread_num()")
+        self.module.declare("omp_get_num_threads", "declare i32 @omp_get_num_threads()")
+        tid = body.op("call i32 @omp_get_thread_num()", "int32")
+        nth = body.op("call i32 @omp_get_num_threads()", "int32")
+        tid64 = body.op(f"sext i32 {tid.ref} to i64", "int64")
+        nth64 = body.op(f"sext i32 {nth.ref} to i64", "int64")
+        ext = loop.extent
+        # Static schedule: the first (ext % n) threads take one iteration more.
+        q = body.op(f"sdiv i64 {ext}, {nth64.ref}", "int64")
+        r = body.op(f"srem i64 {ext}, {nth64.ref}", "int64")
+        extra = body.op(f"icmp slt i64 {tid64.ref}, {r.ref}", "bool")
+        q1 = body.op(f"add i64 {q.ref}, 1", "int64")
+        size = body.op(f"select i1 {extra.ref}, i64 {q1.ref}, i64 {q.ref}", "int64")
+        off = body.op(f"select i1 {extra.ref}, i64 0, i64 {r.ref}", "int64")
+        base = body.op(f"mul i64 {tid64.ref}, {size.ref}", "int64")
+        lo = body.op(f"add i64 {base.ref}, {off.ref}", "int64")
+        hi = body.op(f"add i64 {lo.ref}, {size.ref}", "int64")
+        inner = ExprEmitter(body, self.module, self.program, ptrs)
+        inner.vars = vars_
+        self._locals(body, inner, loop.body)
+        self.serial(inner, loop, True, self._annotation_metadata(loop), lo=lo, hi=hi)
+        body.emit("ret void")
+
+
+def _buffers_used(nodes: tuple[Node, ...]) -> list[str]:
+    seen: dict[str, None] = {}
+
+    def visit_expr(e: E.Expr) -> None:
+        for ld in E.loads(e):
+            seen.setdefault(ld.tensor)
+
+    def visit(ns) -> None:
+        for n in ns:
+            if isinstance(n, Loop):
+                visit(n.body)
+                continue
+            for st in (n.init, n.body):
+                if st is not None:
+                    seen.setdefault(st.buffer)
+                    visit_expr(st.value)
+                    for ix in st.indices:
+                        visit_expr(ix)
+            if n.predicate is not None:
+                visit_expr(n.predicate)
+            for b in n.bindings:
+                visit_expr(b)
+
+    visit(nodes)
+    return list(seen)

@@ -1,0 +1,121 @@
+"""Loading compiled kernels and calling them on numpy arrays.
+
+A kernel is ``void entry(ptr in0, ..., ptr out0, ...)`` over C-contiguous arrays. Object code
+(from the builder) is loaded into an MCJIT engine of its own (MCJIT owns its target machine);
+libgomp is loaded first, because MCJIT resolves a missing symbol to address 0 and the call
+would crash.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import glob
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+import numpy as np
+
+from ..errors import CodegenError, ProbschedError
+from . import target as T
+
+NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64}
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    output: bool
+
+
+@dataclass(frozen=True)
+class KernelSignature:
+    entry: str
+    args: tuple[ArgSpec, ...]
+
+    @property
+    def inputs(self) -> tuple[ArgSpec, ...]:
+        return tuple(a for a in self.args if not a.output)
+
+    @property
+    def outputs(self) -> tuple[ArgSpec, ...]:
+        return tuple(a for a in self.args if a.output)
+
+
+@functools.cache
+def load_openmp() -> str:
+    """Make libgomp's symbols visible to JIT code; returns the library loaded."""
+    candidates = [ctypes.util.find_library("gomp"), "libgomp.so.1"]
+    try:  # scikit-learn's wheel bundles a copy; a fallback where the system has none
+        import sklearn
+
+        root = os.path.dirname(os.path.dirname(sklearn.__file__))
+        candidates += glob.glob(os.path.join(root, "scikit_learn.libs", "libgomp*.so*"))
+    except ImportError:
+        pass
+    for path in candidates:
+        if not path:
+            continue
+        try:
+            llvm.load_library_permanently(path)
+            return path
+        except RuntimeError:
+            continue
+    raise CodegenError("cannot load libgomp (install gcc's libgomp1) for parallel loops")
+
+
+class Kernel:
+    """A callable compiled kernel. ``kernel(*inputs)`` returns a tuple of new output arrays;
+    ``kernel.run(*arrays)`` calls on all buffers (inputs then outputs) without checks."""
+
+    def __init__(self, engine: llvm.ExecutionEngine, signature: KernelSignature, *,
+                 ir: str | None = None, asm: str | None = None):
+        self._engine = engine  # keeps the code alive
+        self.signature = signature
+        self.ir = ir
+        self.asm = asm
+        addr = engine.get_function_address(signature.entry)
+        if not addr:
+            raise CodegenError(f"kernel entry {signature.entry!r} not found in compiled code")
+        proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(signature.args)))
+        self._fn = proto(addr)
+
+    def __call__(self, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        specs = self.signature.inputs
+        if len(inputs) != len(specs):
+            raise ProbschedError(f"kernel takes {len(specs)} inputs, got {len(inputs)}")
+        arrays = [coerce(x, s) for x, s in zip(inputs, specs, strict=True)]
+        outs = [np.empty(s.shape, NP_DTYPES[s.dtype]) for s in self.signature.outputs]
+        self.run(*arrays, *outs)
+        return tuple(outs)
+
+    def run(self, *arrays: np.ndarray) -> None:
+        self._fn(*[a.ctypes.data for a in arrays])
+
+
+def coerce(x, spec: ArgSpec) -> np.ndarray:
+    a = np.ascontiguousarray(x, dtype=NP_DTYPES[spec.dtype])
+    if a.shape != spec.shape:
+        raise ProbschedError(f"input {spec.name}: expected shape {spec.shape}, got {a.shape}")
+    return a
+
+
+def load_object(obj: bytes, signature: KernelSignature, **info) -> Kernel:
+    """Load object code made by :func:`probsched.codegen.target.emit_object`."""
+    load_openmp()
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), T.new_jit_target_machine())
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    return Kernel(engine, signature, **info)
+
+
+def all_arrays(kernel: Kernel, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Inputs (coerced) followed by freshly allocated outputs, for ``Kernel.run``."""
+    sig = kernel.signature
+    arrays = [coerce(x, s) for x, s in zip(inputs, sig.inputs, strict=True)]
+    return arrays + [np.empty(s.shape, NP_DTYPES[s.dtype]) for s in sig.outputs]

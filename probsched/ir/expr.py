@@ -1,0 +1,530 @@
+"""Expressions shared by workloads and programs.
+
+Expressions are frozen, hashable trees. Arithmetic on them builds new trees with light constant
+folding, so that index arithmetic made by schedule primitives (``i_0 * 16 + i_1``) stays
+readable:
+
+>>> from probsched.ir.expr import Var
+>>> i, k = Var("i"), Var("k")
+>>> print(i * 2 + k - 1)
+i * 2 + k - 1
+>>> print((i + 0) * 1)
+i
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from ..errors import WorkloadError
+
+FLOAT_DTYPES = ("float32", "float64")
+INT_DTYPES = ("int32", "int64")
+DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+
+ARITH_OPS = ("+", "-", "*", "/", "//", "%", "min", "max")
+COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
+LOGICAL_OPS = ("and", "or")
+CALL_FNS = ("exp", "log", "sqrt", "abs")
+REDUCE_KINDS = ("sum", "max", "min")
+
+
+class Expr:
+    """Base of expression nodes; Python operators build :class:`Binary` and :class:`Compare`."""
+
+    __slots__ = ()
+
+    def __add__(self, other: ExprLike) -> Expr:
+        return binary("+", self, other)
+
+    def __radd__(self, other: ExprLike) -> Expr:
+        return binary("+", other, self)
+
+    def __sub__(self, other: ExprLike) -> Expr:
+        return binary("-", self, other)
+
+    def __rsub__(self, other: ExprLike) -> Expr:
+        return binary("-", other, self)
+
+    def __mul__(self, other: ExprLike) -> Expr:
+        return binary("*", self, other)
+
+    def __rmul__(self, other: ExprLike) -> Expr:
+        return binary("*", other, self)
+
+    def __truediv__(self, other: ExprLike) -> Expr:
+        return binary("/", self, other)
+
+    def __rtruediv__(self, other: ExprLike) -> Expr:
+        return binary("/", other, self)
+
+    def __floordiv__(self, other: ExprLike) -> Expr:
+        return binary("//", self, other)
+
+    def __mod__(self, other: ExprLike) -> Expr:
+        return binary("%", self, other)
+
+    def __neg__(self) -> Expr:
+        return binary("-", Const(0), self)
+
+    def __lt__(self, other: ExprLike) -> Expr:
+        return Compare("<", self, as_expr(other))
+
+    def __le__(self, other: ExprLike) -> Expr:
+        return Compare("<=", self, as_expr(other))
+
+    def __gt__(self, other: ExprLike) -> Expr:
+        return Compare(">", self, as_expr(other))
+
+    def __ge__(self, other: ExprLike) -> Expr:
+        return Compare(">=", self, as_expr(other))
+
+    def __str__(self) -> str:
+        from .printer import format_expr
+
+        return format_expr(self)
+
+
+ExprLike = Expr | int | float | bool
+
+
+@dataclass(frozen=True, slots=True, eq=True, repr=False)
+class Const(Expr):
+    """A literal. ``dtype`` None means "takes the type its context needs" (Python literals)."""
+
+    value: int | float | bool
+    dtype: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Const({self.value!r})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Var(Expr):
+    """An index variable: a stage axis, a block iteration variable or a loop variable."""
+
+    name: str
+
+    def __repr__(self) -> str:
+        return f"Var({self.name})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Load(Expr):
+    """Element of a tensor (in a workload) or buffer (in a program), by name."""
+
+    tensor: str
+    indices: tuple[Expr, ...]
+
+    def __repr__(self) -> str:
+        return f"Load({self})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Binary(Expr):
+    op: str
+    a: Expr
+    b: Expr
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Compare(Expr):
+    op: str
+    a: Expr
+    b: Expr
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Logical(Expr):
+    """``and`` / ``or`` of two conditions, or ``not`` of one (then ``b`` is None)."""
+
+    op: str
+    a: Expr
+    b: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Call(Expr):
+    fn: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Cast(Expr):
+    dtype: str
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Select(Expr):
+    """``cond ? a : b``. Only the chosen side is evaluated (it may hold out-of-bounds loads)."""
+
+    cond: Expr
+    a: Expr
+    b: Expr
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Reduce(Expr):
+    """A reduction over the axes that appear only on the right of a stage definition."""
+
+    kind: str
+    body: Expr
+
+
+def as_expr(x: ExprLike) -> Expr:
+    if isinstance(x, Expr):
+        return x
+    if isinstance(x, bool | int | float):
+        return Const(x)
+    raise WorkloadError(f"cannot use {x!r} of type {type(x).__name__} in an expression")
+
+
+def _const_value(e: Expr) -> int | float | None:
+    if isinstance(e, Const) and not isinstance(e.value, bool):
+        return e.value
+    return None
+
+
+def _fold(op: str, x: int | float, y: int | float) -> int | float | None:
+    if op == "+":
+        return x + y
+    if op == "-":
+        return x - y
+    if op == "*":
+        return x * y
+    if op == "min":
+        return min(x, y)
+    if op == "max":
+        return max(x, y)
+    if isinstance(x, int) and isinstance(y, int) and y != 0:
+        if op == "//":
+            return x // y
+        if op == "%":
+            return x % y
+    if op == "/" and y != 0 and (isinstance(x, float) or isinstance(y, float)):
+        return x / y
+    return None
+
+
+def binary(op: str, a: ExprLike, b: ExprLike) -> Expr:
+    """Build ``a op b``, folding constants and the identities x+0, x*1, x*0, x//1, x%1."""
+    a, b = as_expr(a), as_expr(b)
+    ca, cb = _const_value(a), _const_value(b)
+    typed = (isinstance(a, Const) and a.dtype) or (isinstance(b, Const) and b.dtype)
+    if ca is not None and cb is not None and not typed:
+        folded = _fold(op, ca, cb)
+        if folded is not None:
+            return Const(folded)
+    if op == "+":
+        if cb == 0 and cb is not None and isinstance(cb, int):
+            return a
+        if ca == 0 and ca is not None and isinstance(ca, int):
+            return b
+    elif op == "-":
+        if cb == 0 and isinstance(cb, int):
+            return a
+    elif op == "*":
+        if cb == 1 and isinstance(cb, int):
+            return a
+        if ca == 1 and isinstance(ca, int):
+            return b
+        if (cb == 0 and isinstance(cb, int)) or (ca == 0 and isinstance(ca, int)):
+            if _is_index(a) and _is_index(b):
+                return Const(0)
+    elif op in ("//", "%"):
+        if cb == 1 and isinstance(cb, int):
+            return a if op == "//" else Const(0)
+    return Binary(op, a, b)
+
+
+def _is_index(e: Expr) -> bool:
+    """True for integer index arithmetic (vars and int constants only)."""
+    if isinstance(e, Var):
+        return True
+    if isinstance(e, Const):
+        return isinstance(e.value, int) and not isinstance(e.value, bool)
+    if isinstance(e, Binary):
+        return _is_index(e.a) and _is_index(e.b)
+    return False
+
+
+# ---------------------------------------------------------------- traversal
+
+
+def children(e: Expr) -> tuple[Expr, ...]:
+    if isinstance(e, Const | Var):
+        return ()
+    if isinstance(e, Load):
+        return e.indices
+    if isinstance(e, Binary | Compare):
+        return (e.a, e.b)
+    if isinstance(e, Logical):
+        return (e.a,) if e.b is None else (e.a, e.b)
+    if isinstance(e, Call):
+        return e.args
+    if isinstance(e, Cast):
+        return (e.value,)
+    if isinstance(e, Select):
+        return (e.cond, e.a, e.b)
+    if isinstance(e, Reduce):
+        return (e.body,)
+    raise TypeError(f"not an expression: {e!r}")
+
+
+def walk(e: Expr) -> Iterator[Expr]:
+    """Pre-order iteration over ``e`` and all its sub-expressions."""
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))
+
+
+def free_vars(e: Expr) -> set[str]:
+    return {n.name for n in walk(e) if isinstance(n, Var)}
+
+
+def loads(e: Expr) -> list[Load]:
+    return [n for n in walk(e) if isinstance(n, Load)]
+
+
+def rebuild(e: Expr, kids: tuple[Expr, ...]) -> Expr:
+    """``e`` with its children replaced by ``kids`` (same count), re-folding arithmetic."""
+    if isinstance(e, Load):
+        return Load(e.tensor, kids)
+    if isinstance(e, Binary):
+        return binary(e.op, kids[0], kids[1])
+    if isinstance(e, Compare):
+        return Compare(e.op, kids[0], kids[1])
+    if isinstance(e, Logical):
+        return Logical(e.op, kids[0], kids[1] if len(kids) > 1 else None)
+    if isinstance(e, Call):
+        return Call(e.fn, kids)
+    if isinstance(e, Cast):
+        return Cast(e.dtype, kids[0])
+    if isinstance(e, Select):
+        return Select(kids[0], kids[1], kids[2])
+    if isinstance(e, Reduce):
+        return Reduce(e.kind, kids[0])
+    return e
+
+
+def transform(e: Expr, fn: Callable[[Expr], Expr | None]) -> Expr:
+    """Post-order rewrite: ``fn(node)`` returns a replacement or None to keep the node."""
+    kids = children(e)
+    if kids:
+        new_kids = tuple(transform(k, fn) for k in kids)
+        if any(n is not o for n, o in zip(new_kids, kids, strict=True)):
+            e = rebuild(e, new_kids)
+    out = fn(e)
+    return e if out is None else out
+
+
+def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
+    """Replace variables by expressions. ``substitute(i + 1, {"i": j * 2}) == j * 2 + 1``."""
+    if not mapping:
+        return e
+    return transform(e, lambda n: mapping.get(n.name) if isinstance(n, Var) else None)
+
+
+def rename_loads(e: Expr, mapping: Mapping[str, str]) -> Expr:
+    def visit(n: Expr) -> Expr | None:
+        if isinstance(n, Load) and n.tensor in mapping:
+            return Load(mapping[n.tensor], n.indices)
+        return None
+
+    return transform(e, visit)
+
+
+# ---------------------------------------------------------------- types
+
+
+def infer_dtype(e: Expr, tensor_dtype: Callable[[str], str]) -> str:
+    """The dtype of ``e``: "int64" for index arithmetic, "bool" for conditions.
+
+    Untyped literals adapt to the other operand; a float literal in integer context makes
+    float32.
+    """
+    if isinstance(e, Const):
+        if e.dtype is not None:
+            return e.dtype
+        if isinstance(e.value, bool):
+            return "bool"
+        return "int64" if isinstance(e.value, int) else "float32"
+    if isinstance(e, Var):
+        return "int64"
+    if isinstance(e, Load):
+        return tensor_dtype(e.tensor)
+    if isinstance(e, Compare | Logical):
+        return "bool"
+    if isinstance(e, Cast):
+        return e.dtype
+    if isinstance(e, Call):
+        t = infer_dtype(e.args[0], tensor_dtype)
+        return t if t in FLOAT_DTYPES or e.fn == "abs" else "float32"
+    if isinstance(e, Reduce):
+        return infer_dtype(e.body, tensor_dtype)
+    if isinstance(e, Select):
+        return _join(e.a, e.b, tensor_dtype)
+    if isinstance(e, Binary):
+        t = _join(e.a, e.b, tensor_dtype)
+        if e.op == "/" and t in INT_DTYPES:
+            return "float32"
+        return t
+    raise TypeError(f"not an expression: {e!r}")
+
+
+def _is_literal(e: Expr) -> bool:
+    return isinstance(e, Const) and e.dtype is None
+
+
+def join_dtype(a: Expr, b: Expr, tensor_dtype: Callable[[str], str]) -> str:
+    """The dtype both operands of a binary operation are brought to."""
+    return _join(a, b, tensor_dtype)
+
+
+def _join(a: Expr, b: Expr, tensor_dtype: Callable[[str], str]) -> str:
+    ta, tb = infer_dtype(a, tensor_dtype), infer_dtype(b, tensor_dtype)
+    if ta == tb:
+        return ta
+    if _is_literal(a) and not _is_literal(b):
+        return tb if not (ta == "float32" and tb in INT_DTYPES) else "float32"
+    if _is_literal(b) and not _is_literal(a):
+        return ta if not (tb == "float32" and ta in INT_DTYPES) else "float32"
+    order = ("bool", "int32", "int64", "float32", "float64")
+    return max(ta, tb, key=order.index)
+
+
+# ---------------------------------------------------------------- intervals
+
+
+def bounds(e: Expr, ranges: Mapping[str, tuple[int, int]]) -> tuple[int, int] | None:
+    """Inclusive integer bounds of index expression ``e`` given inclusive variable ranges.
+
+    Returns None when ``e`` is not integer arithmetic over known variables.
+
+    >>> from probsched.ir.expr import Var
+    >>> bounds(Var("i") * 2 + Var("r") - 1, {"i": (0, 9), "r": (0, 2)})
+    (-1, 19)
+    """
+    if isinstance(e, Const):
+        if isinstance(e.value, int) and not isinstance(e.value, bool):
+            return (e.value, e.value)
+        return None
+    if isinstance(e, Var):
+        return ranges.get(e.name)
+    if isinstance(e, Select):
+        a, b = bounds(e.a, ranges), bounds(e.b, ranges)
+        if a is None or b is None:
+            return None
+        return (min(a[0], b[0]), max(a[1], b[1]))
+    if not isinstance(e, Binary):
+        return None
+    a, b = bounds(e.a, ranges), bounds(e.b, ranges)
+    if a is None or b is None:
+        return None
+    (alo, ahi), (blo, bhi) = a, b
+    if e.op == "+":
+        return (alo + blo, ahi + bhi)
+    if e.op == "-":
+        return (alo - bhi, ahi - blo)
+    if e.op == "*":
+        corners = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
+        return (min(corners), max(corners))
+    if e.op == "min":
+        return (min(alo, blo), min(ahi, bhi))
+    if e.op == "max":
+        return (max(alo, blo), max(ahi, bhi))
+    if e.op == "//" and blo == bhi and blo > 0:
+        return (alo // blo, ahi // blo)
+    if e.op == "%" and blo == bhi and blo > 0:
+        if alo // blo == ahi // blo:
+            return (alo % blo, ahi % blo)
+        return (0, blo - 1)
+    return None
+
+
+def is_float_dtype(dtype: str) -> bool:
+    return dtype in FLOAT_DTYPES
+
+
+def identity_of(kind: str, dtype: str) -> int | float:
+    """The value a reduction starts from: 0 for sum, -inf/+inf for max/min."""
+    if kind == "sum":
+        return 0.0 if is_float_dtype(dtype) else 0
+    if kind == "max":
+        return -math.inf if is_float_dtype(dtype) else -(2**31)
+    if kind == "min":
+        return math.inf if is_float_dtype(dtype) else 2**31 - 1
+    raise WorkloadError(f"unknown reduction {kind!r}; expected one of {', '.join(REDUCE_KINDS)}")
+
+
+# ---------------------------------------------------------------- builders
+
+
+def select(cond: ExprLike, a: ExprLike, b: ExprLike) -> Expr:
+    return Select(as_expr(cond), as_expr(a), as_expr(b))
+
+
+def minimum(a: ExprLike, b: ExprLike) -> Expr:
+    return binary("min", a, b)
+
+
+def maximum(a: ExprLike, b: ExprLike) -> Expr:
+    return binary("max", a, b)
+
+
+def exp(x: ExprLike) -> Expr:
+    return Call("exp", (as_expr(x),))
+
+
+def log(x: ExprLike) -> Expr:
+    return Call("log", (as_expr(x),))
+
+
+def sqrt(x: ExprLike) -> Expr:
+    return Call("sqrt", (as_expr(x),))
+
+
+def absolute(x: ExprLike) -> Expr:
+    return Call("abs", (as_expr(x),))
+
+
+def all_of(*conds: ExprLike) -> Expr:
+    """Conjunction of conditions; ``all_of()`` is the constant True."""
+    out: Expr | None = None
+    for c in conds:
+        c = as_expr(c)
+        out = c if out is None else Logical("and", out, c)
+    return Const(True) if out is None else out
+
+
+def any_of(*conds: ExprLike) -> Expr:
+    out: Expr | None = None
+    for c in conds:
+        c = as_expr(c)
+        out = c if out is None else Logical("or", out, c)
+    return Const(False) if out is None else out
+
+
+def eq(a: ExprLike, b: ExprLike) -> Expr:
+    return Compare("==", as_expr(a), as_expr(b))
+
+
+def ne(a: ExprLike, b: ExprLike) -> Expr:
+    return Compare("!=", as_expr(a), as_expr(b))
+
+
+def reduce_sum(body: ExprLike) -> Expr:
+    return Reduce("sum", as_expr(body))
+
+
+def reduce_max(body: ExprLike) -> Expr:
+    return Reduce("max", as_expr(body))
+
+
+def reduce_min(body: ExprLike) -> Expr:
+    return Reduce("min", as_expr(body))

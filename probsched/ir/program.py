@@ -1,0 +1,214 @@
+"""Programs: trees of loops and blocks, lowered from a workload (in the spirit of TensorIR).
+
+A :class:`Block` is one stage's statement. Its iteration variables are bound to expressions of
+the enclosing loop variables; its store and init are written in terms of the iteration
+variables only. Schedule primitives rewrite loops and bindings and leave block bodies alone,
+which keeps legality checks to region analysis on the bindings.
+
+>>> from probsched.workloads import gmm
+>>> print(lower(gmm(b=1, n=4, m=2, k=8)))
+program gmm(A: float32[1, 4, 8], B: float32[1, 8, 2]) -> C: float32[1, 4, 2]
+  for b in range(1):
+    for i in range(4):
+      for j in range(2):
+        for k in range(8):
+          block C(b=b, i=i, j=j; sum k=k):
+            init C[b, i, j] = 0.0
+            C[b, i, j] = C[b, i, j] + A[b, i, k] * B[b, k, j]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from enum import Enum
+
+from . import expr as E
+from .compute import Workload
+from .expr import Const, Expr, Load, Var
+
+
+class LoopKind(str, Enum):
+    SERIAL = "serial"
+    PARALLEL = "parallel"
+    VECTORIZED = "vectorized"
+    UNROLLED = "unrolled"
+
+
+class Scope(str, Enum):
+    INPUT = "input"
+    OUTPUT = "output"
+    GLOBAL = "global"  # an intermediate shared by the whole kernel (heap)
+    LOCAL = "local"  # per thread, on the stack; small ones become registers
+
+
+@dataclass(frozen=True, slots=True)
+class Buffer:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scope: Scope
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Row-major element strides."""
+        out, acc = [], 1
+        for s in reversed(self.shape):
+            out.append(acc)
+            acc *= s
+        return tuple(reversed(out))
+
+
+@dataclass(frozen=True, slots=True)
+class IterVar:
+    name: str
+    extent: int
+    reduce: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    buffer: str
+    indices: tuple[Expr, ...]
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One statement instance per point of its iteration domain.
+
+    ``predicate`` (in loop variables) guards partial tiles; ``init`` runs when every reduce
+    iteration variable is 0; ``reduction`` names the combine of ``body`` (sum/max/min), which
+    is what allows reassociating it.
+    """
+
+    name: str
+    iter_vars: tuple[IterVar, ...]
+    bindings: tuple[Expr, ...]
+    body: Store
+    init: Store | None = None
+    predicate: Expr | None = None
+    reduction: str | None = None
+
+    @property
+    def binding_map(self) -> dict[str, Expr]:
+        return {iv.name: b for iv, b in zip(self.iter_vars, self.bindings, strict=True)}
+
+
+@dataclass(frozen=True, slots=True)
+class Loop:
+    """``for var in range(extent)``; the kind says how it runs."""
+
+    var: str
+    extent: int
+    body: tuple[Node, ...]
+    kind: LoopKind = LoopKind.SERIAL
+    annotations: tuple[tuple[str, int | float | str], ...] = ()
+
+
+Node = Loop | Block
+
+
+@dataclass(frozen=True)
+class Program:
+    """A kernel: buffers (inputs, outputs, intermediates, locals) and a body of loops."""
+
+    name: str
+    buffers: tuple[Buffer, ...]
+    body: tuple[Node, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    _by_name: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({b.name: b for b in self.buffers})
+
+    def buffer(self, name: str) -> Buffer:
+        return self._by_name[name]
+
+    def with_body(self, body: tuple[Node, ...]) -> Program:
+        return replace(self, body=body, _by_name={})
+
+    def blocks(self) -> Iterator[Block]:
+        for node, _ in walk(self.body):
+            if isinstance(node, Block):
+                yield node
+
+    def loops(self) -> Iterator[Loop]:
+        for node, _ in walk(self.body):
+            if isinstance(node, Loop):
+                yield node
+
+    def __str__(self) -> str:
+        from .printer import format_program
+
+        return format_program(self)
+
+
+def walk(body: tuple[Node, ...], path: tuple[Loop, ...] = ()) -> Iterator[tuple[Node, tuple]]:
+    """Pre-order (node, enclosing loops) pairs."""
+    for node in body:
+        yield node, path
+        if isinstance(node, Loop):
+            yield from walk(node.body, (*path, node))
+
+
+def lower(workload: Workload) -> Program:
+    """The untransformed program: one loop nest per stage, spatial loops outside reduce loops,
+    in the order the axes are written."""
+    buffers = [Buffer(t.name, t.shape, t.dtype, Scope.INPUT) for t in workload.inputs]
+    out = workload.output.name
+    taken: set[str] = set()
+    nests: list[Node] = []
+    for s in workload.stages:
+        scope = Scope.OUTPUT if s.name == out else Scope.GLOBAL
+        buffers.append(Buffer(s.name, s.shape, s.dtype, scope))
+        axes = [(a, n, False) for a, n in zip(s.axes, s.shape, strict=True)]
+        axes += [(a, n, True) for a, n in s.reduce_axes]
+        loop_names = [_fresh(a, taken) for a, _, _ in axes]
+        iter_vars = tuple(IterVar(a, n, red) for a, n, red in axes)
+        bindings = tuple(Var(n) for n in loop_names)
+        index = tuple(Var(a) for a in s.axes)
+        if s.reduction is None:
+            block = Block(s.name, iter_vars, bindings, Store(s.name, index, s.value))
+        else:
+            init_value = Const(E.identity_of(s.reduction, s.dtype))
+            update = E.binary(_COMBINE[s.reduction], Load(s.name, index), s.body)
+            block = Block(
+                s.name,
+                iter_vars,
+                bindings,
+                Store(s.name, index, update),
+                init=Store(s.name, index, init_value),
+                reduction=s.reduction,
+            )
+        node: Node = block
+        for name, (_, n, _) in reversed(list(zip(loop_names, axes, strict=True))):
+            node = Loop(name, n, (node,))
+        nests.append(node)
+    return Program(
+        workload.name,
+        tuple(buffers),
+        tuple(nests),
+        tuple(t.name for t in workload.inputs),
+        (out,),
+    )
+
+
+_COMBINE = {"sum": "+", "max": "max", "min": "min"}
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    cand, n = name, 0
+    while cand in taken:
+        n += 1
+        cand = f"{name}_{n}"
+    taken.add(cand)
+    return cand

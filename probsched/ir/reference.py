@@ -1,0 +1,341 @@
+"""numpy evaluation of a Workload straight from its definition: the correctness oracle.
+
+Independent of :mod:`program` and codegen. Each stage is evaluated in order, vectorised over a
+grid of index arrays (spatial axes, then reduction axes), chunked over the leading axes so that
+no temporary exceeds :data:`CHUNK_ELEMENTS` elements. Floats are computed in float64; each
+output is cast to its stage's dtype at the end.
+
+>>> import numpy as np
+>>> from probsched.workloads import gmm
+>>> wl = gmm(b=1, n=2, m=3, k=4)
+>>> A, B = random_inputs(wl, seed=0)
+>>> (C,) = reference(wl, A, B)
+>>> C.dtype, bool(np.allclose(C, A @ B, rtol=1e-6))
+(dtype('float32'), True)
+
+A sum of a product of factors (``A[i, k] * B[k, j]``, a convolution's ``P[...] * W[...]``)
+takes a fast path: each factor is evaluated on the grid of its own axes only and the factors
+are contracted by ``np.einsum``; pass ``fast=False`` for the general path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import string
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import WorkloadError
+from . import expr as E
+from .compute import Stage, Workload
+
+CHUNK_ELEMENTS = 1 << 22
+"""Largest evaluation grid (elements) materialised at once."""
+
+_NP_DTYPES = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "int32": np.int32,
+    "int64": np.int64,
+    "bool": np.bool_,
+}
+
+
+def reference(workload: Workload, *inputs: np.ndarray, fast: bool = True) -> tuple[np.ndarray, ...]:
+    """The workload's outputs on ``inputs`` (numpy arrays in input order), one per output."""
+    env = dict(zip((t.name for t in workload.inputs), _coerce(workload, inputs), strict=True))
+    for stage in workload.stages:
+        env[stage.name] = evaluate_stage(stage, env, fast=fast)
+    return tuple(env[s.name].astype(_NP_DTYPES[s.dtype]) for s in workload.outputs)
+
+
+def random_inputs(workload: Workload, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """Random inputs: uniform in [-1, 1] for floats, integers in [-4, 4], random booleans."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in workload.inputs:
+        if E.is_float_dtype(t.dtype):
+            a = rng.uniform(-1.0, 1.0, size=t.shape)
+        elif t.dtype == "bool":
+            a = rng.integers(0, 2, size=t.shape) == 1
+        else:
+            a = rng.integers(-4, 5, size=t.shape)
+        out.append(np.asarray(a, dtype=_NP_DTYPES[t.dtype]))
+    return tuple(out)
+
+
+def check_outputs(
+    outputs: Sequence[np.ndarray],
+    refs: Sequence[np.ndarray],
+    rtol: float = 1e-4,
+    *,
+    atol: float = 1e-6,
+    names: Sequence[str] | None = None,
+) -> tuple[bool, float, str]:
+    """Compare kernel outputs with reference outputs: ``(ok, max_abs_err, message)``.
+
+    An output passes when its shape matches, it is finite wherever the reference is (NaN
+    there means "output not written"), it equals the reference's infinities, and its largest
+    error is at most ``rtol * max(|ref|) + atol``.
+    """
+    names = list(names) if names is not None else [f"output {i}" for i in range(len(refs))]
+    if len(outputs) != len(refs):
+        return False, math.inf, f"expected {len(refs)} outputs, got {len(outputs)}"
+    worst = 0.0
+    for name, out, ref in zip(names, outputs, refs, strict=True):
+        out, ref = np.asarray(out), np.asarray(ref)
+        if out.shape != ref.shape:
+            return False, math.inf, f"{name}: shape {out.shape}, expected {ref.shape}"
+        out, ref = out.astype(np.float64), ref.astype(np.float64)
+        finite = np.isfinite(ref)
+        unwritten = finite & np.isnan(out)
+        if unwritten.any():
+            at = _first(unwritten)
+            return False, math.inf, f"{name}: output not written (NaN) at {at}"
+        bad = finite & ~np.isfinite(out)
+        if bad.any():
+            at = _first(bad)
+            return False, math.inf, f"{name}: {out[at]} at {at}, expected {ref[at]}"
+        infs = np.isinf(ref) & (out != ref)
+        if infs.any():
+            at = _first(infs)
+            return False, math.inf, f"{name}: {out[at]} at {at}, expected {ref[at]}"
+        if not finite.any():
+            continue
+        with np.errstate(invalid="ignore"):
+            err = np.where(finite, np.abs(out - ref), 0.0)
+        max_err = float(err.max())
+        worst = max(worst, max_err)
+        tol = rtol * float(np.abs(ref[finite]).max()) + atol
+        if max_err > tol:
+            at = _first(err == max_err)
+            return (
+                False,
+                worst,
+                (
+                    f"{name}: max abs error {max_err:.3g} > tolerance {tol:.3g} "
+                    f"(at {at}: {out[at]!r}, expected {ref[at]!r})"
+                ),
+            )
+    return True, worst, f"ok: max abs error {worst:.3g}"
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _coerce(workload: Workload, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Validate count and shapes; cast to the declared dtype, then floats to float64."""
+    names = ", ".join(t.name for t in workload.inputs)
+    if len(inputs) != len(workload.inputs):
+        raise WorkloadError(
+            f"workload {workload.name} takes {len(workload.inputs)} inputs ({names}), "
+            f"got {len(inputs)}"
+        )
+    out = []
+    for t, x in zip(workload.inputs, inputs, strict=True):
+        try:
+            a = np.asarray(x)
+            a = a.astype(_NP_DTYPES[t.dtype], casting="unsafe")
+        except (TypeError, ValueError) as exc:
+            raise WorkloadError(f"input {t.name}: cannot convert to {t.dtype}: {exc}") from None
+        if a.shape != t.shape:
+            raise WorkloadError(f"input {t.name}: shape {a.shape}, expected {t.shape}")
+        out.append(_compute_dtype(a, t.dtype))
+    return out
+
+
+def _compute_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
+    return a.astype(np.float64) if E.is_float_dtype(dtype) else a.astype(_NP_DTYPES[dtype])
+
+
+# ---------------------------------------------------------------- stages
+
+
+def evaluate_stage(stage: Stage, env: Mapping[str, np.ndarray], *, fast: bool = True) -> np.ndarray:
+    """One stage's values from the arrays of the inputs and earlier stages (in ``env``);
+    float64 for float stages."""
+    if fast:
+        out = _sum_of_products(stage, env)
+        if out is not None:
+            return out
+    return _general(stage, env)
+
+
+def _general(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray:
+    names = list(stage.axes) + [a for a, _ in stage.reduce_axes]
+    extents = list(stage.shape) + [n for _, n in stage.reduce_axes]
+    nsp = len(stage.axes)
+    kind = stage.reduction
+    out_dtype = np.float64 if E.is_float_dtype(stage.dtype) else _NP_DTYPES[stage.dtype]
+    out = np.empty(stage.shape, dtype=out_dtype)
+    for chunk in _chunks(extents):
+        grid = {
+            n: _axis(r, i, len(names)) for i, (n, r) in enumerate(zip(names, chunk, strict=True))
+        }
+        with np.errstate(all="ignore"):
+            vals = _eval(stage.body, grid, env, stage, guarded=False)
+        vals = np.broadcast_to(np.asarray(vals), tuple(len(r) for r in chunk))
+        if kind is not None:
+            vals = _REDUCE[kind](vals, axis=tuple(range(nsp, len(names))))
+        vals = np.asarray(vals).astype(out_dtype)
+        target = tuple(slice(r.start, r.stop) for r in chunk[:nsp])
+        if kind is not None and any(r.start for r in chunk[nsp:]):
+            # A later block of a reduction axis too long for one chunk: combine.
+            out[target] = _COMBINE[kind](out[target], vals)
+        else:
+            out[target] = vals
+    return out
+
+
+_REDUCE = {"sum": np.sum, "max": np.max, "min": np.min}
+_COMBINE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
+
+
+def _chunks(extents: Sequence[int]) -> list[tuple[range, ...]]:
+    """Cover the grid by boxes of at most CHUNK_ELEMENTS: single indices on the leading axes,
+    a block of axis ``k``, the trailing axes whole."""
+    k = 0
+    while k < len(extents) and math.prod(extents[k + 1 :]) > CHUNK_ELEMENTS:
+        k += 1
+    if k == len(extents):  # a 0-dimensional stage without reduction
+        return [()]
+    block = max(1, CHUNK_ELEMENTS // math.prod(extents[k + 1 :]))
+    lead = [[range(i, i + 1) for i in range(n)] for n in extents[:k]]
+    mid = [range(s, min(s + block, extents[k])) for s in range(0, extents[k], block)]
+    rest = tuple(range(n) for n in extents[k + 1 :])
+    return [(*head, m, *rest) for head in itertools.product(*lead) for m in mid]
+
+
+def _axis(r: range, position: int, ndim: int) -> np.ndarray:
+    """Index values ``r`` as an array broadcasting along dimension ``position`` of ``ndim``."""
+    shape = [1] * ndim
+    shape[position] = len(r)
+    return np.arange(r.start, r.stop, dtype=np.int64).reshape(shape)
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def _eval(e: E.Expr, grid: Mapping[str, np.ndarray], env, stage: Stage, guarded: bool):
+    if isinstance(e, E.Const):
+        if e.dtype is not None:
+            return _NP_DTYPES[e.dtype](e.value)
+        return e.value
+    if isinstance(e, E.Var):
+        return grid[e.name]
+    if isinstance(e, E.Load):
+        return _load(e, grid, env, stage, guarded)
+    if isinstance(e, E.Select):
+        cond = _eval(e.cond, grid, env, stage, guarded)
+        a = _eval(e.a, grid, env, stage, True)
+        b = _eval(e.b, grid, env, stage, True)
+        return np.where(cond, a, b)
+    if isinstance(e, E.Binary):
+        a = _eval(e.a, grid, env, stage, guarded)
+        b = _eval(e.b, grid, env, stage, guarded)
+        return _BINARY[e.op](a, b)
+    if isinstance(e, E.Compare):
+        a = _eval(e.a, grid, env, stage, guarded)
+        b = _eval(e.b, grid, env, stage, guarded)
+        return _COMPARE[e.op](a, b)
+    if isinstance(e, E.Logical):
+        a = _eval(e.a, grid, env, stage, guarded)
+        if e.b is None:
+            return np.logical_not(a)
+        b = _eval(e.b, grid, env, stage, guarded)
+        return np.logical_and(a, b) if e.op == "and" else np.logical_or(a, b)
+    if isinstance(e, E.Call):
+        args = [_eval(x, grid, env, stage, guarded) for x in e.args]
+        return _CALLS[e.fn](*args)
+    if isinstance(e, E.Cast):
+        v = np.asarray(_eval(e.value, grid, env, stage, guarded))
+        return v.astype(np.float64 if E.is_float_dtype(e.dtype) else _NP_DTYPES[e.dtype])
+    if isinstance(e, E.Reduce):
+        raise WorkloadError(f"stage {stage.name}: a reduction must be the whole right side")
+    raise TypeError(f"not an expression: {e!r}")
+
+
+def _load(e: E.Load, grid, env, stage: Stage, guarded: bool):
+    arr = env[e.tensor]
+    idx = []
+    for dim, ix in enumerate(e.indices):
+        v = np.asarray(_eval(ix, grid, env, stage, guarded))
+        n = arr.shape[dim]
+        if guarded:  # an untaken select arm may index out of bounds: gather anything in bounds
+            v = np.clip(v, 0, n - 1)
+        elif v.size and (v.min() < 0 or v.max() >= n):
+            raise WorkloadError(
+                f"stage {stage.name}: {e} reads {e.tensor} out of bounds "
+                f"(dimension {dim} takes {int(v.min())}..{int(v.max())}, extent {n})"
+            )
+        idx.append(v)
+    return arr[tuple(idx)]
+
+
+def _true_divide(a, b):
+    return np.true_divide(a, b)
+
+
+_BINARY = {
+    "+": np.add,
+    "-": np.subtract,
+    "*": np.multiply,
+    "/": _true_divide,
+    "//": np.floor_divide,
+    "%": np.mod,
+    "min": np.minimum,
+    "max": np.maximum,
+}
+_COMPARE = {
+    "<": np.less,
+    "<=": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "==": np.equal,
+    "!=": np.not_equal,
+}
+_CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+
+
+# ---------------------------------------------------------------- einsum fast path
+
+
+def _factors(e: E.Expr) -> list[E.Expr]:
+    if isinstance(e, E.Binary) and e.op == "*":
+        return _factors(e.a) + _factors(e.b)
+    return [e]
+
+
+def _sum_of_products(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """``sum(f1 * f2 * ...)`` by einsum over the factors, each evaluated on the grid of its
+    own axes; None when the stage is not such a sum (or a factor's grid is too large)."""
+    if stage.reduction != "sum" or not E.is_float_dtype(stage.dtype):
+        return None
+    extents = stage.extents
+    order = list(stage.axes) + [a for a, _ in stage.reduce_axes]
+    if len(order) > len(string.ascii_letters):
+        return None
+    letter = dict(zip(order, string.ascii_letters, strict=False))
+    operands, subscripts, scalar = [], [], 1.0
+    for f in _factors(stage.body):
+        own = [a for a in order if a in E.free_vars(f)]
+        if math.prod(extents[a] for a in own) > CHUNK_ELEMENTS:
+            return None
+        grid = {a: _axis(range(extents[a]), i, len(own)) for i, a in enumerate(own)}
+        with np.errstate(all="ignore"):
+            vals = np.asarray(_eval(f, grid, env, stage, guarded=False), dtype=np.float64)
+        if not own:
+            scalar *= float(vals)
+            continue
+        operands.append(np.broadcast_to(vals, tuple(extents[a] for a in own)))
+        subscripts.append("".join(letter[a] for a in own))
+    used = set("".join(subscripts))
+    kept = [a for a in stage.axes if letter[a] in used]
+    spec = ",".join(subscripts) + "->" + "".join(letter[a] for a in kept)
+    out = np.einsum(spec, *operands, optimize=True) * scalar
+    # Spatial axes no factor depends on: broadcast along them.
+    out = out.reshape([extents[a] if a in kept else 1 for a in stage.axes])
+    return np.array(np.broadcast_to(out, stage.shape), dtype=np.float64)  # 0-d stays 0-d

@@ -1,0 +1,68 @@
+"""Hand-built loop nests for codegen tests (the schedule primitives come later)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from probsched.ir.expr import Expr, all_of, bounds
+from probsched.ir.program import Block, Loop, LoopKind, Program
+
+
+def renest(
+    program: Program,
+    block: str,
+    loops: list[tuple[str, int, LoopKind]],
+    bindings: dict[str, Expr],
+    *,
+    guard: bool = True,
+) -> Program:
+    """Replace the loop nest around ``block`` (a root-level nest) by ``loops`` (outermost
+    first), binding iteration variables to ``bindings``. With ``guard``, a predicate keeps
+    each binding below its iteration extent (partial tiles)."""
+    index = None
+    for k, node in enumerate(program.body):
+        if _find(node, block) is not None:
+            index = k
+    if index is None:
+        raise KeyError(block)
+    blk = _find(program.body[index], block)
+    conds = []
+    new_bindings = []
+    ranges = {name: (0, extent - 1) for name, extent, _ in loops}
+    for iv, old in zip(blk.iter_vars, blk.bindings, strict=True):
+        b = bindings.get(iv.name, old)
+        new_bindings.append(b)
+        hi = bounds(b, ranges)
+        if guard and iv.name in bindings and (hi is None or hi[1] >= iv.extent):
+            conds.append(b < iv.extent)
+    pred = all_of(*conds) if conds else None
+    node = replace(blk, bindings=tuple(new_bindings), predicate=pred)
+    for name, extent, kind in reversed(loops):
+        node = Loop(name, extent, (node,), kind)
+    body = list(program.body)
+    body[index] = node
+    return program.with_body(tuple(body))
+
+
+def _find(node, name: str) -> Block | None:
+    if isinstance(node, Block):
+        return node if node.name == name else None
+    for child in node.body:
+        found = _find(child, name)
+        if found is not None:
+            return found
+    return None
+
+
+def set_kind(program: Program, var: str, kind: LoopKind) -> Program:
+    """``program`` with loop ``var`` made of ``kind``."""
+
+    def visit(nodes):
+        out = []
+        for n in nodes:
+            if isinstance(n, Loop):
+                n = replace(n, body=visit(n.body), kind=kind if n.var == var else n.kind)
+            out.append(n)
+        return tuple(out)
+
+    return program.with_body(visit(program.body))

@@ -1,0 +1,179 @@
+"""Codegen: compiled programs (untransformed and hand-scheduled) match the numpy reference."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from probsched.codegen import compile_program, lower_program
+from probsched.errors import CodegenError
+from probsched.ir import lower
+from probsched.ir.compute import WorkloadBuilder, axes
+from probsched.ir.expr import Const, Var, all_of, exp, reduce_max, select
+from probsched.ir.program import LoopKind as K
+from probsched.ir.reference import check_outputs, random_inputs, reference
+from probsched.workloads import SUITE, gmm
+from tests.programs import renest, set_kind
+
+
+def assert_matches(workload, program, seed=0, **kw):
+    kernel = compile_program(program, **kw)
+    inputs = random_inputs(workload, seed=seed)
+    outs = kernel(*inputs)
+    ok, err, msg = check_outputs(outs, reference(workload, *inputs))
+    assert ok, f"{msg} (max abs err {err})\n{program}"
+    return kernel
+
+
+@pytest.mark.parametrize("name", sorted(SUITE))
+def test_untransformed_suite_operator_matches_reference(name):
+    builder, _, small = SUITE[name]
+    wl = builder(**small)
+    assert_matches(wl, lower(wl))
+
+
+def tiled_gmm(n, m, k, ti, tj, kinds):
+    wl = gmm(b=1, n=n, m=m, k=k)
+    io, ii, jo, ji, kk = (Var(v) for v in ("io", "ii", "jo", "ji", "kk"))
+    loops = [("io", -(-n // ti), K.SERIAL), ("jo", -(-m // tj), K.SERIAL), ("kk", k, K.SERIAL),
+             ("ii", ti, K.SERIAL), ("ji", tj, K.SERIAL)]
+    loops = [(v, e, kinds.get(v, kd)) for v, e, kd in loops]
+    prog = renest(lower(wl), "C", loops, {"b": Const(0), "i": io * ti + ii, "j": jo * tj + ji, "k": kk})
+    return wl, prog
+
+
+@pytest.mark.parametrize(
+    "shape,tiles,kinds",
+    [
+        ((16, 24, 20), (4, 8), {}),
+        ((17, 23, 9), (4, 8), {"ji": K.VECTORIZED}),  # partial tiles on both axes: masks
+        ((17, 23, 9), (4, 8), {"ji": K.VECTORIZED, "ii": K.UNROLLED, "io": K.PARALLEL}),
+        ((32, 48, 16), (4, 16), {"ji": K.VECTORIZED, "ii": K.UNROLLED, "io": K.PARALLEL}),
+        ((10, 7, 5), (3, 3), {"ii": K.PARALLEL, "jo": K.UNROLLED}),  # parallel inside
+        ((9, 40, 3), (2, 40), {"ji": K.VECTORIZED, "kk": K.UNROLLED}),  # 40 lanes
+    ],
+)
+def test_hand_scheduled_gmm_matches_reference(shape, tiles, kinds):
+    wl, prog = tiled_gmm(*shape, *tiles, kinds)
+    assert_matches(wl, prog)
+
+
+def test_vectorized_loop_emits_vector_instructions():
+    wl, prog = tiled_gmm(16, 32, 8, 4, 16, {"ji": K.VECTORIZED})
+    ir = lower_program(prog).ir
+    assert "<16 x float>" in ir
+    assert "llvm.masked" not in ir  # no partial tile, so no masks
+
+
+def test_vectorized_reduction_axis_combines_lanes():
+    wl = gmm(b=1, n=5, m=3, k=32)
+    prog = set_kind(lower(wl), "k", K.VECTORIZED)
+    assert "llvm.vector.reduce.fadd" in lower_program(prog).ir
+    assert_matches(wl, prog)
+
+
+def test_too_wide_vector_loop_falls_back_to_scalar_loop_with_hint():
+    wl = gmm(b=1, n=2, m=100, k=3)
+    prog = set_kind(lower(wl), "j", K.VECTORIZED)
+    ir = lower_program(prog).ir
+    assert "llvm.loop.vectorize.enable" in ir
+    assert_matches(wl, prog)
+
+
+def padded_workload(h=6, c=8, pad=2):
+    wb = WorkloadBuilder("pad")
+    X = wb.input("X", (h, c))
+    i, ch = axes("i c")
+    inside = all_of(i >= pad, i < h + pad)
+    wb.compute("P", (i, ch), select(inside, X[i - pad, ch], 0.0), shape=(h + 2 * pad, c))
+    return wb.build()
+
+
+@pytest.mark.parametrize("kind_var", [None, "c", "i"])
+def test_select_never_reads_out_of_bounds(kind_var):
+    wl = padded_workload()
+    prog = lower(wl)
+    if kind_var:
+        prog = set_kind(prog, kind_var, K.VECTORIZED)
+    assert_matches(wl, prog)
+
+
+def test_floor_division_and_modulo_follow_python_on_negative_values():
+    wb = WorkloadBuilder("fdiv")
+    X = wb.input("X", (12,))
+    (i,) = axes("i")
+    q = (i - 6) // 4
+    r = (i - 6) % 4
+    wb.compute("Y", (i,), X[i] + q * 10 + r, shape=(12,))
+    wl = wb.build()
+    assert_matches(wl, lower(wl))
+    assert_matches(wl, set_kind(lower(wl), "i", K.VECTORIZED))
+
+
+def test_max_reduction_and_exp_vectorized():
+    wb = WorkloadBuilder("rowmax")
+    X = wb.input("X", (3, 16))
+    i, j = axes("i j")
+    M = wb.compute("M", (i,), reduce_max(X[i, j]))
+    wb.compute("E", (i, j), exp(X[i, j] - M[i]))
+    wl = wb.build()
+    prog = set_kind(set_kind(lower(wl), "j", K.VECTORIZED), "j_1", K.VECTORIZED)
+    assert_matches(wl, prog)
+
+
+def test_large_intermediate_goes_to_the_heap():
+    wb = WorkloadBuilder("big")
+    X = wb.input("X", (200, 200))
+    i, j = axes("i j")
+    T = wb.compute("T", (i, j), X[i, j] * 2.0)
+    wb.compute("Y", (i, j), T[i, j] + 1.0)
+    wl = wb.build()
+    assert "@malloc" in lower_program(lower(wl)).ir
+    assert_matches(wl, lower(wl))
+
+
+def test_ir_and_assembly_are_retrievable():
+    wl = gmm(b=1, n=4, m=4, k=4)
+    kernel = compile_program(lower(wl), keep_text=True)
+    assert "define" in kernel.ir and "ret" in kernel.asm
+
+
+def test_parallel_loop_runs_on_two_os_threads():
+    """libgomp starts its worker thread on the first parallel region: the process's thread
+    count grows by exactly the extra thread (a deterministic check, no timing)."""
+    code = textwrap.dedent(
+        """
+        import os
+        from probsched.codegen import compile_program
+        from probsched.ir import lower
+        from probsched.ir.program import LoopKind
+        from probsched.ir.reference import random_inputs
+        from probsched.workloads import gmm
+        from tests.programs import set_kind
+        wl = gmm(b=1, n=64, m=64, k=64)
+        kernel = compile_program(set_kind(lower(wl), "i", LoopKind.PARALLEL))
+        inputs = random_inputs(wl)
+        before = len(os.listdir("/proc/self/task"))
+        kernel(*inputs)
+        after = len(os.listdir("/proc/self/task"))
+        print(before, after)
+        """
+    )
+    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=os.getcwd())
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    before, after = map(int, out.stdout.split())
+    assert after == before + 1, out.stdout
+
+
+def test_invalid_ir_is_a_codegen_error():
+    from probsched.codegen.target import optimize
+
+    with pytest.raises(CodegenError, match="invalid"):
+        optimize("define void @f() { ret i32 0 }")
