@@ -7,18 +7,17 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
+from probsched.bench.programs import set_kind, tiled_matmul
 from probsched.codegen import compile_program, lower_program
 from probsched.errors import CodegenError
 from probsched.ir import lower
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import Const, Var, all_of, exp, reduce_max, select
+from probsched.ir.expr import all_of, exp, reduce_max, select
 from probsched.ir.program import LoopKind as K
 from probsched.ir.reference import check_outputs, random_inputs, reference
 from probsched.workloads import SUITE, gmm
-from tests.programs import renest, set_kind
 
 
 def assert_matches(workload, program, seed=0, **kw):
@@ -37,16 +36,6 @@ def test_untransformed_suite_operator_matches_reference(name):
     assert_matches(wl, lower(wl))
 
 
-def tiled_gmm(n, m, k, ti, tj, kinds):
-    wl = gmm(b=1, n=n, m=m, k=k)
-    io, ii, jo, ji, kk = (Var(v) for v in ("io", "ii", "jo", "ji", "kk"))
-    loops = [("io", -(-n // ti), K.SERIAL), ("jo", -(-m // tj), K.SERIAL), ("kk", k, K.SERIAL),
-             ("ii", ti, K.SERIAL), ("ji", tj, K.SERIAL)]
-    loops = [(v, e, kinds.get(v, kd)) for v, e, kd in loops]
-    prog = renest(lower(wl), "C", loops, {"b": Const(0), "i": io * ti + ii, "j": jo * tj + ji, "k": kk})
-    return wl, prog
-
-
 @pytest.mark.parametrize(
     "shape,tiles,kinds",
     [
@@ -59,12 +48,12 @@ def tiled_gmm(n, m, k, ti, tj, kinds):
     ],
 )
 def test_hand_scheduled_gmm_matches_reference(shape, tiles, kinds):
-    wl, prog = tiled_gmm(*shape, *tiles, kinds)
+    wl, prog = tiled_matmul(*shape, *tiles, kinds)
     assert_matches(wl, prog)
 
 
 def test_vectorized_loop_emits_vector_instructions():
-    wl, prog = tiled_gmm(16, 32, 8, 4, 16, {"ji": K.VECTORIZED})
+    wl, prog = tiled_matmul(16, 32, 8, 4, 16, {"ji": K.VECTORIZED})
     ir = lower_program(prog).ir
     assert "<16 x float>" in ir
     assert "llvm.masked" not in ir  # no partial tile, so no masks
@@ -154,7 +143,7 @@ def test_parallel_loop_runs_on_two_os_threads():
         from probsched.ir.program import LoopKind
         from probsched.ir.reference import random_inputs
         from probsched.workloads import gmm
-        from tests.programs import set_kind
+        from probsched.bench.programs import set_kind
         wl = gmm(b=1, n=64, m=64, k=64)
         kernel = compile_program(set_kind(lower(wl), "i", LoopKind.PARALLEL))
         inputs = random_inputs(wl)

@@ -297,12 +297,8 @@ def test_select_arms_and_floor_semantics():
         np.testing.assert_allclose(reference(wl, x, ints, fast=fast)[0], expected, rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compute._infer_extents rejects an axis indexing dimensions of different extents "
-    "even when shape= gives the extent (remove this marker once compute.py is fixed)",
-)
 def test_explicit_extent_overrides_mismatched_direct_uses():
+    """``shape=`` decides the extent of an axis that indexes dimensions of different sizes."""
     wb = WorkloadBuilder("crop")
     X = wb.input("X", (5,))
     Z = wb.input("Z", (7,))

@@ -161,7 +161,7 @@ class ExprEmitter:
         return (a if a.lanes else self.splat(a, lanes)), (b if b.lanes else self.splat(b, lanes))
 
     def _ones(self, v: Value) -> str:
-        return f"splat (i1 true)" if v.lanes else "true"
+        return "splat (i1 true)" if v.lanes else "true"
 
     def select(self, e: E.Select, child) -> Value:
         fn = self.fn

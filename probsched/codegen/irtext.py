@@ -41,7 +41,7 @@ def float_literal(value: float, dtype: str) -> str:
     """LLVM's text form of a float constant: the double hex of the (rounded) value."""
     if dtype == "float32":
         value = struct.unpack("<f", struct.pack("<f", value))[0]
-    return "0x%016X" % struct.unpack("<Q", struct.pack("<d", value))[0]
+    return "0x{:016X}".format(struct.unpack("<Q", struct.pack("<d", value))[0])
 
 
 def const(value: int | float | bool, dtype: str) -> Value:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import CodegenError
 from ..ir import expr as E
 from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
 from . import target as T
@@ -226,7 +225,6 @@ class _Lowering:
     # ------------------------------------------------------------ blocks
 
     def block(self, ex: ExprEmitter, block: Block) -> None:
-        fn = ex.fn
         outer = dict(ex.vars)
         end_label = None
         saved_mask = ex.mask

@@ -455,18 +455,28 @@ def identity_of(kind: str, dtype: str) -> int | float:
     """The value a reduction starts from: 0 for sum, -inf/+inf for max/min."""
     if kind == "sum":
         return 0.0 if is_float_dtype(dtype) else 0
+    bits = 64 if dtype == "int64" else 32
     if kind == "max":
-        return -math.inf if is_float_dtype(dtype) else -(2**31)
+        return -math.inf if is_float_dtype(dtype) else -(2 ** (bits - 1))
     if kind == "min":
-        return math.inf if is_float_dtype(dtype) else 2**31 - 1
+        return math.inf if is_float_dtype(dtype) else 2 ** (bits - 1) - 1
     raise WorkloadError(f"unknown reduction {kind!r}; expected one of {', '.join(REDUCE_KINDS)}")
 
 
 # ---------------------------------------------------------------- builders
 
 
+def _condition(c: ExprLike) -> Expr:
+    if isinstance(c, bool):
+        # ``x % 2 == 0`` on expressions is structural equality, a Python bool: almost surely
+        # a mistake.
+        raise WorkloadError(f"condition is the Python value {c}; write eq(a, b) / ne(a, b) "
+                            "for == and != between expressions")
+    return as_expr(c)
+
+
 def select(cond: ExprLike, a: ExprLike, b: ExprLike) -> Expr:
-    return Select(as_expr(cond), as_expr(a), as_expr(b))
+    return Select(_condition(cond), as_expr(a), as_expr(b))
 
 
 def minimum(a: ExprLike, b: ExprLike) -> Expr:
@@ -497,7 +507,7 @@ def all_of(*conds: ExprLike) -> Expr:
     """Conjunction of conditions; ``all_of()`` is the constant True."""
     out: Expr | None = None
     for c in conds:
-        c = as_expr(c)
+        c = _condition(c)
         out = c if out is None else Logical("and", out, c)
     return Const(True) if out is None else out
 
@@ -505,7 +515,7 @@ def all_of(*conds: ExprLike) -> Expr:
 def any_of(*conds: ExprLike) -> Expr:
     out: Expr | None = None
     for c in conds:
-        c = as_expr(c)
+        c = _condition(c)
         out = c if out is None else Logical("or", out, c)
     return Const(False) if out is None else out
 

@@ -21,21 +21,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from enum import Enum
+from enum import StrEnum
 
 from . import expr as E
 from .compute import Workload
 from .expr import Const, Expr, Load, Var
 
 
-class LoopKind(str, Enum):
+class LoopKind(StrEnum):
     SERIAL = "serial"
     PARALLEL = "parallel"
     VECTORIZED = "vectorized"
     UNROLLED = "unrolled"
 
 
-class Scope(str, Enum):
+class Scope(StrEnum):
     INPUT = "input"
     OUTPUT = "output"
     GLOBAL = "global"  # an intermediate shared by the whole kernel (heap)

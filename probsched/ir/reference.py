@@ -275,15 +275,11 @@ def _load(e: E.Load, grid, env, stage: Stage, guarded: bool):
     return arr[tuple(idx)]
 
 
-def _true_divide(a, b):
-    return np.true_divide(a, b)
-
-
 _BINARY = {
     "+": np.add,
     "-": np.subtract,
     "*": np.multiply,
-    "/": _true_divide,
+    "/": np.true_divide,
     "//": np.floor_divide,
     "%": np.mod,
     "min": np.minimum,

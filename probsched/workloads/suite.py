@@ -75,9 +75,9 @@ def gmm(b: int = 1, n: int = 1024, m: int = 1024, k: int = 1024) -> Workload:
 
 def c1d(
     n: int = 1,
-    l: int = 256,
+    l: int = 256,  # noqa: E741
     ci: int = 64,
-    co: int = 128,  # noqa: E741
+    co: int = 128,
     kernel: int = 3,
     stride: int = 2,
     pad: int = 1,

@@ -1,11 +1,14 @@
-"""Hand-built loop nests for codegen tests (the schedule primitives come later)."""
+"""Hand-built loop nests: set loops and bindings directly, for codegen tests and the
+foundation benchmarks (the schedule primitives build these properly)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from probsched.ir.expr import Expr, all_of, bounds
-from probsched.ir.program import Block, Loop, LoopKind, Program
+from ..ir import lower
+from ..ir.expr import Const, Expr, Var, all_of, bounds
+from ..ir.program import Block, Loop, LoopKind, Program
+from ..workloads import gmm
 
 
 def renest(
@@ -66,3 +69,17 @@ def set_kind(program: Program, var: str, kind: LoopKind) -> Program:
         return tuple(out)
 
     return program.with_body(visit(program.body))
+
+
+def tiled_matmul(n: int, m: int, k: int, ti: int, tj: int,
+                 kinds: dict[str, LoopKind] | None = None):
+    """GMM (batch 1) as loops ``io, jo, kk, ii, ji`` over ``ti x tj`` tiles, with loop kinds
+    from ``kinds`` (e.g. ``{"ji": VECTORIZED, "ii": UNROLLED, "io": PARALLEL}``); returns
+    (workload, program)."""
+    kinds = kinds or {}
+    wl = gmm(b=1, n=n, m=m, k=k)
+    io, ii, jo, ji, kk = (Var(v) for v in ("io", "ii", "jo", "ji", "kk"))
+    loops = [("io", -(-n // ti)), ("jo", -(-m // tj)), ("kk", k), ("ii", ti), ("ji", tj)]
+    spec = [(v, e, kinds.get(v, LoopKind.SERIAL)) for v, e in loops]
+    bindings = {"b": Const(0), "i": io * ti + ii, "j": jo * tj + ji, "k": kk}
+    return wl, renest(lower(wl), "C", spec, bindings)

@@ -1,0 +1,63 @@
+"""Benchmarks (``probsched bench``): each suite measures side by side in one run and reports
+ratios, never a lone absolute time.
+
+A suite is a function ``(trials: int | None, progress) -> dict`` registered with
+:func:`suite`; the dict has ``rows`` (one per measured thing, plain JSON values) and may have
+``summary``. :func:`markdown` renders it for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from collections.abc import Callable
+
+from ..errors import ProbschedError
+
+SUITES: dict[str, Callable] = {}
+
+
+def suite(name: str):
+    def register(fn):
+        SUITES[name] = fn
+        return fn
+
+    return register
+
+
+def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
+    from . import naive  # noqa: F401  (registers its suite)
+    from ..codegen.target import host
+
+    if name not in SUITES:
+        raise ProbschedError(f"unknown bench suite {name!r}; known: {', '.join(sorted(SUITES))}")
+    result = SUITES[name](trials, progress or (lambda msg: None))
+    return {
+        "suite": name,
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.processor() or platform.machine()}, {host().describe()}",
+        **result,
+    }
+
+
+def markdown(result: dict) -> str:
+    """The rows as a Markdown table, then the summary as a list."""
+    rows = result.get("rows", [])
+    lines = [f"Suite `{result['suite']}`, {result['date']}, {result['machine']}", ""]
+    if rows:
+        cols = list(rows[0])
+        lines.append("| " + " | ".join(cols) + " |")
+        lines.append("|" + "---|" * len(cols))
+        for r in rows:
+            lines.append("| " + " | ".join(_cell(r.get(c)) for c in cols) + " |")
+    for key, value in result.get("summary", {}).items():
+        lines.append(f"- {key}: {_cell(value)}")
+    return "\n".join(lines)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)
