@@ -2,7 +2,8 @@
 
 Golden files: ``golden(text)`` compares ``text`` with
 ``tests/golden/<module without test_>/<test name>.txt``. Run ``python -m pytest --update-golden``
-to (re)write them; a missing file is written and the test passes with a warning.
+to (re)write them; a missing file is written and the test passes with a warning, except
+under CI (``CI`` set), where a missing golden file fails the test.
 
 Hypothesis: the profile comes from the ``HYPOTHESIS_PROFILE`` environment variable
 ("default", "ci" or "nightly"; "default" when unset).
@@ -66,6 +67,8 @@ def golden(request: pytest.FixtureRequest):
         if not text.endswith("\n"):
             text += "\n"
         rel = path.relative_to(GOLDEN_DIR.parent.parent)
+        if not path.exists() and not update and os.environ.get("CI"):
+            pytest.fail(f"golden file {rel} is missing (commit it; run with --update-golden)")
         if update or not path.exists():
             old = path.read_text(encoding="utf-8") if path.exists() else None
             if old != text:

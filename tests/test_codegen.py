@@ -14,7 +14,8 @@ from probsched.codegen import compile_program, lower_program
 from probsched.errors import CodegenError
 from probsched.ir import lower
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import all_of, exp, reduce_max, select
+from probsched.ir.expr import Const, Load, Var, all_of, exp, reduce_max, select
+from probsched.ir.program import Block, Buffer, IterVar, Loop, Program, Scope, Store
 from probsched.ir.program import LoopKind as K
 from probsched.ir.reference import check_outputs, random_inputs, reference
 from probsched.workloads import SUITE, gmm
@@ -166,3 +167,51 @@ def test_invalid_ir_is_a_codegen_error():
 
     with pytest.raises(CodegenError, match="invalid"):
         optimize("define void @f() { ret i32 0 }")
+
+
+def register_tile_matmul(n=16, m=32, k=24, ti=4, tj=16):
+    """C = A @ B through a local ti x tj accumulator per tile (what cache_write + compute_at
+    will produce): the accumulator lives in registers after optimization. Local buffers are
+    indexed relative to the tile (``i - io * ti``), so block bodies may read enclosing loop
+    variables."""
+    wl = gmm(b=1, n=n, m=m, k=k)
+    base = lower(wl)
+    io, jo, kk, ii, ji, ii2, ji2 = (Var(v) for v in ("io", "jo", "kk", "ii", "ji", "ii2", "ji2"))
+    i, j, r = Var("i"), Var("j"), Var("k")
+    acc = (i - io * ti, j - jo * tj)
+    a, b = Load("A", (Const(0), i, r)), Load("B", (Const(0), r, j))
+    update = Block(
+        "acc", (IterVar("i", n), IterVar("j", m), IterVar("k", k, reduce=True)),
+        (io * ti + ii, jo * tj + ji, kk),
+        Store("acc", acc, Load("acc", acc) + a * b),
+        init=Store("acc", acc, Const(0.0)), reduction="sum")
+    write = Block("C", (IterVar("i", n), IterVar("j", m)), (io * ti + ii2, jo * tj + ji2),
+                  Store("C", (Const(0), i, j), Load("acc", acc)))
+    compute = Loop("kk", k, (Loop("ii", ti, (Loop("ji", tj, (update,), K.VECTORIZED),),
+                                  K.UNROLLED),))
+    store = Loop("ii2", ti, (Loop("ji2", tj, (write,), K.VECTORIZED),), K.UNROLLED)
+    nest = Loop("io", n // ti, (Loop("jo", m // tj, (compute, store)),), K.PARALLEL)
+    buffers = (*base.buffers, Buffer("acc", (ti, tj), "float32", Scope.LOCAL))
+    return wl, Program(base.name, buffers, (nest,), base.inputs, base.outputs)
+
+
+def test_local_accumulator_becomes_registers():
+    wl, prog = register_tile_matmul()
+    kernel = assert_matches(wl, prog, keep_text=True)
+    assert "local acc: float32[4, 16]" in str(prog)
+    allocas = [line for line in kernel.ir.splitlines() if "alloca" in line]
+    assert not [a for a in allocas if "local.acc" in a]  # promoted to registers by SROA
+    assert "vfmadd" in kernel.asm
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int32"])
+def test_other_dtypes(dtype):
+    wb = WorkloadBuilder("typed")
+    X = wb.input("X", (5, 7), dtype)
+    Y = wb.input("Y", (7,), dtype)
+    i, j = axes("i j")
+    S = wb.compute("S", (i,), reduce_max(X[i, j] * Y[j]))
+    wb.compute("Z", (i, j), X[i, j] - S[i])
+    wl = wb.build()
+    assert_matches(wl, lower(wl))
+    assert_matches(wl, set_kind(lower(wl), "j_1", K.VECTORIZED))
