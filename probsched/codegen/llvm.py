@@ -303,37 +303,55 @@ class _Lowering:
                             "declare void @GOMP_parallel(ptr, ptr, i32, i32)")
         fn.emit(f"call void @GOMP_parallel(ptr @{name}, ptr {ctx}, i32 0, i32 0)")
 
-        body = Function(name, "ptr noalias %ctx", attrs="#0", linkage="internal ")
-        self.module.functions.append(body)
-        ptrs, vars_ = {}, {}
+        # The trampoline libgomp calls unpacks the context and computes this thread's share;
+        # the loop itself is a function of its own whose buffer parameters are noalias (a
+        # pointer loaded from the context would lose that, and with it vectorization and
+        # register promotion of accumulators).
+        tramp = Function(name, "ptr noalias %ctx", attrs="#0", linkage="internal ")
+        self.module.functions.append(tramp)
+        args = []
         for k, n in enumerate(shared):
-            slot = body.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
-            ptrs[n] = body.op(f"load ptr, ptr {slot.ref}, align 8", "int64").ref
-        for k, v in enumerate(scalars, start=len(shared)):
-            slot = body.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
-            vars_[v] = VarInfo(body.op(f"load i64, ptr {slot.ref}, align 8", "int64"), 0)
+            slot = tramp.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
+            args.append("ptr " + tramp.op(f"load ptr, ptr {slot.ref}, align 8", "int64").ref)
+        for k, _ in enumerate(scalars, start=len(shared)):
+            slot = tramp.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
+            args.append("i64 " + tramp.op(f"load i64, ptr {slot.ref}, align 8", "int64").ref)
+        lo, hi = self._thread_share(tramp, loop.extent)
+        args += [lo.typed, hi.typed]
+        tramp.emit(f"call void @{name}.loop({', '.join(args)})")
+        tramp.emit("ret void")
+
+        params = [f"ptr noalias %p{k}" for k in range(len(shared))]
+        params += [f"i64 %s{k}" for k in range(len(scalars))] + ["i64 %lo", "i64 %hi"]
+        body = Function(f"{name}.loop", ", ".join(params), attrs="#0", linkage="internal ")
+        self.module.functions.append(body)
+        inner = ExprEmitter(body, self.module, self.program,
+                            {n: f"%p{k}" for k, n in enumerate(shared)})
+        inner.vars = {v: VarInfo(Value(f"%s{k}", "int64"), 0) for k, v in enumerate(scalars)}
+        self._locals(body, inner, loop.body)
+        self.serial(inner, loop, True, self._annotation_metadata(loop),
+                    lo=Value("%lo", "int64"), hi=Value("%hi", "int64"))
+        body.emit("ret void")
+
+    def _thread_share(self, fn: Function, extent: int) -> tuple[Value, Value]:
+        """[lo, hi) of this thread under a static schedule: the first (extent % threads)
+        threads take one iteration more."""
         self.module.declare("omp_get_thread_num", "declare i32 @omp_get_thread_num()")
         self.module.declare("omp_get_num_threads", "declare i32 @omp_get_num_threads()")
-        tid = body.op("call i32 @omp_get_thread_num()", "int32")
-        nth = body.op("call i32 @omp_get_num_threads()", "int32")
-        tid64 = body.op(f"sext i32 {tid.ref} to i64", "int64")
-        nth64 = body.op(f"sext i32 {nth.ref} to i64", "int64")
-        ext = loop.extent
-        # Static schedule: the first (ext % n) threads take one iteration more.
-        q = body.op(f"sdiv i64 {ext}, {nth64.ref}", "int64")
-        r = body.op(f"srem i64 {ext}, {nth64.ref}", "int64")
-        extra = body.op(f"icmp slt i64 {tid64.ref}, {r.ref}", "bool")
-        q1 = body.op(f"add i64 {q.ref}, 1", "int64")
-        size = body.op(f"select i1 {extra.ref}, i64 {q1.ref}, i64 {q.ref}", "int64")
-        off = body.op(f"select i1 {extra.ref}, i64 0, i64 {r.ref}", "int64")
-        base = body.op(f"mul i64 {tid64.ref}, {size.ref}", "int64")
-        lo = body.op(f"add i64 {base.ref}, {off.ref}", "int64")
-        hi = body.op(f"add i64 {lo.ref}, {size.ref}", "int64")
-        inner = ExprEmitter(body, self.module, self.program, ptrs)
-        inner.vars = vars_
-        self._locals(body, inner, loop.body)
-        self.serial(inner, loop, True, self._annotation_metadata(loop), lo=lo, hi=hi)
-        body.emit("ret void")
+        tid = fn.op("call i32 @omp_get_thread_num()", "int32")
+        nth = fn.op("call i32 @omp_get_num_threads()", "int32")
+        tid64 = fn.op(f"sext i32 {tid.ref} to i64", "int64")
+        nth64 = fn.op(f"sext i32 {nth.ref} to i64", "int64")
+        q = fn.op(f"sdiv i64 {extent}, {nth64.ref}", "int64")
+        r = fn.op(f"srem i64 {extent}, {nth64.ref}", "int64")
+        extra = fn.op(f"icmp slt i64 {tid64.ref}, {r.ref}", "bool")
+        q1 = fn.op(f"add i64 {q.ref}, 1", "int64")
+        size = fn.op(f"select i1 {extra.ref}, i64 {q1.ref}, i64 {q.ref}", "int64")
+        off = fn.op(f"select i1 {extra.ref}, i64 0, i64 {r.ref}", "int64")
+        base = fn.op(f"mul i64 {tid64.ref}, {size.ref}", "int64")
+        lo = fn.op(f"add i64 {base.ref}, {off.ref}", "int64")
+        hi = fn.op(f"add i64 {lo.ref}, {size.ref}", "int64")
+        return lo, hi
 
 
 def _buffers_used(nodes: tuple[Node, ...]) -> list[str]:

@@ -50,23 +50,23 @@ class KernelSignature:
 @functools.cache
 def load_openmp() -> str:
     """Make libgomp's symbols visible to JIT code; returns the library loaded."""
-    candidates = [ctypes.util.find_library("gomp"), "libgomp.so.1"]
-    try:  # scikit-learn's wheel bundles a copy; a fallback where the system has none
-        import sklearn
-
-        root = os.path.dirname(os.path.dirname(sklearn.__file__))
-        candidates += glob.glob(os.path.join(root, "scikit_learn.libs", "libgomp*.so*"))
-    except ImportError:
-        pass
-    for path in candidates:
-        if not path:
-            continue
+    for path in _openmp_candidates():
         try:
             llvm.load_library_permanently(path)
             return path
         except RuntimeError:
             continue
     raise CodegenError("cannot load libgomp (install gcc's libgomp1) for parallel loops")
+
+
+def _openmp_candidates():
+    yield from filter(None, [ctypes.util.find_library("gomp"), "libgomp.so.1"])
+    # scikit-learn's wheel bundles a copy: a fallback where the system has none (importing
+    # sklearn is slow, so only when needed).
+    import sklearn
+
+    root = os.path.dirname(os.path.dirname(sklearn.__file__))
+    yield from glob.glob(os.path.join(root, "scikit_learn.libs", "libgomp*.so*"))
 
 
 class Kernel:
