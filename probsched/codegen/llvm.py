@@ -213,11 +213,16 @@ class _Lowering:
         return None
 
     def vectorized(self, ex: ExprEmitter, loop: Loop, in_parallel: bool) -> None:
-        """The loop runs once with its variable as a vector of ``extent`` lanes."""
-        ex.lanes = loop.extent
+        """The loop runs with its variable as a vector. A loop wider than the machine's
+        vectors runs as several native-width vectors, one after another: LLVM legalizes odd
+        widths (<24 x float>) poorly."""
+        native = T.host().f32_lanes
+        width = native if loop.extent > native and loop.extent % native == 0 else loop.extent
+        ex.lanes = width
         try:
-            self._bind(ex, loop.var, Value("0", "int64"), coeff=1)
-            self.nodes(ex, loop.body, in_parallel)
+            for start in range(0, loop.extent, width):
+                self._bind(ex, loop.var, Value(str(start), "int64"), coeff=1)
+                self.nodes(ex, loop.body, in_parallel)
         finally:
             ex.lanes = 0
             ex.mask = None
