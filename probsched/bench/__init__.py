@@ -26,8 +26,8 @@ def suite(name: str):
 
 
 def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
-    from . import naive  # noqa: F401  (registers its suite)
     from ..codegen.target import host
+    from . import naive  # noqa: F401  (registers its suite)
 
     if name not in SUITES:
         raise ProbschedError(f"unknown bench suite {name!r}; known: {', '.join(sorted(SUITES))}")

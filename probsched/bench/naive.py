@@ -1,0 +1,127 @@
+"""The foundation benchmark (``probsched bench --suite naive``).
+
+Per suite operator at DESIGN.md's shape: the untransformed kernel's GFLOP/s (measured by the
+isolated runner, checked against the reference), numpy's GFLOP/s for the same op where numpy
+has it, and the compile time. Then the runtime's own costs: compile time, runner overhead,
+parallel speed-up and the cost of one parallel region, each side by side with its baseline.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from ..codegen import build, load_object
+from ..ir import lower
+from ..ir.compute import WorkloadBuilder, axes
+from ..ir.program import LoopKind
+from ..ir.reference import random_inputs
+from ..measure import Builder, Runner, runner_overhead
+from ..workloads import SUITE
+from . import suite
+from .programs import set_kind, tiled_matmul
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# The same op written in numpy, where numpy has it (on the workload's inputs).
+NUMPY_OPS = {
+    "GMM": lambda a, b: np.matmul(a, b),
+    "SFM": _softmax,
+    "NRM": lambda a: np.sqrt(np.sum(a * a)),
+}
+
+
+def time_numpy(fn, inputs, min_time_s: float = 0.3, max_runs: int = 200) -> float:
+    """Median seconds per call of ``fn(*inputs)`` after one warm-up."""
+    fn(*inputs)
+    runs: list[float] = []
+    start = time.perf_counter()
+    while len(runs) < 3 or (time.perf_counter() - start < min_time_s and len(runs) < max_runs):
+        t = time.perf_counter()
+        fn(*inputs)
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
+def compile_ms(program, repeats: int = 5) -> float:
+    """Median wall time of IR build + optimize + object code + JIT load, in ms."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        art = build(program)
+        load_object(art.object_code, art.signature)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
+
+
+@suite("naive")
+def naive_suite(trials, progress) -> dict:
+    rows = []
+    with Builder(workers=2) as builder, Runner(timeout_s=300.0) as runner:
+        for name, (make, shape, _) in SUITE.items():
+            wl = make(**shape)
+            progress(f"{name}: compiling and measuring the untransformed kernel")
+            program = lower(wl)
+            cms = compile_ms(program)
+            (built,) = builder.build_many([program])
+            res = runner.run(built.artifact, wl) if built.error is None else None
+            row = {
+                "op": name,
+                "shape": ", ".join(f"{k}={v}" for k, v in wl.params),
+                "MFLOP": wl.flops / 1e6,
+                "naive GFLOP/s": wl.flops / res.latency_s / 1e9 if res and res.correct else None,
+                "correct": bool(res and res.correct),
+                "numpy GFLOP/s": None,
+                "naive / numpy": None,
+                "compile ms": cms,
+            }
+            if name in NUMPY_OPS:
+                inputs = random_inputs(wl)
+                if name == "GMM":
+                    inputs = tuple(x[0] for x in inputs)  # 2-D matmul: OpenBLAS sgemm
+                t = time_numpy(NUMPY_OPS[name], inputs)
+                row["numpy GFLOP/s"] = wl.flops / t / 1e9
+                if row["naive GFLOP/s"]:
+                    row["naive / numpy"] = row["naive GFLOP/s"] / row["numpy GFLOP/s"]
+            if res is not None and not res.correct:
+                row["error"] = res.error
+            rows.append(row)
+        summary = _runtime_costs(builder, runner, progress)
+    summary["compile ms, max over suite (bar <= 50)"] = max(r["compile ms"] for r in rows)
+    return {"rows": rows, "summary": summary}
+
+
+def _elementwise(n: int):
+    wb = WorkloadBuilder("add1", {"n": n})
+    X = wb.input("X", (n,))
+    (i,) = axes("i")
+    wb.compute("Y", (i,), X[i] + 1.0)
+    return wb.build()
+
+
+def _runtime_costs(builder: Builder, runner: Runner, progress) -> dict:
+    progress("runtime: parallel speed-up, region cost, runner overhead")
+    vec = {"ji": LoopKind.VECTORIZED, "ii": LoopKind.UNROLLED}
+    wl, serial = tiled_matmul(512, 512, 512, 4, 16, vec)
+    parallel = set_kind(serial, "io", LoopKind.PARALLEL)
+    tiny = _elementwise(2)
+    tiny_serial = lower(tiny)
+    tiny_parallel = set_kind(tiny_serial, "i", LoopKind.PARALLEL)
+    built = builder.build_many([serial, parallel, tiny_serial, tiny_parallel])
+    t_serial, t_par, t_tiny, t_tiny_par = (
+        runner.run(b.artifact, w) for w, b in zip((wl, wl, tiny, tiny), built, strict=True)
+    )
+    overhead = runner_overhead(wl, built[0].artifact, runner)
+    return {
+        "parallel speed-up, GMM-512 4x16 tiles, 2 threads vs 1 (bar >= 1.8)":
+            t_serial.latency_s / t_par.latency_s,
+        "serial GMM-512 4x16 tiled kernel GFLOP/s": wl.flops / t_serial.latency_s / 1e9,
+        "parallel region cost us (bar <= 10)": (t_tiny_par.latency_s - t_tiny.latency_s) * 1e6,
+        "runner overhead ms per candidate (bar <= 20)": overhead["overhead_s"] * 1e3,
+    }

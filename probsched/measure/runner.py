@@ -1,0 +1,268 @@
+"""The runner: loads compiled candidates and times them, one at a time, in one worker process.
+
+Per workload (and input seed) the worker makes random inputs and the reference outputs once and
+keeps them (the first contact is a request of its own, with a generous timeout). Per candidate:
+
+1. load the object code; restore the inputs (a buggy kernel may have written to them); fill
+   the outputs with NaN, so that an element the kernel never writes shows up;
+2. one run, checked against the reference (``check_outputs``), so wrong code is never timed;
+3. ``warmup`` runs, then timed runs until ``min_repeats`` runs *and* ``min_time_s`` of kernel
+   time (at most ``max_repeats``; fewer when the kernel is so slow that they would not fit in
+   80 % of ``timeout_s``).
+
+``timeout_s`` bounds all of that for one candidate; a crash or hang fails the candidate, and the
+next one gets a fresh worker.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import statistics
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..codegen.compile import CompiledArtifact
+from ..codegen.runtime import NP_DTYPES, load_object
+from ..errors import MeasureError
+from ..ir.compute import Workload
+from ..ir.reference import check_outputs, random_inputs, reference
+from .worker import Reply, Worker
+
+CACHED_WORKLOADS = 4
+"""Workloads whose inputs and reference a runner worker keeps (least recently used go)."""
+
+ALIGN = 64
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How a candidate is timed; see the module docstring."""
+
+    timeout_s: float = 10.0
+    warmup: int = 1
+    min_repeats: int = 3
+    max_repeats: int = 100
+    min_time_s: float = 0.05
+    rtol: float = 1e-4
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One candidate's measurement. Failed (``error_kind`` set: "build", "crash", "timeout",
+    "wrong" or "error") candidates have ``correct=False`` and ``latency_s = inf``."""
+
+    correct: bool
+    latency_s: float = math.inf  # median of runs_s
+    min_s: float = math.inf
+    runs_s: tuple[float, ...] = ()
+    max_abs_err: float = math.nan  # nan: not checked
+    error: str | None = None
+    error_kind: str | None = None
+    kernel_s: float = 0.0  # all time in the kernel: correctness, warm-up and timed runs
+
+    @property
+    def ok(self) -> bool:
+        return self.error_kind is None
+
+    @staticmethod
+    def failed(kind: str, error: str, max_abs_err: float = math.nan) -> RunResult:
+        return RunResult(False, max_abs_err=max_abs_err, error=error, error_kind=kind)
+
+
+class Runner:
+    """Times candidates in one worker process (see the module docstring).
+
+    ``prepare_timeout_s`` bounds the one-time making of inputs and reference for a workload;
+    the worker is recycled after ``recycle_after`` candidates.
+    """
+
+    def __init__(self, timeout_s: float = 10.0, warmup: int = 1, min_repeats: int = 3,
+                 max_repeats: int = 100, min_time_s: float = 0.05, *, rtol: float = 1e-4,
+                 prepare_timeout_s: float = 300.0, recycle_after: int = 500):
+        if not 1 <= min_repeats <= max_repeats:
+            raise ValueError(f"Runner: need 1 <= min_repeats ({min_repeats}) "
+                             f"<= max_repeats ({max_repeats})")
+        self.config = RunConfig(timeout_s, warmup, min_repeats, max_repeats, min_time_s, rtol)
+        self.prepare_timeout_s = prepare_timeout_s
+        self.recycle_after = recycle_after
+        self.worker = Worker(name="probsched-run")  # recycled per candidate, not per request
+        self._candidates = 0
+
+    def run(self, artifact: CompiledArtifact, workload: Workload, *, seed: int = 0) -> RunResult:
+        """Check and time ``artifact`` (built from a program of ``workload``)."""
+        if self.worker.pid is None:  # no process (yet, or after a crash): the next is fresh
+            self._candidates = 0
+        elif self.recycle_after and self._candidates >= self.recycle_after:
+            self.worker.close()  # the next request starts a fresh process
+            self._candidates = 0
+        self._candidates += 1
+        key = (workload.structural_hash, seed)
+        reply = self.worker.call(_measure, key, artifact, self.config,
+                                 timeout_s=self.config.timeout_s)
+        if reply.ok and reply.value is None:  # first contact with this workload
+            prep = self.worker.call(_prepare, key, workload, seed,
+                                    timeout_s=self.prepare_timeout_s)
+            if not prep.ok:
+                return _failed(prep, f"preparing inputs and reference of {workload.name}: ")
+            reply = self.worker.call(_measure, key, artifact, self.config,
+                                     timeout_s=self.config.timeout_s)
+        if not reply.ok:
+            return _failed(reply)
+        if reply.value is None:
+            return RunResult.failed("error", "the runner lost the workload's inputs")
+        return reply.value
+
+    def close(self) -> None:
+        self.worker.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _failed(reply: Reply, prefix: str = "") -> RunResult:
+    return RunResult.failed(reply.kind or "error", prefix + (reply.error or ""))
+
+
+# ---------------------------------------------------------------- the worker side
+
+
+@dataclass
+class _Case:
+    """A workload's inputs (pristine and working copies), reference and output buffers."""
+
+    workload: Workload
+    pristine: tuple[np.ndarray, ...]
+    inputs: tuple[np.ndarray, ...]
+    refs: tuple[np.ndarray, ...]
+    outputs: tuple[np.ndarray, ...]
+    tolerance: tuple[float, ...] | None  # max |ref| per output, when all float and finite
+
+
+_cases: OrderedDict[tuple[str, int], _Case] = OrderedDict()
+
+
+def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
+    pristine = random_inputs(workload, seed=seed)
+    refs = reference(workload, *pristine)
+    tolerance = None
+    if all(np.issubdtype(r.dtype, np.floating) and np.isfinite(r).all() for r in refs):
+        tolerance = tuple(float(np.abs(r).max(initial=0.0)) for r in refs)
+    _cases[key] = _Case(
+        workload,
+        pristine,
+        tuple(_aligned_copy(a) for a in pristine),
+        refs,
+        tuple(_aligned_empty(r.shape, r.dtype) for r in refs),
+        tolerance,
+    )
+    while len(_cases) > CACHED_WORKLOADS:
+        _cases.popitem(last=False)
+
+
+def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig) -> RunResult | None:
+    """None when this process has not prepared the workload yet."""
+    start = time.perf_counter()
+    case = _cases.get(key)
+    if case is None:
+        return None
+    _cases.move_to_end(key)
+    _check_signature(artifact, case)
+    kernel = load_object(artifact.object_code, artifact.signature)
+    for work, orig in zip(case.inputs, case.pristine, strict=True):
+        np.copyto(work, orig)
+    for out in case.outputs:
+        _poison(out)
+    call = kernel.bind(*case.inputs, *case.outputs)
+
+    t = time.perf_counter()
+    call()
+    first = time.perf_counter() - t
+    ok, err, msg = _check(case, cfg.rtol)
+    if not ok:
+        return RunResult.failed("wrong", msg, err)
+
+    soft_deadline = start + 0.8 * cfg.timeout_s
+    runs: list[float] = []
+    total = 0.0
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        t = time.perf_counter()
+        for _ in range(cfg.warmup):
+            if time.perf_counter() + first > soft_deadline:
+                break
+            call()
+        warm = time.perf_counter() - t
+        while len(runs) < cfg.max_repeats:
+            if len(runs) >= cfg.min_repeats and total >= cfg.min_time_s:
+                break
+            if runs and time.perf_counter() + max(runs[-1], first) > soft_deadline:
+                break
+            t = time.perf_counter()
+            call()
+            runs.append(time.perf_counter() - t)
+            total += runs[-1]
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return RunResult(True, statistics.median(runs), min(runs), tuple(runs), err,
+                     kernel_s=first + warm + total)
+
+
+def _check_signature(artifact: CompiledArtifact, case: _Case) -> None:
+    sig = artifact.signature
+    want = [(a.shape, np.dtype(a.dtype)) for a in (*case.inputs, *case.outputs)]
+    have = [(a.shape, np.dtype(NP_DTYPES[a.dtype])) for a in (*sig.inputs, *sig.outputs)]
+    if want != have:
+        raise MeasureError(f"kernel {sig.entry} takes {have}, but workload "
+                           f"{case.workload.name} has {want}")
+
+
+def _check(case: _Case, rtol: float) -> tuple[bool, float, str]:
+    """``check_outputs``, with a fast path for the common case (an all-finite reference and
+    a close result): one float32 pass, instead of several float64 ones (~35 ms at 512^2)."""
+    if case.tolerance is not None:
+        worst = 0.0
+        for out, ref, scale in zip(case.outputs, case.refs, case.tolerance, strict=True):
+            err = float(np.max(np.abs(out - ref), initial=0.0))
+            if not err <= rtol * scale + 1e-6:  # also catches NaN
+                break
+            worst = max(worst, err)
+        else:
+            return True, worst, f"ok: max abs error {worst:.3g}"
+    names = [s.name for s in case.workload.outputs]
+    return check_outputs(case.outputs, case.refs, rtol, names=names)
+
+
+def _poison(out: np.ndarray) -> None:
+    """Fill an output with what no kernel should leave there: NaN (``check_outputs`` reports
+    "output not written"), the most negative integer, or False."""
+    if np.issubdtype(out.dtype, np.floating):
+        out.fill(np.nan)
+    elif np.issubdtype(out.dtype, np.integer):
+        out.fill(np.iinfo(out.dtype).min)
+    else:
+        out.fill(0)
+
+
+def _aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """Same-alignment buffers for every candidate make timings comparable."""
+    dtype = np.dtype(dtype)
+    n = math.prod(shape) * dtype.itemsize
+    raw = np.empty(n + ALIGN, np.uint8)
+    off = (-raw.ctypes.data) % ALIGN
+    return raw[off:off + n].view(dtype).reshape(shape)
+
+
+def _aligned_copy(a: np.ndarray) -> np.ndarray:
+    out = _aligned_empty(a.shape, a.dtype)
+    np.copyto(out, a)
+    return out
+
