@@ -9,14 +9,13 @@ import textwrap
 
 import pytest
 
-from probsched.bench.programs import set_kind, tiled_matmul
+from probsched.bench.programs import register_tile_matmul, set_kind, tiled_matmul
 from probsched.codegen import compile_program, lower_program
 from probsched.codegen.target import host
 from probsched.errors import CodegenError
 from probsched.ir import lower
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import Const, Load, Var, all_of, exp, reduce_max, select
-from probsched.ir.program import Block, Buffer, IterVar, Loop, Program, Scope, Store
+from probsched.ir.expr import all_of, exp, reduce_max, select
 from probsched.ir.program import LoopKind as K
 from probsched.ir.reference import check_outputs, random_inputs, reference
 from probsched.workloads import SUITE, gmm
@@ -68,12 +67,19 @@ def test_vectorized_reduction_axis_combines_lanes():
     assert_matches(wl, prog)
 
 
-def test_too_wide_vector_loop_falls_back_to_scalar_loop_with_hint():
-    wl = gmm(b=1, n=2, m=100, k=3)
+def test_wide_vector_loop_runs_as_a_loop_over_native_vectors():
+    wl = gmm(b=1, n=2, m=128, k=3)
     prog = set_kind(lower(wl), "j", K.VECTORIZED)
     ir = lower_program(prog).ir
-    assert "llvm.loop.vectorize.enable" in ir
+    assert f"<{host().f32_lanes} x float>" in ir and "llvm.loop.vectorize.enable" not in ir
     assert_matches(wl, prog)
+
+
+def test_odd_wide_vector_loop_falls_back_to_scalar_loop_with_hint():
+    wl = gmm(b=1, n=2, m=3, k=101)
+    prog = set_kind(lower(wl), "k", K.VECTORIZED)
+    assert_matches(wl, prog)
+    assert "llvm.loop.vectorize.enable" in lower_program(prog).ir
 
 
 def padded_workload(h=6, c=8, pad=2):
@@ -155,10 +161,15 @@ def test_parallel_loop_runs_on_two_os_threads():
         print(before, after)
         """
     )
-    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1",
-               PYTHONPATH=os.getcwd())
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     before, after = map(int, out.stdout.split())
     assert after == before + 1, out.stdout
 
@@ -168,32 +179,6 @@ def test_invalid_ir_is_a_codegen_error():
 
     with pytest.raises(CodegenError, match="invalid"):
         optimize("define void @f() { ret i32 0 }")
-
-
-def register_tile_matmul(n=16, m=32, k=24, ti=4, tj=16):
-    """C = A @ B through a local ti x tj accumulator per tile (what cache_write + compute_at
-    will produce): the accumulator lives in registers after optimization. Local buffers are
-    indexed relative to the tile (``i - io * ti``), so block bodies may read enclosing loop
-    variables."""
-    wl = gmm(b=1, n=n, m=m, k=k)
-    base = lower(wl)
-    io, jo, kk, ii, ji, ii2, ji2 = (Var(v) for v in ("io", "jo", "kk", "ii", "ji", "ii2", "ji2"))
-    i, j, r = Var("i"), Var("j"), Var("k")
-    acc = (i - io * ti, j - jo * tj)
-    a, b = Load("A", (Const(0), i, r)), Load("B", (Const(0), r, j))
-    update = Block(
-        "acc", (IterVar("i", n), IterVar("j", m), IterVar("k", k, reduce=True)),
-        (io * ti + ii, jo * tj + ji, kk),
-        Store("acc", acc, Load("acc", acc) + a * b),
-        init=Store("acc", acc, Const(0.0)), reduction="sum")
-    write = Block("C", (IterVar("i", n), IterVar("j", m)), (io * ti + ii2, jo * tj + ji2),
-                  Store("C", (Const(0), i, j), Load("acc", acc)))
-    compute = Loop("kk", k, (Loop("ii", ti, (Loop("ji", tj, (update,), K.VECTORIZED),),
-                                  K.UNROLLED),))
-    store = Loop("ii2", ti, (Loop("ji2", tj, (write,), K.VECTORIZED),), K.UNROLLED)
-    nest = Loop("io", n // ti, (Loop("jo", m // tj, (compute, store)),), K.PARALLEL)
-    buffers = (*base.buffers, Buffer("acc", (ti, tj), "float32", Scope.LOCAL))
-    return wl, Program(base.name, buffers, (nest,), base.inputs, base.outputs)
 
 
 def test_local_accumulator_becomes_registers():

@@ -33,8 +33,10 @@ def test_loop_kinds_guards_and_annotations_are_printed(golden):
         (Var("a") - Var("b") - Var("c"), "a - b - c"),
         (Var("i") * 4 + Var("j") // 2 % 3, "i * 4 + j // 2 % 3"),
         (all_of(Var("i") >= 1, Var("i") < 5), "i >= 1 and i < 5"),
-        (select(eq(Var("i") % 2, 0), exp(Var("x")), maximum(Var("y"), 0.0)),
-         "select(i % 2 == 0, exp(x), max(y, 0.0))"),
+        (
+            select(eq(Var("i") % 2, 0), exp(Var("x")), maximum(Var("y"), 0.0)),
+            "select(i % 2 == 0, exp(x), max(y, 0.0))",
+        ),
         (-Var("x"), "0 - x"),
     ],
 )

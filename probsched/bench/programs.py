@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..ir import lower
-from ..ir.expr import Const, Expr, Var, all_of, bounds
-from ..ir.program import Block, Loop, LoopKind, Program
+from ..ir.expr import Const, Expr, Load, Var, all_of, bounds
+from ..ir.program import Block, Buffer, IterVar, Loop, LoopKind, Program, Scope, Store
 from ..workloads import gmm
 
 
@@ -71,8 +71,9 @@ def set_kind(program: Program, var: str, kind: LoopKind) -> Program:
     return program.with_body(visit(program.body))
 
 
-def tiled_matmul(n: int, m: int, k: int, ti: int, tj: int,
-                 kinds: dict[str, LoopKind] | None = None):
+def tiled_matmul(
+    n: int, m: int, k: int, ti: int, tj: int, kinds: dict[str, LoopKind] | None = None
+):
     """GMM (batch 1) as loops ``io, jo, kk, ii, ji`` over ``ti x tj`` tiles, with loop kinds
     from ``kinds`` (e.g. ``{"ji": VECTORIZED, "ii": UNROLLED, "io": PARALLEL}``); returns
     (workload, program)."""
@@ -83,3 +84,39 @@ def tiled_matmul(n: int, m: int, k: int, ti: int, tj: int,
     spec = [(v, e, kinds.get(v, LoopKind.SERIAL)) for v, e in loops]
     bindings = {"b": Const(0), "i": io * ti + ii, "j": jo * tj + ji, "k": kk}
     return wl, renest(lower(wl), "C", spec, bindings)
+
+
+def register_tile_matmul(n=16, m=32, k=24, ti=4, tj=16):
+    """C = A @ B through a local ti x tj accumulator per tile (what cache_write + compute_at
+    will produce): the accumulator lives in registers after optimization. Local buffers are
+    indexed relative to the tile (``i - io * ti``), so block bodies may read enclosing loop
+    variables."""
+    wl = gmm(b=1, n=n, m=m, k=k)
+    base = lower(wl)
+    io, jo, kk, ii, ji, ii2, ji2 = (Var(v) for v in ("io", "jo", "kk", "ii", "ji", "ii2", "ji2"))
+    i, j, r = Var("i"), Var("j"), Var("k")
+    acc = (i - io * ti, j - jo * tj)
+    a, b = Load("A", (Const(0), i, r)), Load("B", (Const(0), r, j))
+    update = Block(
+        "acc",
+        (IterVar("i", n), IterVar("j", m), IterVar("k", k, reduce=True)),
+        (io * ti + ii, jo * tj + ji, kk),
+        Store("acc", acc, Load("acc", acc) + a * b),
+        init=Store("acc", acc, Const(0.0)),
+        reduction="sum",
+    )
+    write = Block(
+        "C",
+        (IterVar("i", n), IterVar("j", m)),
+        (io * ti + ii2, jo * tj + ji2),
+        Store("C", (Const(0), i, j), Load("acc", acc)),
+    )
+    compute = Loop(
+        "kk",
+        k,
+        (Loop("ii", ti, (Loop("ji", tj, (update,), LoopKind.VECTORIZED),), LoopKind.UNROLLED),),
+    )
+    store = Loop("ii2", ti, (Loop("ji2", tj, (write,), LoopKind.VECTORIZED),), LoopKind.UNROLLED)
+    nest = Loop("io", n // ti, (Loop("jo", m // tj, (compute, store)),), LoopKind.PARALLEL)
+    buffers = (*base.buffers, Buffer("acc", (ti, tj), "float32", Scope.LOCAL))
+    return wl, Program(base.name, buffers, (nest,), base.inputs, base.outputs)

@@ -6,6 +6,12 @@ from .llvm import LoweredKernel, lower_program
 from .runtime import Kernel, KernelSignature, load_object
 
 __all__ = [
-    "CompiledArtifact", "Kernel", "KernelSignature", "LoweredKernel", "build",
-    "compile_program", "load_object", "lower_program",
+    "CompiledArtifact",
+    "Kernel",
+    "KernelSignature",
+    "LoweredKernel",
+    "build",
+    "compile_program",
+    "load_object",
+    "lower_program",
 ]

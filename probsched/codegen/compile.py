@@ -22,20 +22,23 @@ class CompiledArtifact:
     compile_s: float
 
 
-def build(what: Program | LoweredKernel) -> CompiledArtifact:
+def build(what: Program | LoweredKernel, *, llvm_loop_heuristics: bool = False) -> CompiledArtifact:
     """Lower (if given a program), optimize and emit object code."""
     t0 = time.perf_counter()
     lowered = what if isinstance(what, LoweredKernel) else lower_program(what)
-    mod = T.optimize(lowered.ir)
+    mod = T.optimize(lowered.ir, llvm_loop_heuristics=llvm_loop_heuristics)
     obj = T.emit_object(mod)
     return CompiledArtifact(obj, lowered.signature, time.perf_counter() - t0)
 
 
-def compile_program(program: Program, *, keep_text: bool = False) -> Kernel:
-    """JIT ``program`` in this process. ``keep_text`` keeps the LLVM IR (before and after
-    optimization is ``kernel.ir``) and the assembly (``kernel.asm``) for inspection."""
+def compile_program(
+    program: Program, *, keep_text: bool = False, llvm_loop_heuristics: bool = False
+) -> Kernel:
+    """JIT ``program`` in this process. ``keep_text`` keeps the optimized LLVM IR
+    (``kernel.ir``) and the assembly (``kernel.asm``) for inspection;
+    ``llvm_loop_heuristics`` lets LLVM vectorize and unroll loops on its own judgement."""
     lowered = lower_program(program)
-    mod = T.optimize(lowered.ir)
+    mod = T.optimize(lowered.ir, llvm_loop_heuristics=llvm_loop_heuristics)
     obj = T.emit_object(mod)
     info = {}
     if keep_text:

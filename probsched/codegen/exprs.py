@@ -206,14 +206,25 @@ class ExprEmitter:
         fn = self.fn
         vt = vec_type(v.dtype, lanes)
         ins = fn.op(f"insertelement {vt} poison, {v.typed}, i64 0", v.dtype, lanes)
-        return fn.op(f"shufflevector {vt} {ins.ref}, {vt} poison, <{lanes} x i32> zeroinitializer",
-                     v.dtype, lanes)
+        return fn.op(
+            f"shufflevector {vt} {ins.ref}, {vt} poison, <{lanes} x i32> zeroinitializer",
+            v.dtype,
+            lanes,
+        )
 
     def iota(self, lanes: int) -> Value:
         return Value("<" + ", ".join(f"i64 {k}" for k in range(lanes)) + ">", "int64", lanes)
 
-    def intrinsic(self, name: str, ret: Value | str, args: list[Value], flags: str = "",
-                  extra_decl: str = "", dtype: str | None = None, lanes: int = 0) -> Value:
+    def intrinsic(
+        self,
+        name: str,
+        ret: Value | str,
+        args: list[Value],
+        flags: str = "",
+        extra_decl: str = "",
+        dtype: str | None = None,
+        lanes: int = 0,
+    ) -> Value:
         rty = ret if isinstance(ret, str) else ret.ty
         decl_args = ", ".join(a.ty for a in args)
         if extra_decl:
@@ -230,8 +241,11 @@ class ExprEmitter:
         is_float = t in ("float32", "float64")
         sfx = intrinsic_suffix(t, lanes)
         if op in ("min", "max"):
-            name = ("minnum" if op == "min" else "maxnum") if is_float else (
-                "smin" if op == "min" else "smax")
+            name = (
+                ("minnum" if op == "min" else "maxnum")
+                if is_float
+                else ("smin" if op == "min" else "smax")
+            )
             return self.intrinsic(f"llvm.{name}.{sfx}", a, [a, b])
         if is_float:
             ins = {"+": "fadd", "-": "fsub", "*": "fmul", "/": "fdiv"}.get(op)
@@ -281,8 +295,9 @@ class ExprEmitter:
         sfx = intrinsic_suffix(x.dtype, x.lanes)
         if x.dtype not in ("float32", "float64"):
             if name == "abs":
-                return self.intrinsic(f"llvm.abs.{sfx}", x, [x, const(False, "bool")],
-                                      extra_decl=f"{x.ty}, i1")
+                return self.intrinsic(
+                    f"llvm.abs.{sfx}", x, [x, const(False, "bool")], extra_decl=f"{x.ty}, i1"
+                )
             x = self.convert(x, "float32")
             sfx = intrinsic_suffix(x.dtype, x.lanes)
         llvm_name = {"exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "fabs"}.get(name)
@@ -341,7 +356,9 @@ class ExprEmitter:
         dt = self.dtype_of(buffer)
         return self.fn.op(
             f"getelementptr {vec_type(dt, 0)}, ptr {self.ptrs[buffer]}, {off.typed}",
-            "ptr", self.lanes)
+            "ptr",
+            self.lanes,
+        )
 
     def access_stride(self, buffer: str, indices: tuple[E.Expr, ...]) -> int | None:
         return self.coeff(self.flat_offset(buffer, indices))
@@ -365,15 +382,23 @@ class ExprEmitter:
                 return fn.op(f"load {vt}, ptr {p}, align {BYTES[dt]}", dt, lanes)
             name = f"llvm.masked.load.{sfx}.p0"
             self.module.declare(name, f"declare {vt} @{name}(ptr, i32, <{lanes} x i1>, {vt})")
-            return fn.op(f"call {vt} @{name}(ptr {p}, i32 {BYTES[dt]}, "
-                         f"<{lanes} x i1> {self._mask_or_true()}, {vt} zeroinitializer)",
-                         dt, lanes)
+            return fn.op(
+                f"call {vt} @{name}(ptr {p}, i32 {BYTES[dt]}, "
+                f"<{lanes} x i1> {self._mask_or_true()}, {vt} zeroinitializer)",
+                dt,
+                lanes,
+            )
         ptrs = self._lane_pointers(ld.tensor, ld.indices)
         name = f"llvm.masked.gather.{sfx}.v{lanes}p0"
         self.module.declare(
-            name, f"declare {vt} @{name}(<{lanes} x ptr>, i32, <{lanes} x i1>, {vt})")
-        return fn.op(f"call {vt} @{name}(<{lanes} x ptr> {ptrs.ref}, i32 {BYTES[dt]}, "
-                     f"<{lanes} x i1> {self._mask_or_true()}, {vt} zeroinitializer)", dt, lanes)
+            name, f"declare {vt} @{name}(<{lanes} x ptr>, i32, <{lanes} x i1>, {vt})"
+        )
+        return fn.op(
+            f"call {vt} @{name}(<{lanes} x ptr> {ptrs.ref}, i32 {BYTES[dt]}, "
+            f"<{lanes} x i1> {self._mask_or_true()}, {vt} zeroinitializer)",
+            dt,
+            lanes,
+        )
 
     def store(self, st: Store, reduction: str | None) -> None:
         """Store in the current context; a lane-invariant reduction update is combined across
@@ -406,15 +431,20 @@ class ExprEmitter:
                 return
             name = f"llvm.masked.store.{sfx}.p0"
             self.module.declare(name, f"declare void @{name}({vt}, ptr, i32, <{lanes} x i1>)")
-            fn.emit(f"call void @{name}({v.typed}, ptr {p}, i32 {BYTES[dt]}, "
-                    f"<{lanes} x i1> {self._mask_or_true()})")
+            fn.emit(
+                f"call void @{name}({v.typed}, ptr {p}, i32 {BYTES[dt]}, "
+                f"<{lanes} x i1> {self._mask_or_true()})"
+            )
             return
         ptrs = self._lane_pointers(st.buffer, st.indices)
         name = f"llvm.masked.scatter.{sfx}.v{lanes}p0"
         self.module.declare(
-            name, f"declare void @{name}({vt}, <{lanes} x ptr>, i32, <{lanes} x i1>)")
-        fn.emit(f"call void @{name}({v.typed}, <{lanes} x ptr> {ptrs.ref}, i32 {BYTES[dt]}, "
-                f"<{lanes} x i1> {self._mask_or_true()})")
+            name, f"declare void @{name}({vt}, <{lanes} x ptr>, i32, <{lanes} x i1>)"
+        )
+        fn.emit(
+            f"call void @{name}({v.typed}, <{lanes} x ptr> {ptrs.ref}, i32 {BYTES[dt]}, "
+            f"<{lanes} x i1> {self._mask_or_true()})"
+        )
 
     def _guarded_scalar_store(self, st: Store, dt: str) -> None:
         fn = self.fn
@@ -425,8 +455,9 @@ class ExprEmitter:
                 self.store(st, None)
                 return
             self.lanes = saved_lanes
-            any_ = self.intrinsic(f"llvm.vector.reduce.or.v{saved_lanes}i1", "i1", [mask],
-                                  dtype="bool")
+            any_ = self.intrinsic(
+                f"llvm.vector.reduce.or.v{saved_lanes}i1", "i1", [mask], dtype="bool"
+            )
             self.lanes = 0
             then_l, end_l = fn.label("st"), fn.label("st_end")
             fn.emit(f"br i1 {any_.ref}, label %{then_l}, label %{end_l}")
@@ -444,8 +475,11 @@ class ExprEmitter:
         part = self.as_vector(self.emit(update, dt))
         if self.mask is not None:
             ident = const(E.identity_of(reduction, dt), dt)
-            part = fn.op(f"select {self.mask.typed}, {part.typed}, "
-                         f"{self.splat(ident, lanes).typed}", dt, lanes)
+            part = fn.op(
+                f"select {self.mask.typed}, {part.typed}, {self.splat(ident, lanes).typed}",
+                dt,
+                lanes,
+            )
         sfx = intrinsic_suffix(dt, lanes)
         p = self.address(st.buffer, st.indices)
         old = fn.op(f"load {vec_type(dt, 0)}, ptr {p}, align {BYTES[dt]}", dt)

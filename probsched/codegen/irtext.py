@@ -9,8 +9,13 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-LLVM_SCALAR = {"float32": "float", "float64": "double", "int32": "i32", "int64": "i64",
-               "bool": "i1"}
+LLVM_SCALAR = {
+    "float32": "float",
+    "float64": "double",
+    "int32": "i32",
+    "int64": "i64",
+    "bool": "i1",
+}
 BYTES = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
 
 
@@ -99,8 +104,9 @@ class Function:
 
     def text(self) -> str:
         head = f"define {self.linkage}void @{self.name}({self.params}) {self.attrs} {{"
-        return "\n".join([head, "entry:", *self.entry, "  br label %body", "body:",
-                          *self.lines, "}"])
+        return "\n".join(
+            [head, "entry:", *self.entry, "  br label %body", "body:", *self.lines, "}"]
+        )
 
 
 @dataclass

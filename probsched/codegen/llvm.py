@@ -89,8 +89,14 @@ class _Lowering:
 
     # ------------------------------------------------------------ functions
 
-    def body(self, fn: Function, ptrs: dict[str, str], nodes: tuple[Node, ...],
-             vars_: dict[str, VarInfo] | None = None, in_parallel: bool = False) -> None:
+    def body(
+        self,
+        fn: Function,
+        ptrs: dict[str, str],
+        nodes: tuple[Node, ...],
+        vars_: dict[str, VarInfo] | None = None,
+        in_parallel: bool = False,
+    ) -> None:
         ex = ExprEmitter(fn, self.module, self.program, dict(ptrs))
         ex.vars = dict(vars_ or {})
         self._locals(fn, ex, nodes)
@@ -118,8 +124,7 @@ class _Lowering:
                 if reason is None:
                     self.vectorized(ex, node, in_parallel)
                 else:
-                    vec_md = self.module.loop_metadata(
-                        '!"llvm.loop.vectorize.enable", i1 true')
+                    vec_md = self.module.loop_metadata('!"llvm.loop.vectorize.enable", i1 true')
                     self.serial(ex, node, in_parallel, vec_md)
             else:
                 self.serial(ex, node, in_parallel, self._annotation_metadata(node))
@@ -141,12 +146,22 @@ class _Lowering:
             info.vec = ex.fn.op(f"add {splat.typed}, {step.ref}", "int64", ex.lanes)
         ex.vars[var] = info
 
-    def serial(self, ex: ExprEmitter, loop: Loop, in_parallel: bool, md: str | None,
-               lo: Value | None = None, hi: Value | None = None) -> None:
-        """A counted loop over [lo, hi) (default [0, extent)); do-while form when non-empty."""
+    def serial(
+        self,
+        ex: ExprEmitter,
+        loop: Loop,
+        in_parallel: bool,
+        md: str | None,
+        lo: Value | None = None,
+        hi: Value | None = None,
+        bind=None,
+    ) -> None:
+        """A counted loop over [lo, hi) (default [0, extent)); do-while form when non-empty.
+        ``bind(value)`` binds the loop variable (default: to the counter)."""
         fn = ex.fn
+        bind = bind or (lambda v: self._bind(ex, loop.var, v))
         if lo is None and loop.extent == 1:
-            self._bind(ex, loop.var, Value("0", "int64"))
+            bind(Value("0", "int64"))
             self.nodes(ex, loop.body, in_parallel)
             return
         start = lo if lo is not None else Value("0", "int64")
@@ -162,15 +177,14 @@ class _Lowering:
         var = fn.fresh(_symbol(loop.var) + ".")
         phi_at = len(fn.lines)
         fn.lines.append("")  # the phi, filled in once the latch is known
-        self._bind(ex, loop.var, Value(var, "int64"))
+        bind(Value(var, "int64"))
         self.nodes(ex, loop.body, in_parallel)
         nxt = fn.op(f"add nuw nsw i64 {var}, 1", "int64")
         more = fn.op(f"icmp slt i64 {nxt.ref}, {end.ref}", "bool")
         latch = fn.block
         tail = f", !llvm.loop {md}" if md else ""
         fn.emit(f"br i1 {more.ref}, label %{head}, label %{exit_}{tail}")
-        fn.lines[phi_at] = (f"  {var} = phi i64 [ {start.ref}, %{pred} ], "
-                            f"[ {nxt.ref}, %{latch} ]")
+        fn.lines[phi_at] = f"  {var} = phi i64 [ {start.ref}, %{pred} ], [ {nxt.ref}, %{latch} ]"
         fn.start_block(exit_)
 
     def unrolled(self, ex: ExprEmitter, loop: Loop, in_parallel: bool) -> None:
@@ -183,8 +197,9 @@ class _Lowering:
     def vector_plan(self, ex: ExprEmitter, loop: Loop) -> str | None:
         """None when the loop body can run on vectors; else why not (it then stays a scalar
         loop with a vectorization hint for LLVM)."""
-        if loop.extent > MAX_VECTOR_LANES:
-            return f"extent {loop.extent} > {MAX_VECTOR_LANES} lanes"
+        native = T.host().f32_lanes
+        if loop.extent > MAX_VECTOR_LANES and loop.extent % native:
+            return f"extent {loop.extent} > {MAX_VECTOR_LANES} is not a multiple of {native}"
         probe = ExprEmitter(ex.fn, self.module, self.program, ex.ptrs)
         probe.vars = {k: VarInfo(v.base, 0) for k, v in ex.vars.items()}
         probe.vars[loop.var] = VarInfo(Value("0", "int64"), 1)
@@ -214,15 +229,24 @@ class _Lowering:
 
     def vectorized(self, ex: ExprEmitter, loop: Loop, in_parallel: bool) -> None:
         """The loop runs with its variable as a vector. A loop wider than the machine's
-        vectors runs as several native-width vectors, one after another: LLVM legalizes odd
-        widths (<24 x float>) poorly."""
+        vectors runs as native-width vectors one after another (LLVM legalizes odd widths
+        like <24 x float> poorly); a very wide one as a loop over native-width vectors."""
         native = T.host().f32_lanes
         width = native if loop.extent > native and loop.extent % native == 0 else loop.extent
         ex.lanes = width
         try:
-            for start in range(0, loop.extent, width):
-                self._bind(ex, loop.var, Value(str(start), "int64"), coeff=1)
-                self.nodes(ex, loop.body, in_parallel)
+            if loop.extent <= MAX_VECTOR_LANES:
+                for start in range(0, loop.extent, width):
+                    self._bind(ex, loop.var, Value(str(start), "int64"), coeff=1)
+                    self.nodes(ex, loop.body, in_parallel)
+            else:
+
+                def bind(chunk: Value) -> None:
+                    start = ex.fn.op(f"mul nuw nsw i64 {chunk.ref}, {width}", "int64")
+                    self._bind(ex, loop.var, start, coeff=1)
+
+                chunks = Loop(loop.var, loop.extent // width, loop.body)
+                self.serial(ex, chunks, in_parallel, None, bind=bind)
         finally:
             ex.lanes = 0
             ex.mask = None
@@ -266,8 +290,7 @@ class _Lowering:
         if ex.lanes and ex.depends(cond):
             c = ex.as_vector(ex.emit(cond, "bool"))
             saved = ex.mask
-            ex.mask = c if saved is None else fn.op(f"and {saved.typed}, {c.ref}", "bool",
-                                                    ex.lanes)
+            ex.mask = c if saved is None else fn.op(f"and {saved.typed}, {c.ref}", "bool", ex.lanes)
             return ("mask", saved)
         c = ex.convert(ex._scalar(cond, "bool"), "bool")
         then_l, end_l = fn.label("then."), fn.label("endif.")
@@ -304,8 +327,7 @@ class _Lowering:
         for k, v in enumerate(scalars, start=len(shared)):
             slot = fn.op(f"getelementptr inbounds {struct}, ptr {ctx}, i32 0, i32 {k}", "int64")
             fn.emit(f"store i64 {ex.vars[v].base.ref}, ptr {slot.ref}, align 8")
-        self.module.declare("GOMP_parallel",
-                            "declare void @GOMP_parallel(ptr, ptr, i32, i32)")
+        self.module.declare("GOMP_parallel", "declare void @GOMP_parallel(ptr, ptr, i32, i32)")
         fn.emit(f"call void @GOMP_parallel(ptr @{name}, ptr {ctx}, i32 0, i32 0)")
 
         # The trampoline libgomp calls unpacks the context and computes this thread's share;
@@ -315,7 +337,7 @@ class _Lowering:
         tramp = Function(name, "ptr noalias %ctx", attrs="#0", linkage="internal ")
         self.module.functions.append(tramp)
         args = []
-        for k, n in enumerate(shared):
+        for k in range(len(shared)):
             slot = tramp.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
             args.append("ptr " + tramp.op(f"load ptr, ptr {slot.ref}, align 8", "int64").ref)
         for k, _ in enumerate(scalars, start=len(shared)):
@@ -330,12 +352,19 @@ class _Lowering:
         params += [f"i64 %s{k}" for k in range(len(scalars))] + ["i64 %lo", "i64 %hi"]
         body = Function(f"{name}.loop", ", ".join(params), attrs="#0", linkage="internal ")
         self.module.functions.append(body)
-        inner = ExprEmitter(body, self.module, self.program,
-                            {n: f"%p{k}" for k, n in enumerate(shared)})
+        inner = ExprEmitter(
+            body, self.module, self.program, {n: f"%p{k}" for k, n in enumerate(shared)}
+        )
         inner.vars = {v: VarInfo(Value(f"%s{k}", "int64"), 0) for k, v in enumerate(scalars)}
         self._locals(body, inner, loop.body)
-        self.serial(inner, loop, True, self._annotation_metadata(loop),
-                    lo=Value("%lo", "int64"), hi=Value("%hi", "int64"))
+        self.serial(
+            inner,
+            loop,
+            True,
+            self._annotation_metadata(loop),
+            lo=Value("%lo", "int64"),
+            hi=Value("%hi", "int64"),
+        )
         body.emit("ret void")
 
     def _thread_share(self, fn: Function, extent: int) -> tuple[Value, Value]:

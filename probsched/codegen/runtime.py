@@ -73,8 +73,14 @@ class Kernel:
     """A callable compiled kernel. ``kernel(*inputs)`` returns a tuple of new output arrays;
     ``kernel.run(*arrays)`` calls on all buffers (inputs then outputs) without checks."""
 
-    def __init__(self, engine: llvm.ExecutionEngine, signature: KernelSignature, *,
-                 ir: str | None = None, asm: str | None = None):
+    def __init__(
+        self,
+        engine: llvm.ExecutionEngine,
+        signature: KernelSignature,
+        *,
+        ir: str | None = None,
+        asm: str | None = None,
+    ):
         self._engine = engine  # keeps the code alive
         self.signature = signature
         self.ir = ir

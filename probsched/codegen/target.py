@@ -2,8 +2,14 @@
 
 Facts behind the choices (measured, see notes/llvmlite.md): only the native target is
 initialised (``llvm.initialize()`` raises in llvmlite 0.50); each module gets a fresh pass
-builder; SLP and loop vectorization are switched on; on AVX-512 hosts the 256-bit preference is
-removed so auto-vectorized code uses zmm registers.
+builder; on AVX-512 hosts the 256-bit preference is removed so vectorized code uses zmm.
+
+The schedule decides vectorization and unrolling. By default LLVM's loop vectorizer and
+unroller act only where the IR asks them to (loop metadata); the SLP vectorizer stays on for
+straight-line code. Letting LLVM apply its own loop heuristics (``llvm_loop_heuristics=True``)
+costs 1.5-2.5x the compile time on the suite's naive kernels, does not help explicitly
+scheduled ones, and makes a candidate's speed depend on heuristics the search cannot see
+(docs/benchmarks.md has the figures).
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ def parse(ir_text: str) -> llvm.ModuleRef:
     return mod
 
 
-def optimize(ir_text: str) -> llvm.ModuleRef:
+def optimize(ir_text: str, *, llvm_loop_heuristics: bool = False) -> llvm.ModuleRef:
     """Parse, verify and run the O3 pipeline on a module."""
     mod = parse(ir_text)
     tm = _target_machine()
@@ -78,7 +84,10 @@ def optimize(ir_text: str) -> llvm.ModuleRef:
     mod.data_layout = str(tm.target_data)
     pto = llvm.create_pipeline_tuning_options(3)
     pto.slp_vectorization = True
-    pto.loop_vectorization = True
+    # False means "only when forced by loop metadata" in LLVM's new pass manager.
+    pto.loop_vectorization = llvm_loop_heuristics
+    pto.loop_unrolling = llvm_loop_heuristics
+    pto.loop_interleaving = llvm_loop_heuristics
     pb = llvm.create_pass_builder(tm, pto)  # fresh per module: reuse slows down over time
     pb.getModulePassManager().run(mod, pb)
     return mod

@@ -5,6 +5,18 @@ from .compute import Stage, Tensor, Workload, WorkloadBuilder, axes
 from .program import Block, Buffer, IterVar, Loop, LoopKind, Program, Scope, Store, lower
 
 __all__ = [
-    "Block", "Buffer", "IterVar", "Loop", "LoopKind", "Program", "Scope", "Stage", "Store",
-    "Tensor", "Workload", "WorkloadBuilder", "axes", "lower",
+    "Block",
+    "Buffer",
+    "IterVar",
+    "Loop",
+    "LoopKind",
+    "Program",
+    "Scope",
+    "Stage",
+    "Store",
+    "Tensor",
+    "Workload",
+    "WorkloadBuilder",
+    "axes",
+    "lower",
 ]

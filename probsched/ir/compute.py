@@ -317,9 +317,7 @@ class Workload:
 def _count_flops(e: Expr, dtype_of) -> int:
     n = 0
     for node in E.walk(e):
-        if isinstance(node, E.Binary | E.Call) and E.is_float_dtype(
-            E.infer_dtype(node, dtype_of)
-        ):
+        if isinstance(node, E.Binary | E.Call) and E.is_float_dtype(E.infer_dtype(node, dtype_of)):
             n += 1
     return n
 

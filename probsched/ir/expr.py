@@ -470,8 +470,10 @@ def _condition(c: ExprLike) -> Expr:
     if isinstance(c, bool):
         # ``x % 2 == 0`` on expressions is structural equality, a Python bool: almost surely
         # a mistake.
-        raise WorkloadError(f"condition is the Python value {c}; write eq(a, b) / ne(a, b) "
-                            "for == and != between expressions")
+        raise WorkloadError(
+            f"condition is the Python value {c}; write eq(a, b) / ne(a, b) "
+            "for == and != between expressions"
+        )
     return as_expr(c)
 
 
