@@ -201,3 +201,16 @@ def test_other_dtypes(dtype):
     wl = wb.build()
     assert_matches(wl, lower(wl))
     assert_matches(wl, set_kind(lower(wl), "j_1", K.VECTORIZED))
+
+
+def test_reduction_init_is_hoisted_before_the_outermost_reduce_loop(golden):
+    from probsched.codegen.llvm import hoist_init
+
+    prog = lower(gmm(b=1, n=2, m=3, k=4))
+    k_loop = prog.body[0].body[0].body[0].body[0]
+    init_block, loop = hoist_init(k_loop)
+    golden(str(prog.with_body((init_block, loop))))
+    assert hoist_init(prog.body[0]) is None  # spatial bindings use the loop: no hoist
+    _, tiled = tiled_matmul(4, 8, 4, 2, 4, {})
+    kk = tiled.body[0].body[0].body[0]
+    assert hoist_init(kk) is None  # kk encloses spatial loops ii, ji

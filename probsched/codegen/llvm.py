@@ -16,7 +16,7 @@ libgomp's ``GOMP_parallel`` runs on every thread over a static share of the iter
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..ir import expr as E
 from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
@@ -113,6 +113,11 @@ class _Lowering:
 
     def nodes(self, ex: ExprEmitter, nodes: tuple[Node, ...], in_parallel: bool) -> None:
         for node in nodes:
+            if isinstance(node, Loop):
+                hoisted = hoist_init(node)
+                if hoisted is not None:
+                    init_block, node = hoisted
+                    self.block(ex, init_block)
             if isinstance(node, Block):
                 self.block(ex, node)
             elif node.kind == LoopKind.PARALLEL and not in_parallel and not ex.lanes:
@@ -386,6 +391,45 @@ class _Lowering:
         lo = fn.op(f"add i64 {base.ref}, {off.ref}", "int64")
         hi = fn.op(f"add i64 {lo.ref}, {size.ref}", "int64")
         return lo, hi
+
+
+def hoist_init(loop: Loop) -> tuple[Block, Loop] | None:
+    """When ``loop`` is the outermost loop of a reduction's perfect nest, its init as a block
+    of its own to run before the loop, and the loop without the per-iteration init test.
+
+    That holds when the loops from ``loop`` inwards each hold one node, ending in a block with
+    an init; the block's spatial bindings and predicate use none of those loops; its reduce
+    bindings use only those loops and start at 0.
+    """
+    chain, node = [], loop
+    while isinstance(node, Loop):
+        if len(node.body) != 1:
+            return None
+        chain.append(node)
+        node = node.body[0]
+    block = node
+    if block.init is None:
+        return None
+    inner = {lp.var for lp in chain}
+    ranges = {lp.var: (0, lp.extent - 1) for lp in chain}
+    for iv, b in zip(block.iter_vars, block.bindings, strict=True):
+        used = E.free_vars(b)
+        if not iv.reduce and used & inner:
+            return None
+        if iv.reduce:
+            span = E.bounds(b, ranges) if used <= inner else None
+            at_zero = E.substitute(b, {v: E.Const(0) for v in inner})
+            if span is None or span[0] != 0 or at_zero != E.Const(0):
+                return None
+    if block.predicate is not None and E.free_vars(block.predicate) & inner:
+        return None
+    zeros = tuple(E.Const(0) if iv.reduce else b
+                  for iv, b in zip(block.iter_vars, block.bindings, strict=True))
+    init_block = replace(block, bindings=zeros, body=block.init, init=None, reduction=None)
+    body = replace(block, init=None)
+    for lp in reversed(chain):
+        body = replace(lp, body=(body,))
+    return init_block, body
 
 
 def _buffers_used(nodes: tuple[Node, ...]) -> list[str]:
