@@ -53,7 +53,7 @@ def time_call(fn, inputs, min_time_s: float = 0.3, max_runs: int = 200) -> float
     return statistics.median(runs)
 
 
-def compile_ms(program, repeats: int = 5, **options) -> float:
+def compile_ms(program, repeats: int = 9, **options) -> float:
     """Median wall time of IR build + optimize + object code + JIT load, in ms."""
     times = []
     for _ in range(repeats):
