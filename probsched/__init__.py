@@ -1,6 +1,7 @@
 """probsched: schedules as probabilistic programs, compiled to LLVM and tuned by search."""
 
 from . import workloads
+from .api import compile, measure, reference
 from .errors import (
     CodegenError,
     MeasureError,
@@ -10,8 +11,10 @@ from .errors import (
     WorkloadError,
 )
 from .ir import Program, Workload, lower
+from .schedule import Schedule, Trace
 
 __all__ = [
+    "compile", "measure", "reference",
     "CodegenError", "MeasureError", "ProbschedError", "Program", "SchedSyntaxError",
-    "ScheduleError", "Workload", "WorkloadError", "lower", "workloads",
+    "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError", "lower", "workloads",
 ]

@@ -1,0 +1,460 @@
+"""The Schedule: a program being transformed, the trace of what was done, and a seeded random
+state. Every primitive is a method that checks its arguments, applies a pure function of the
+program (``primitives/``), and records an instruction. An illegal step raises ScheduleError
+naming the primitive, its arguments and the reason, and leaves the schedule unchanged.
+
+>>> import probsched as ps
+>>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=64, m=64, k=64), seed=0)
+>>> b, i, j, k = sch.get_loops(sch.get_block("C"))
+>>> io, ii = sch.split(i, [None, 8])
+>>> sch.get(io), sch.get(ii)
+('i_0', 'i_1')
+>>> print(sch.trace)
+b0 = get_block("C")
+l1, l2, l3, l4 = get_loops(b0)
+l5, l6 = split(l2, [None, 8])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ScheduleError
+from ..ir.compute import Workload
+from ..ir.program import LoopKind, Program, lower
+from . import analysis, sampling, tree
+from .instructions import REGISTRY, instruction
+from .primitives import caching, inlining, location, loops, reduction
+from .trace import RV, Instruction, Trace
+
+ROOT = "<root>"
+INLINE = "<inline>"
+
+
+class Schedule:
+    """A workload's program under transformation. Primitives are methods; ``trace`` records
+    them; ``get(rv)`` gives a random variable's value."""
+
+    def __init__(self, workload: Workload, seed: int = 0, *, program: Program | None = None):
+        self.workload = workload
+        self.program = program if program is not None else lower(workload)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self._instructions: list[Instruction] = []
+        self._decisions: dict[int, Any] = {}
+        self._values: dict[RV, Any] = {}
+        self._next_rv = 0
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def trace(self) -> Trace:
+        return Trace(tuple(self._instructions), tuple(sorted(self._decisions.items())))
+
+    def get(self, rv: RV) -> Any:
+        """The value of a random variable: an int, a loop's variable name or a block name."""
+        if not isinstance(rv, RV) or rv not in self._values:
+            raise ScheduleError(f"get({rv!r}): not a random variable of this schedule")
+        return self._values[rv]
+
+    def copy(self) -> Schedule:
+        other = Schedule.__new__(Schedule)
+        other.__dict__.update(self.__dict__)
+        other._instructions = list(self._instructions)
+        other._decisions = dict(self._decisions)
+        other._values = dict(self._values)
+        other.rng = np.random.default_rng(self.rng.bit_generator.random_raw())
+        return other
+
+    def __str__(self) -> str:
+        return str(self.program)
+
+    def _rv(self, kind: str, value: Any) -> RV:
+        rv = RV(kind, self._next_rv)
+        self._next_rv += 1
+        self._values[rv] = value
+        return rv
+
+    def _record(self, kind: str, inputs: tuple, outputs: tuple[RV, ...], attrs=(),
+                decision: Any = None) -> None:
+        self._instructions.append(Instruction(kind, _freeze(inputs), tuple(attrs), outputs))
+        if decision is not None:
+            self._decisions[len(self._instructions) - 1] = _freeze(decision)
+
+    def replay_instructions(self, instructions: Sequence[Instruction],
+                            decisions: Mapping[int, Any]) -> None:
+        """Apply ``instructions`` (from another schedule) with the given decisions."""
+        rename: dict[RV, RV] = {}
+
+        def mapped(x):
+            if isinstance(x, RV):
+                return rename[x]
+            if isinstance(x, tuple):
+                return [mapped(v) for v in x]
+            return x
+
+        for index, inst in enumerate(instructions):
+            kind = REGISTRY.get(inst.kind)
+            if kind is None:
+                raise ScheduleError(f"unknown instruction {inst.kind!r} in trace")
+            kwargs = {k: mapped(v) for k, v in inst.attrs}
+            if kind.sampling:
+                kwargs["decision"] = decisions.get(index)
+            out = getattr(self, inst.kind)(*(mapped(x) for x in inst.inputs), **kwargs)
+            outs = out if isinstance(out, list | tuple) else ((out,) if out is not None else ())
+            for old, new in zip(inst.outputs, outs, strict=True):
+                rename[old] = new
+
+    # ------------------------------------------------------------ argument checks
+
+    def _fail(self, prim: str, args: tuple, reason: str) -> ScheduleError:
+        shown = ", ".join(self._describe(a) for a in args)
+        return ScheduleError(f"{prim}({shown}): {reason}")
+
+    def _describe(self, a: Any) -> str:
+        if isinstance(a, RV) and a in self._values:
+            kind = {"b": "block", "l": "loop", "v": "value"}[a.kind]
+            return f"{a}={kind} {self._values[a]}"
+        if isinstance(a, list | tuple):
+            return "[" + ", ".join(self._describe(x) for x in a) + "]"
+        return repr(a)
+
+    def _loop(self, rv: Any, prim: str, args: tuple, position: int) -> str:
+        if not isinstance(rv, RV) or rv.kind != "l" or rv not in self._values:
+            raise self._fail(prim, args, f"argument {position} is not a loop of this schedule")
+        var = self._values[rv]
+        if tree.find_loop(self.program, var) is None:
+            raise self._fail(prim, args, f"loop {var} no longer exists (a primitive replaced it)")
+        return var
+
+    def _block(self, rv: Any, prim: str, args: tuple, position: int) -> str:
+        if not isinstance(rv, RV) or rv.kind != "b" or rv not in self._values:
+            raise self._fail(prim, args, f"argument {position} is not a block of this schedule")
+        name = self._values[rv]
+        if tree.find_block(self.program, name) is None:
+            raise self._fail(prim, args, f"block {name} no longer exists")
+        return name
+
+    def _int(self, x: Any, prim: str, args: tuple, what: str) -> int | None:
+        if x is None:
+            return None
+        if isinstance(x, RV) and x.kind == "v" and x in self._values:
+            return self._values[x]
+        if isinstance(x, int) and not isinstance(x, bool):
+            return x
+        raise self._fail(prim, args, f"{what}: expected an integer or a sampled value, got {x!r}")
+
+    def _apply(self, prim: str, args: tuple, fn, *fn_args):
+        """Run a pure primitive; turn its ValueError into a ScheduleError."""
+        try:
+            return fn(self.program, *fn_args)
+        except ValueError as exc:
+            raise self._fail(prim, args, str(exc)) from None
+
+    # ------------------------------------------------------------ queries
+
+    @instruction("get_block", pure=True)
+    def get_block(self, name: str) -> RV:
+        """The block named ``name`` (blocks are named after their stage)."""
+        if tree.find_block(self.program, name) is None:
+            names = ", ".join(b.name for b in self.program.blocks())
+            raise self._fail("get_block", (name,), f"no block {name!r}; blocks: {names}")
+        rv = self._rv("b", name)
+        self._record("get_block", (name,), (rv,))
+        return rv
+
+    @instruction("get_loops", pure=True)
+    def get_loops(self, block: RV) -> list[RV]:
+        """The loops around ``block``, outermost first."""
+        name = self._block(block, "get_loops", (block,), 1)
+        path = tree.find_block(self.program, name)
+        rvs = [self._rv("l", lp.var) for lp in tree.ancestors(self.program, path)]
+        self._record("get_loops", (block,), tuple(rvs))
+        return rvs
+
+    def _related(self, prim: str, block: RV, fn) -> list[RV]:
+        name = self._block(block, prim, (block,), 1)
+        blk = tree.node_at(self.program, tree.find_block(self.program, name))
+        rvs = [self._rv("b", b.name) for b in fn(self.program, blk)]
+        self._record(prim, (block,), tuple(rvs))
+        return rvs
+
+    @instruction("get_producers", pure=True)
+    def get_producers(self, block: RV) -> list[RV]:
+        """Blocks writing what ``block`` reads."""
+        return self._related("get_producers", block, analysis.producers)
+
+    @instruction("get_consumers", pure=True)
+    def get_consumers(self, block: RV) -> list[RV]:
+        """Blocks reading what ``block`` writes."""
+        return self._related("get_consumers", block, analysis.consumers)
+
+    # ------------------------------------------------------------ loops
+
+    @instruction("split")
+    def split(self, loop: RV, factors: Sequence[int | RV | None]) -> list[RV]:
+        """Split ``loop`` into ``len(factors)`` nested loops; one factor may be None (inferred).
+        Factors that do not divide the extent give a guarded partial last tile.
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=10, m=4, k=4))
+        >>> _, i, _, _ = sch.get_loops(sch.get_block("C"))
+        >>> _ = sch.split(i, [None, 4])
+        >>> print(sch.program)
+        program gmm(A: float32[1, 10, 4], B: float32[1, 4, 4]) -> C: float32[1, 10, 4]
+          for b in range(1):
+            for i_0 in range(3):
+              for i_1 in range(4):
+                for j in range(4):
+                  for k in range(4):
+                    block C(b=b, i=i_0 * 4 + i_1, j=j; sum k=k):
+                      where i_0 * 4 + i_1 < 10
+                      init C[b, i, j] = 0.0
+                      C[b, i, j] = C[b, i, j] + A[b, i, k] * B[b, k, j]
+        """
+        args = (loop, list(factors) if isinstance(factors, list | tuple) else factors)
+        if not isinstance(factors, list | tuple):
+            raise self._fail("split", args, "argument 2, 'factors': expected a list")
+        var = self._loop(loop, "split", args, 1)
+        values = [self._int(f, "split", args, "argument 2, 'factors'") for f in factors]
+        program, names = self._apply("split", args, loops.split, var, values)
+        self.program = program
+        rvs = [self._rv("l", n) for n in names]
+        self._record("split", (loop, tuple(factors)), tuple(rvs))
+        return rvs
+
+    @instruction("fuse")
+    def fuse(self, *loop_rvs: RV) -> RV:
+        """Fuse directly nested loops (outermost first) into one loop."""
+        vars_ = [self._loop(lp, "fuse", loop_rvs, k + 1) for k, lp in enumerate(loop_rvs)]
+        program, name = self._apply("fuse", loop_rvs, loops.fuse, vars_)
+        self.program = program
+        rv = self._rv("l", name)
+        self._record("fuse", loop_rvs, (rv,))
+        return rv
+
+    @instruction("reorder")
+    def reorder(self, *loop_rvs: RV) -> None:
+        """Put the given loops (all in one nest) in this order, in the places they occupy."""
+        vars_ = [self._loop(lp, "reorder", loop_rvs, k + 1) for k, lp in enumerate(loop_rvs)]
+        self.program = self._apply("reorder", loop_rvs, loops.reorder, vars_)
+        self._record("reorder", loop_rvs, ())
+
+    def _kind(self, prim: str, loop: RV, kind: LoopKind) -> None:
+        var = self._loop(loop, prim, (loop,), 1)
+        self.program = self._apply(prim, (loop,), loops.set_kind, var, kind)
+        self._record(prim, (loop,), ())
+
+    @instruction("parallel")
+    def parallel(self, loop: RV) -> None:
+        """Run ``loop``'s iterations on all threads (libgomp)."""
+        self._kind("parallel", loop, LoopKind.PARALLEL)
+
+    @instruction("vectorize")
+    def vectorize(self, loop: RV) -> None:
+        """Run ``loop`` as vector instructions (its extent is the vector width)."""
+        self._kind("vectorize", loop, LoopKind.VECTORIZED)
+
+    @instruction("unroll")
+    def unroll(self, loop: RV) -> None:
+        """Unroll ``loop`` completely in the generated code."""
+        self._kind("unroll", loop, LoopKind.UNROLLED)
+
+    @instruction("annotate")
+    def annotate(self, loop: RV, key: str, value: int | float | str | RV) -> None:
+        """Attach ``key = value`` to ``loop`` (e.g. ``unroll_max_step``)."""
+        args = (loop, key, value)
+        var = self._loop(loop, "annotate", args, 1)
+        if not isinstance(key, str) or not key.isidentifier():
+            raise self._fail("annotate", args, "argument 2, 'key': expected a name")
+        v = self._int(value, "annotate", args, "argument 3") if isinstance(value, RV) else value
+        if not isinstance(v, int | float | str) or isinstance(v, bool):
+            raise self._fail("annotate", args, "argument 3, 'value': expected a number or text")
+        self.program = self._apply("annotate", args, loops.annotate, var, key, v)
+        self._record("annotate", args, ())
+
+    # ------------------------------------------------------------ caching, location, inlining
+
+    @instruction("cache_read")
+    def cache_read(self, block: RV, buffer: str | int, scope: str = "local") -> RV:
+        """Copy the buffer ``block`` reads (by name or read index) into a new ``scope``
+        buffer first; ``block`` reads the copy. Returns the copying block."""
+        args = (block, buffer, scope)
+        name = self._block(block, "cache_read", args, 1)
+        program, new = self._apply("cache_read", args, caching.cache_read, name, buffer, scope)
+        self.program = program
+        rv = self._rv("b", new)
+        self._record("cache_read", (block, buffer, scope), (rv,))
+        return rv
+
+    @instruction("cache_write")
+    def cache_write(self, block: RV, scope: str = "local") -> RV:
+        """``block`` writes a new ``scope`` buffer; a new block copies it to the original.
+        Returns the copying block."""
+        args = (block, scope)
+        name = self._block(block, "cache_write", args, 1)
+        program, new = self._apply("cache_write", args, caching.cache_write, name, scope)
+        self.program = program
+        rv = self._rv("b", new)
+        self._record("cache_write", (block, scope), (rv,))
+        return rv
+
+    @instruction("compute_at")
+    def compute_at(self, block: RV, loop: RV) -> None:
+        """Move producer ``block`` under ``loop`` of its consumer, computing only what each
+        iteration needs. A loop from ``sample_compute_location`` may be the root (no change)
+        or inline (compute_inline)."""
+        args = (block, loop)
+        if isinstance(loop, RV) and self._values.get(loop) == ROOT:
+            self._block(block, "compute_at", args, 1)
+            self._record("compute_at", args, ())
+            return
+        if isinstance(loop, RV) and self._values.get(loop) == INLINE:
+            name = self._block(block, "compute_at", args, 1)
+            self.program = self._apply("compute_at", args, inlining.compute_inline, name)
+            self._record("compute_at", args, ())
+            return
+        name = self._block(block, "compute_at", args, 1)
+        var = self._loop(loop, "compute_at", args, 2)
+        self.program = self._apply("compute_at", args, location.compute_at, name, var)
+        self._record("compute_at", args, ())
+
+    @instruction("reverse_compute_at")
+    def reverse_compute_at(self, block: RV, loop: RV) -> None:
+        """Move consumer ``block`` under ``loop`` of its producer, consuming what each
+        iteration produced."""
+        args = (block, loop)
+        name = self._block(block, "reverse_compute_at", args, 1)
+        var = self._loop(loop, "reverse_compute_at", args, 2)
+        self.program = self._apply("reverse_compute_at", args, location.reverse_compute_at,
+                                   name, var)
+        self._record("reverse_compute_at", args, ())
+
+    @instruction("compute_inline")
+    def compute_inline(self, block: RV) -> None:
+        """Replace reads of ``block``'s buffer by its expression; the block disappears."""
+        name = self._block(block, "compute_inline", (block,), 1)
+        self.program = self._apply("compute_inline", (block,), inlining.compute_inline, name)
+        self._record("compute_inline", (block,), ())
+
+    @instruction("reverse_compute_inline")
+    def reverse_compute_inline(self, block: RV) -> None:
+        """Fold elementwise consumer ``block`` into its producer; the block disappears."""
+        name = self._block(block, "reverse_compute_inline", (block,), 1)
+        self.program = self._apply("reverse_compute_inline", (block,),
+                                   inlining.reverse_compute_inline, name)
+        self._record("reverse_compute_inline", (block,), ())
+
+    # ------------------------------------------------------------ reductions
+
+    @instruction("decompose_reduction")
+    def decompose_reduction(self, block: RV, loop: RV) -> RV:
+        """Move ``block``'s init into a block of its own, placed before ``loop``. Returns the
+        init block."""
+        args = (block, loop)
+        name = self._block(block, "decompose_reduction", args, 1)
+        var = self._loop(loop, "decompose_reduction", args, 2)
+        program, new = self._apply("decompose_reduction", args, reduction.decompose_reduction,
+                                   name, var)
+        self.program = program
+        rv = self._rv("b", new)
+        self._record("decompose_reduction", args, (rv,))
+        return rv
+
+    @instruction("rfactor")
+    def rfactor(self, loop: RV, factor_axis: int = 0) -> RV:
+        """Reduce in two steps: partial results per iteration of reduce loop ``loop`` into a
+        new buffer (its dimension ``factor_axis``), then a reduction of those. Returns the
+        partial-results block."""
+        args = (loop, factor_axis)
+        var = self._loop(loop, "rfactor", args, 1)
+        axis = self._int(factor_axis, "rfactor", args, "argument 2, 'factor_axis'")
+        program, new = self._apply("rfactor", args, reduction.rfactor, var, axis)
+        self.program = program
+        rv = self._rv("b", new)
+        self._record("rfactor", args, (rv,))
+        return rv
+
+    # ------------------------------------------------------------ sampling
+
+    @instruction("sample_perfect_tile", sampling=True)
+    def sample_perfect_tile(self, loop: RV, n: int, max_innermost_factor: int = 16,
+                            decision: Sequence[int] | None = None) -> list[RV]:
+        """``n`` tile sizes multiplying to ``loop``'s extent, the innermost at most
+        ``max_innermost_factor``. A given ``decision`` is used (repaired if it no longer
+        fits the extent)."""
+        args = (loop, n, max_innermost_factor)
+        var = self._loop(loop, "sample_perfect_tile", args, 1)
+        if not isinstance(n, int) or n < 1:
+            raise self._fail("sample_perfect_tile", args, "argument 2, 'n': expected n >= 1")
+        if not isinstance(max_innermost_factor, int) or max_innermost_factor < 1:
+            raise self._fail("sample_perfect_tile", args,
+                             "argument 3, 'max_innermost_factor': expected a positive integer")
+        extent = tree.node_at(self.program, tree.find_loop(self.program, var)).extent
+        if decision is None:
+            tiles = sampling.sample_perfect_tile(self.rng, extent, n, max_innermost_factor)
+        else:
+            tiles = [int(x) for x in decision]
+            if len(tiles) != n:
+                raise self._fail("sample_perfect_tile", args,
+                                 f"decision {tiles} has {len(tiles)} tiles, not {n}")
+            if _prod(tiles) != extent or tiles[-1] > max_innermost_factor:
+                tiles = sampling.repair_perfect_tile(tiles, extent, max_innermost_factor)
+        rvs = [self._rv("v", t) for t in tiles]
+        self._record("sample_perfect_tile", (loop,), tuple(rvs),
+                     attrs=(("n", n), ("max_innermost_factor", max_innermost_factor)),
+                     decision=tiles)
+        return rvs
+
+    @instruction("sample_categorical", sampling=True)
+    def sample_categorical(self, candidates: Sequence[int], probs: Sequence[float],
+                           decision: int | None = None) -> RV:
+        """One of ``candidates`` with probabilities ``probs``; the decision is the index."""
+        args = (list(candidates), list(probs))
+        if not candidates or len(candidates) != len(probs):
+            raise self._fail("sample_categorical", args,
+                             "candidates and probs must be non-empty and of equal length")
+        if any(p < 0 for p in probs) or sum(probs) <= 0:
+            raise self._fail("sample_categorical", args, "probs must be >= 0, not all 0")
+        if decision is None or not (0 <= int(decision) < len(candidates)):
+            decision = sampling.sample_categorical(self.rng, list(probs))
+        rv = self._rv("v", candidates[int(decision)])
+        self._record("sample_categorical", (), (rv,),
+                     attrs=(("candidates", tuple(candidates)), ("probs", tuple(probs))),
+                     decision=int(decision))
+        return rv
+
+    @instruction("sample_compute_location", sampling=True)
+    def sample_compute_location(self, block: RV, decision: int | None = None) -> RV:
+        """Where ``block`` could be computed: one of its consumer's loops where compute_at is
+        legal, the root (-1) or inline (-2, when the block can be inlined). A stale decision
+        falls back to the nearest valid location before it."""
+        name = self._block(block, "sample_compute_location", (block,), 1)
+        cands = location.compute_location_candidates(self.program, name)
+        choices = [-1] + list(range(len(cands)))
+        if inlining.can_inline(self.program, name):
+            choices = [-2] + choices
+        if decision is None:
+            decision = choices[int(self.rng.integers(len(choices)))]
+        elif decision not in choices:
+            decision = max(c for c in choices if c <= decision) if decision > -2 else -1
+        value = {-2: INLINE, -1: ROOT}.get(decision) or cands[decision]
+        rv = self._rv("l", value)
+        self._record("sample_compute_location", (block,), (rv,), decision=int(decision))
+        return rv
+
+
+def _prod(xs) -> int:
+    out = 1
+    for x in xs:
+        out *= x
+    return out
+
+
+def _freeze(x: Any) -> Any:
+    if isinstance(x, list | tuple):
+        return tuple(_freeze(v) for v in x)
+    return x
