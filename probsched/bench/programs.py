@@ -87,36 +87,31 @@ def tiled_matmul(
 
 
 def register_tile_matmul(n=16, m=32, k=24, ti=4, tj=16):
-    """C = A @ B through a local ti x tj accumulator per tile (what cache_write + compute_at
-    will produce): the accumulator lives in registers after optimization. Local buffers are
-    indexed relative to the tile (``i - io * ti``), so block bodies may read enclosing loop
-    variables."""
+    """C = A @ B through a local accumulator per ti x tj tile (what cache_write +
+    reverse_compute_at produce). The accumulator has C's full shape in the program; codegen
+    compacts it to the tile, which then lives in registers."""
     wl = gmm(b=1, n=n, m=m, k=k)
     base = lower(wl)
     io, jo, kk, ii, ji, ii2, ji2 = (Var(v) for v in ("io", "jo", "kk", "ii", "ji", "ii2", "ji2"))
     i, j, r = Var("i"), Var("j"), Var("k")
-    acc = (i - io * ti, j - jo * tj)
     a, b = Load("A", (Const(0), i, r)), Load("B", (Const(0), r, j))
     update = Block(
         "acc",
         (IterVar("i", n), IterVar("j", m), IterVar("k", k, reduce=True)),
         (io * ti + ii, jo * tj + ji, kk),
-        Store("acc", acc, Load("acc", acc) + a * b),
-        init=Store("acc", acc, Const(0.0)),
+        Store("acc", (i, j), Load("acc", (i, j)) + a * b),
+        init=Store("acc", (i, j), Const(0.0)),
         reduction="sum",
     )
     write = Block(
         "C",
         (IterVar("i", n), IterVar("j", m)),
         (io * ti + ii2, jo * tj + ji2),
-        Store("C", (Const(0), i, j), Load("acc", acc)),
+        Store("C", (Const(0), i, j), Load("acc", (i, j))),
     )
-    compute = Loop(
-        "kk",
-        k,
-        (Loop("ii", ti, (Loop("ji", tj, (update,), LoopKind.VECTORIZED),), LoopKind.UNROLLED),),
-    )
-    store = Loop("ii2", ti, (Loop("ji2", tj, (write,), LoopKind.VECTORIZED),), LoopKind.UNROLLED)
+    vec, unr = LoopKind.VECTORIZED, LoopKind.UNROLLED
+    compute = Loop("kk", k, (Loop("ii", ti, (Loop("ji", tj, (update,), vec),), unr),))
+    store = Loop("ii2", ti, (Loop("ji2", tj, (write,), vec),), unr)
     nest = Loop("io", n // ti, (Loop("jo", m // tj, (compute, store)),), LoopKind.PARALLEL)
-    buffers = (*base.buffers, Buffer("acc", (ti, tj), "float32", Scope.LOCAL))
+    buffers = (*base.buffers, Buffer("acc", (n, m), "float32", Scope.LOCAL))
     return wl, Program(base.name, buffers, (nest,), base.inputs, base.outputs)

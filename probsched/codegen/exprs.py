@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..errors import CodegenError
 from ..ir import expr as E
 from ..ir.program import Program, Store
+from .buffers import BufferPlan, offset_var
 from .irtext import BYTES, Function, Module, Value, const, intrinsic_suffix, vec_type
 
 
@@ -29,11 +30,13 @@ class VarInfo:
 class ExprEmitter:
     """Emits expressions of one function body; ``lanes``/``mask`` describe the vector context."""
 
-    def __init__(self, fn: Function, module: Module, program: Program, ptrs: dict[str, str]):
+    def __init__(self, fn: Function, module: Module, program: Program, ptrs: dict[str, str],
+                 plans: dict[str, BufferPlan] | None = None):
         self.fn = fn
         self.module = module
         self.program = program
         self.ptrs = ptrs
+        self.plans = plans or {}
         self.vars: dict[str, VarInfo] = {}
         self.lanes = 0
         self.mask: Value | None = None
@@ -333,11 +336,27 @@ class ExprEmitter:
     # ------------------------------------------------------------ memory
 
     def flat_offset(self, buffer: str, indices: tuple[E.Expr, ...]) -> E.Expr:
-        strides = self.program.buffer(buffer).strides
+        """Row-major element offset; a compacted buffer is indexed relative to its start."""
+        plan = self.plans.get(buffer)
+        strides = self.program.buffer(buffer).strides if plan is None else plan.strides
         flat: E.Expr = E.Const(0)
-        for ix, st in zip(indices, strides, strict=True):
+        for d, (ix, st) in enumerate(zip(indices, strides, strict=True)):
+            if plan is not None and plan.starts is not None:
+                ix = E.binary("-", ix, E.Var(offset_var(buffer, d)))
             flat = E.binary("+", flat, E.binary("*", ix, st))
         return flat
+
+    def offsets(self, block) -> list[tuple[str, E.Expr]]:
+        """(offset variable, start expression) of the compacted buffers ``block`` touches."""
+        out = []
+        for name in sorted(_touched(block)):
+            plan = self.plans.get(name)
+            if plan is not None and plan.starts is not None:
+                out += [(offset_var(name, d), s) for d, s in enumerate(plan.starts)]
+        return out
+
+    def offset_names(self, block) -> list[str]:
+        return [name for name, _ in self.offsets(block)]
 
     def address(self, buffer: str, indices: tuple[E.Expr, ...]) -> str:
         """Pointer (scalar, lane 0) to an element."""
@@ -511,6 +530,14 @@ def reduction_update(st: Store, reduction: str | None) -> E.Expr | None:
         if v.b == own and own not in E.walk(v.a):
             return v.a
     return None
+
+
+def _touched(block) -> set[str]:
+    out = {block.body.buffer}
+    for st in (block.body, block.init):
+        if st is not None:
+            out.update(ld.tensor for ld in E.loads(st.value))
+    return out
 
 
 def _int_const(e: E.Expr) -> int | None:

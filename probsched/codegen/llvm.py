@@ -1,7 +1,7 @@
 """Lowering a :class:`~probsched.ir.program.Program` to LLVM IR text.
 
 The passes, top to bottom: buffers become pointer arguments (inputs, outputs) or allocations
-(intermediates on the heap, locals on the stack of the function that uses them); loops become
+(intermediates placed and sized by :mod:`.buffers`, on the stack when small); loops become
 counted loops, except that unrolled loops are copied out, vectorized loops run their body once
 on vectors (:mod:`.exprs`), and the outermost parallel loop is outlined into a function that
 libgomp's ``GOMP_parallel`` runs on every thread over a static share of the iterations.
@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass, replace
 
 from ..ir import expr as E
-from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
+from ..ir.program import Block, Loop, LoopKind, Node, Program
 from . import target as T
+from .buffers import BufferPlan, plan_buffers
 from .exprs import ExprEmitter, VarInfo, reduction_update
 from .irtext import BYTES, Function, Module, Value, vec_type
 from .runtime import ArgSpec, KernelSignature
@@ -50,24 +51,12 @@ def lower_program(program: Program) -> LoweredKernel:
     fn = Function(entry, params, attrs="#0")
     module.functions.append(fn)
     ptrs = {b.name: f"%arg.{b.name}" for b in args}
-    heap = []
-    for b in program.buffers:
-        if b.scope == Scope.GLOBAL:
-            nbytes = b.size * BYTES[b.dtype]
-            if nbytes <= STACK_LIMIT_BYTES:
-                ptrs[b.name] = fn.alloca(f"buf.{_symbol(b.name)}.", vec_type(b.dtype, 0), b.size)
-            else:
-                module.declare("malloc", "declare noalias ptr @malloc(i64)")
-                p = fn.fresh(f"buf.{_symbol(b.name)}.")
-                fn.entry.append(f"  {p} = call noalias ptr @malloc(i64 {nbytes})")
-                ptrs[b.name] = p
-                heap.append(p)
-    lw = _Lowering(module, program, entry)
+    plans = plan_buffers(program)
+    lw = _Lowering(module, program, entry, plans)
+    shared = [n for n, plan in plans.items() if plan.parallel_loop is None]
+    heap = lw.allocate(fn, ptrs, shared)
     lw.body(fn, ptrs, program.body)
-    if heap:
-        module.declare("free", "declare void @free(ptr)")
-        for p in heap:
-            fn.emit(f"call void @free(ptr {p})")
+    lw.free(fn, heap)
     fn.emit("ret void")
     sig = KernelSignature(
         entry,
@@ -81,33 +70,45 @@ def _symbol(name: str) -> str:
 
 
 class _Lowering:
-    def __init__(self, module: Module, program: Program, entry: str):
+    def __init__(self, module: Module, program: Program, entry: str,
+                 plans: dict[str, BufferPlan]):
         self.module = module
         self.program = program
         self.entry = entry
+        self.plans = plans
         self.n_outlined = 0
 
     # ------------------------------------------------------------ functions
 
-    def body(
-        self,
-        fn: Function,
-        ptrs: dict[str, str],
-        nodes: tuple[Node, ...],
-        vars_: dict[str, VarInfo] | None = None,
-        in_parallel: bool = False,
-    ) -> None:
-        ex = ExprEmitter(fn, self.module, self.program, dict(ptrs))
-        ex.vars = dict(vars_ or {})
-        self._locals(fn, ex, nodes)
-        self.nodes(ex, nodes, in_parallel)
+    def emitter(self, fn: Function, ptrs: dict[str, str]) -> ExprEmitter:
+        return ExprEmitter(fn, self.module, self.program, dict(ptrs), self.plans)
 
-    def _locals(self, fn: Function, ex: ExprEmitter, nodes: tuple[Node, ...]) -> None:
-        """Allocate, in this function's entry, the local buffers its nodes touch."""
-        for name in _buffers_used(nodes):
-            b = self.program.buffer(name)
-            if b.scope == Scope.LOCAL and name not in ex.ptrs:
-                ex.ptrs[name] = fn.alloca(f"local.{_symbol(name)}.", vec_type(b.dtype, 0), b.size)
+    def body(self, fn: Function, ptrs: dict[str, str], nodes: tuple[Node, ...]) -> None:
+        self.nodes(self.emitter(fn, ptrs), nodes, False)
+
+    def allocate(self, fn: Function, ptrs: dict[str, str], names: list[str]) -> list[str]:
+        """Allocate intermediates (their planned size) in ``fn``'s entry: small ones on the
+        stack, so SROA can promote them to registers, large ones on the heap. Returns the
+        heap pointers to free."""
+        heap = []
+        for name in names:
+            b, plan = self.program.buffer(name), self.plans[name]
+            nbytes = plan.size * BYTES[b.dtype]
+            if nbytes <= STACK_LIMIT_BYTES:
+                ptrs[name] = fn.alloca(f"buf.{_symbol(name)}.", vec_type(b.dtype, 0), plan.size)
+            else:
+                self.module.declare("malloc", "declare noalias ptr @malloc(i64)")
+                p = fn.fresh(f"buf.{_symbol(name)}.")
+                fn.entry.append(f"  {p} = call noalias ptr @malloc(i64 {nbytes})")
+                ptrs[name] = p
+                heap.append(p)
+        return heap
+
+    def free(self, fn: Function, heap: list[str]) -> None:
+        if heap:
+            self.module.declare("free", "declare void @free(ptr)")
+        for p in heap:
+            fn.emit(f"call void @free(ptr {p})")
 
     # ------------------------------------------------------------ nodes
 
@@ -205,7 +206,7 @@ class _Lowering:
         native = T.host().f32_lanes
         if loop.extent > MAX_VECTOR_LANES and loop.extent % native:
             return f"extent {loop.extent} > {MAX_VECTOR_LANES} is not a multiple of {native}"
-        probe = ExprEmitter(ex.fn, self.module, self.program, ex.ptrs)
+        probe = self.emitter(ex.fn, ex.ptrs)
         probe.vars = {k: VarInfo(v.base, 0) for k, v in ex.vars.items()}
         probe.vars[loop.var] = VarInfo(Value("0", "int64"), 1)
         return self._plan_nodes(probe, loop.body)
@@ -218,6 +219,8 @@ class _Lowering:
                 if why:
                     return why
                 continue
+            for name in probe.offset_names(node):
+                probe.vars[name] = VarInfo(Value("0", "int64"), 0)
             for iv, b in zip(node.iter_vars, node.bindings, strict=True):
                 probe.vars[iv.name] = VarInfo(Value("0", "int64"), probe.coeff(b))
             for st in (node.init, node.body):
@@ -264,8 +267,11 @@ class _Lowering:
         saved_mask = ex.mask
         if block.predicate is not None:
             end_label = self._guard(ex, block.predicate)
-        # Evaluate every binding before binding any: iteration variables may shadow loops.
-        bound = []
+        # Starts of compacted buffers are in loop variables: bind them before the iteration
+        # variables, which may shadow loops. Likewise evaluate every binding before binding any.
+        offsets = [(name, start) for name, start in ex.offsets(block)]
+        bound = [(name, ex.convert(ex._scalar(start, "int64"), "int64"),
+                  ex.coeff(start) if ex.lanes else 0, None) for name, start in offsets]
         for iv, b in zip(block.iter_vars, block.bindings, strict=True):
             base = ex.convert(ex._scalar(b, "int64"), "int64")
             coeff = ex.coeff(b) if ex.lanes else 0
@@ -321,7 +327,8 @@ class _Lowering:
         self.n_outlined += 1
         name = f"{self.entry}.par{self.n_outlined}"
         used = _buffers_used(loop.body)
-        shared = [n for n in used if self.program.buffer(n).scope != Scope.LOCAL]
+        private = [n for n in used if n in self.plans and self.plans[n].parallel_loop == loop.var]
+        shared = [n for n in used if n not in private]
         scalars = [v for v in ex.vars if ex.vars[v].coeff == 0]
         fields = ["ptr"] * len(shared) + ["i64"] * len(scalars)
         struct = "{ " + ", ".join(fields) + " }" if fields else "{ i8 }"
@@ -357,19 +364,13 @@ class _Lowering:
         params += [f"i64 %s{k}" for k in range(len(scalars))] + ["i64 %lo", "i64 %hi"]
         body = Function(f"{name}.loop", ", ".join(params), attrs="#0", linkage="internal ")
         self.module.functions.append(body)
-        inner = ExprEmitter(
-            body, self.module, self.program, {n: f"%p{k}" for k, n in enumerate(shared)}
-        )
+        inner_ptrs = {n: f"%p{k}" for k, n in enumerate(shared)}
+        heap = self.allocate(body, inner_ptrs, private)  # private to each thread
+        inner = self.emitter(body, inner_ptrs)
         inner.vars = {v: VarInfo(Value(f"%s{k}", "int64"), 0) for k, v in enumerate(scalars)}
-        self._locals(body, inner, loop.body)
-        self.serial(
-            inner,
-            loop,
-            True,
-            self._annotation_metadata(loop),
-            lo=Value("%lo", "int64"),
-            hi=Value("%hi", "int64"),
-        )
+        md = self._annotation_metadata(loop)
+        self.serial(inner, loop, True, md, lo=Value("%lo", "int64"), hi=Value("%hi", "int64"))
+        self.free(body, heap)
         body.emit("ret void")
 
     def _thread_share(self, fn: Function, extent: int) -> tuple[Value, Value]:

@@ -25,7 +25,8 @@ import numpy as np
 from ..errors import ScheduleError
 from ..ir.compute import Workload
 from ..ir.program import LoopKind, Program, lower
-from . import analysis, sampling, tree
+from ..ir import analysis
+from . import sampling, tree
 from .instructions import REGISTRY, instruction
 from .primitives import caching, inlining, location, loops, reduction
 from .trace import RV, Instruction, Trace

@@ -1,0 +1,152 @@
+"""Region analysis on block bindings: which elements of a buffer the blocks under a loop touch.
+
+Accesses are written in block iteration variables; substituting the bindings gives them in
+loop variables. An access that is affine in the loop variables covers, for fixed values of the
+loops outside a scope, an interval whose start is affine in those outer variables and whose
+length is a constant: that is all compute_at and friends need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import expr as E
+from .program import Block, Loop, Program
+
+Affine = tuple[dict[str, int], int]
+
+
+def affine(e: E.Expr) -> Affine | None:
+    """``e`` as (coefficients by variable, constant), or None when not affine.
+
+    >>> affine(E.Var("i") * 4 + E.Var("j") - 1)
+    ({'i': 4, 'j': 1}, -1)
+    """
+    if isinstance(e, E.Const):
+        if isinstance(e.value, int) and not isinstance(e.value, bool):
+            return {}, e.value
+        return None
+    if isinstance(e, E.Var):
+        return {e.name: 1}, 0
+    if isinstance(e, E.Binary) and e.op in ("+", "-"):
+        a, b = affine(e.a), affine(e.b)
+        if a is None or b is None:
+            return None
+        sign = 1 if e.op == "+" else -1
+        coeffs = dict(a[0])
+        for v, c in b[0].items():
+            coeffs[v] = coeffs.get(v, 0) + sign * c
+        return {v: c for v, c in coeffs.items() if c}, a[1] + sign * b[1]
+    if isinstance(e, E.Binary) and e.op == "*":
+        a, b = affine(e.a), affine(e.b)
+        if a is None or b is None:
+            return None
+        if not a[0]:
+            a, b = b, a
+        if b[0]:
+            return None
+        k = b[1]
+        return {v: c * k for v, c in a[0].items() if c * k}, a[1] * k
+    return None
+
+
+def from_affine(coeffs: dict[str, int], const: int) -> E.Expr:
+    out: E.Expr = E.Const(0)
+    for v, c in coeffs.items():
+        out = E.binary("+", out, E.binary("*", E.Var(v), c))
+    return E.binary("+", out, const)
+
+
+def accesses(block: Block, buffer: str, *, reads: bool = True, writes: bool = True
+             ) -> list[tuple[E.Expr, ...]]:
+    """Index tuples (in loop variables) of ``block``'s accesses to ``buffer``."""
+    bind = block.binding_map
+    out = []
+    stores = [block.body] + ([block.init] if block.init is not None else [])
+    for st in stores:
+        if writes and st.buffer == buffer:
+            out.append(tuple(E.substitute(i, bind) for i in st.indices))
+        if reads:
+            for ld in E.loads(st.value):
+                if ld.tensor == buffer and not (ld.tensor == st.buffer and ld.indices ==
+                                                st.indices):
+                    out.append(tuple(E.substitute(i, bind) for i in ld.indices))
+    return out
+
+
+def buffers_read(block: Block) -> set[str]:
+    """Buffers a block reads, not counting a reduction's read of its own output."""
+    out = set()
+    for st in (block.body, block.init):
+        if st is None:
+            continue
+        for ld in E.loads(st.value):
+            if not (ld.tensor == st.buffer and ld.indices == st.indices):
+                out.add(ld.tensor)
+    return out
+
+
+def buffer_written(block: Block) -> str:
+    return block.body.buffer
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Per dimension: start (affine in outer loop variables) and constant extent."""
+
+    starts: tuple[E.Expr, ...]
+    extents: tuple[int, ...]
+
+
+def region(indices_list: list[tuple[E.Expr, ...]], inner: dict[str, int]) -> Interval | None:
+    """The box covering all ``indices_list`` when the ``inner`` loops (var -> extent) run over
+    their range and every other variable is fixed. None when not affine or when two accesses'
+    starts differ by more than a constant."""
+    if not indices_list:
+        return None
+    ndim = len(indices_list[0])
+    starts, extents = [], []
+    for d in range(ndim):
+        sym: dict[str, int] | None = None
+        lo = hi = None
+        for idx in indices_list:
+            a = affine(idx[d])
+            if a is None:
+                return None
+            coeffs, const = a
+            outer = {v: c for v, c in coeffs.items() if v not in inner}
+            if sym is None:
+                sym = outer
+            elif outer != sym:
+                return None
+            lo_k = const + sum(min(0, c * (inner[v] - 1)) for v, c in coeffs.items() if v in inner)
+            hi_k = const + sum(max(0, c * (inner[v] - 1)) for v, c in coeffs.items() if v in inner)
+            lo = lo_k if lo is None else min(lo, lo_k)
+            hi = hi_k if hi is None else max(hi, hi_k)
+        starts.append(from_affine(sym or {}, lo))
+        extents.append(hi - lo + 1)
+    return Interval(tuple(starts), tuple(extents))
+
+
+def inner_loops(loop: Loop) -> dict[str, int]:
+    """Variables and extents of the loops strictly inside ``loop``."""
+    out = {}
+    stack = list(loop.body)
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Loop):
+            out[n.var] = n.extent
+            stack.extend(n.body)
+    return out
+
+
+def producers(program: Program, block: Block) -> list[Block]:
+    """Blocks that write a buffer ``block`` reads (program order)."""
+    wanted = buffers_read(block)
+    return [b for b in program.blocks() if b.name != block.name and b.body.buffer in wanted]
+
+
+def consumers(program: Program, block: Block) -> list[Block]:
+    """Blocks that read the buffer ``block`` writes (program order)."""
+    buf = block.body.buffer
+    return [b for b in program.blocks() if b.name != block.name and buf in buffers_read(b)]
