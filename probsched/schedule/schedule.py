@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScheduleError
+from ..ir import analysis
 from ..ir.compute import Workload
 from ..ir.program import LoopKind, Program, lower
-from ..ir import analysis
 from . import sampling, tree
 from .instructions import REGISTRY, instruction
 from .primitives import caching, inlining, location, loops, reduction
