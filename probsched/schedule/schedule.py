@@ -61,6 +61,11 @@ class Schedule:
             raise ScheduleError(f"get({rv!r}): not a random variable of this schedule")
         return self._values[rv]
 
+    def loop_extent(self, loop: RV) -> int:
+        """The current extent of a loop (a query of the program, not an instruction)."""
+        var = self._loop(loop, "loop_extent", (loop,), 1)
+        return tree.node_at(self.program, tree.find_loop(self.program, var)).extent
+
     def copy(self) -> Schedule:
         other = Schedule.__new__(Schedule)
         other.__dict__.update(self.__dict__)
