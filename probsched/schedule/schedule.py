@@ -286,8 +286,31 @@ class Schedule:
 
     @instruction("cache_read")
     def cache_read(self, block: RV, buffer: str | int, scope: str = "local") -> RV:
-        """Copy the buffer ``block`` reads (by name or read index) into a new ``scope``
-        buffer first; ``block`` reads the copy. Returns the copying block."""
+        """Copy the buffer ``block`` reads (by name, or by index among the buffers it reads in
+        order of appearance) into a new ``scope`` buffer ("local" or "global") of the same
+        shape, in a nest placed before ``block``'s; ``block`` (only it) reads the copy.
+        Returns the copying block, named after the new buffer; compute_at moves it next to
+        its use.
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=2, m=2, k=3))
+        >>> a = sch.cache_read(sch.get_block("C"), "A", "local")
+        >>> print(sch.program)
+        program gmm(A: float32[1, 2, 3], B: float32[1, 3, 2]) -> C: float32[1, 2, 2]
+          local A_local: float32[1, 2, 3]
+          for v0 in range(1):
+            for v1 in range(2):
+              for v2 in range(3):
+                block A_local(v0=v0, v1=v1, v2=v2):
+                  A_local[v0, v1, v2] = A[v0, v1, v2]
+          for b in range(1):
+            for i in range(2):
+              for j in range(2):
+                for k in range(3):
+                  block C(b=b, i=i, j=j; sum k=k):
+                    init C[b, i, j] = 0.0
+                    C[b, i, j] = C[b, i, j] + A_local[b, i, k] * B[b, k, j]
+        """
         args = (block, buffer, scope)
         name = self._block(block, "cache_read", args, 1)
         program, new = self._apply("cache_read", args, caching.cache_read, name, buffer, scope)
@@ -298,8 +321,30 @@ class Schedule:
 
     @instruction("cache_write")
     def cache_write(self, block: RV, scope: str = "local") -> RV:
-        """``block`` writes a new ``scope`` buffer; a new block copies it to the original.
-        Returns the copying block."""
+        """``block`` writes (init and body) a new ``scope`` buffer ("local" or "global") of
+        the same shape; a new write-back block ``<block>_wb``, in a nest placed after
+        ``block``'s, copies it to the original. Returns the write-back block;
+        reverse_compute_at moves it next to the computation.
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=2, m=2, k=3))
+        >>> wb = sch.cache_write(sch.get_block("C"), "local")
+        >>> print(sch.program)
+        program gmm(A: float32[1, 2, 3], B: float32[1, 3, 2]) -> C: float32[1, 2, 2]
+          local C_local: float32[1, 2, 2]
+          for b in range(1):
+            for i in range(2):
+              for j in range(2):
+                for k in range(3):
+                  block C(b=b, i=i, j=j; sum k=k):
+                    init C_local[b, i, j] = 0.0
+                    C_local[b, i, j] = C_local[b, i, j] + A[b, i, k] * B[b, k, j]
+          for v0 in range(1):
+            for v1 in range(2):
+              for v2 in range(2):
+                block C_wb(v0=v0, v1=v1, v2=v2):
+                  C[v0, v1, v2] = C_local[v0, v1, v2]
+        """
         args = (block, scope)
         name = self._block(block, "cache_write", args, 1)
         program, new = self._apply("cache_write", args, caching.cache_write, name, scope)
@@ -310,9 +355,49 @@ class Schedule:
 
     @instruction("compute_at")
     def compute_at(self, block: RV, loop: RV) -> None:
-        """Move producer ``block`` under ``loop`` of its consumer, computing only what each
-        iteration needs. A loop from ``sample_compute_location`` may be the root (no change)
-        or inline (compute_inline)."""
+        """Move producer ``block`` (alone in its loop nest) to the start of ``loop``'s body,
+        computing per iteration only the region its consumers under ``loop`` read: new
+        loops ``ax<k>`` over that region, guarded where it may leave the buffer. Every
+        consumer must be under ``loop``. A loop from ``sample_compute_location`` may be the
+        root (no change) or inline (compute_inline).
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.c1d(l=4, ci=1, co=2, kernel=3, stride=1, pad=1))
+        >>> print(sch.program)
+        program c1d(X: float32[1, 4, 1], W: float32[3, 1, 2]) -> C: float32[1, 4, 2]
+          global P: float32[1, 6, 1]
+          for n in range(1):
+            for l in range(6):
+              for c in range(1):
+                block P(n=n, l=l, c=c):
+                  P[n, l, c] = select(l >= 1 and l < 5, X[n, l - 1, c], 0.0)
+          for n_1 in range(1):
+            for l_1 in range(4):
+              for co in range(2):
+                for rl in range(3):
+                  for rc in range(1):
+                    block C(n=n_1, l=l_1, co=co; sum rl=rl, rc=rc):
+                      init C[n, l, co] = 0.0
+                      C[n, l, co] = C[n, l, co] + P[n, l + rl, rc] * W[rl, rc, co]
+        >>> _, l, _, _, _ = sch.get_loops(sch.get_block("C"))
+        >>> sch.compute_at(sch.get_block("P"), l)
+        >>> print(sch.program)
+        program c1d(X: float32[1, 4, 1], W: float32[3, 1, 2]) -> C: float32[1, 4, 2]
+          global P: float32[1, 6, 1]
+          for n_1 in range(1):
+            for l_1 in range(4):
+              for ax0 in range(1):
+                for ax1 in range(3):
+                  for ax2 in range(1):
+                    block P(n=n_1 + ax0, l=l_1 + ax1, c=ax2):
+                      P[n, l, c] = select(l >= 1 and l < 5, X[n, l - 1, c], 0.0)
+              for co in range(2):
+                for rl in range(3):
+                  for rc in range(1):
+                    block C(n=n_1, l=l_1, co=co; sum rl=rl, rc=rc):
+                      init C[n, l, co] = 0.0
+                      C[n, l, co] = C[n, l, co] + P[n, l + rl, rc] * W[rl, rc, co]
+        """
         args = (block, loop)
         if isinstance(loop, RV) and self._values.get(loop) == ROOT:
             self._block(block, "compute_at", args, 1)
@@ -330,8 +415,34 @@ class Schedule:
 
     @instruction("reverse_compute_at")
     def reverse_compute_at(self, block: RV, loop: RV) -> None:
-        """Move consumer ``block`` under ``loop`` of its producer, consuming what each
-        iteration produced."""
+        """Move consumer ``block`` (alone in its loop nest) to the end of ``loop``'s body,
+        consuming per iteration only what the producers under ``loop`` wrote: new loops
+        ``ax<k>`` over that region. ``block`` must read the produced buffer at its own
+        iteration point (write-back blocks and elementwise epilogues do), and ``loop`` must
+        not carry a producer's reduction.
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=2, m=2, k=3))
+        >>> c = sch.get_block("C")
+        >>> wb = sch.cache_write(c, "local")
+        >>> _, i, _, _ = sch.get_loops(c)
+        >>> sch.reverse_compute_at(wb, i)
+        >>> print(sch.program)
+        program gmm(A: float32[1, 2, 3], B: float32[1, 3, 2]) -> C: float32[1, 2, 2]
+          local C_local: float32[1, 2, 2]
+          for b in range(1):
+            for i in range(2):
+              for j in range(2):
+                for k in range(3):
+                  block C(b=b, i=i, j=j; sum k=k):
+                    init C_local[b, i, j] = 0.0
+                    C_local[b, i, j] = C_local[b, i, j] + A[b, i, k] * B[b, k, j]
+              for ax0 in range(1):
+                for ax1 in range(1):
+                  for ax2 in range(2):
+                    block C_wb(v0=b + ax0, v1=i + ax1, v2=ax2):
+                      C[v0, v1, v2] = C_local[v0, v1, v2]
+        """
         args = (block, loop)
         name = self._block(block, "reverse_compute_at", args, 1)
         var = self._loop(loop, "reverse_compute_at", args, 2)
@@ -341,14 +452,68 @@ class Schedule:
 
     @instruction("compute_inline")
     def compute_inline(self, block: RV) -> None:
-        """Replace reads of ``block``'s buffer by its expression; the block disappears."""
+        """Replace every read of ``block``'s buffer by the block's expression (its iteration
+        variables replaced by the read's indices); the block, the loops holding only it and
+        its buffer disappear. ``block`` must be a non-reduction block, the only writer of an
+        intermediate buffer, storing at its iteration variables (each once, in any order).
+
+        >>> import probsched as ps
+        >>> from probsched.ir.compute import WorkloadBuilder, axes
+        >>> from probsched.ir.expr import maximum
+        >>> wb = WorkloadBuilder("scale_relu")
+        >>> A, (i, j) = wb.input("A", (2, 8)), axes("i j")
+        >>> B = wb.compute("B", (i, j), A[i, j] * 2.0)
+        >>> _ = wb.compute("C", (i, j), maximum(B[i, j], 0.0))
+        >>> sch = ps.Schedule(wb.build())
+        >>> print(sch.program)
+        program scale_relu(A: float32[2, 8]) -> C: float32[2, 8]
+          global B: float32[2, 8]
+          for i in range(2):
+            for j in range(8):
+              block B(i=i, j=j):
+                B[i, j] = A[i, j] * 2.0
+          for i_1 in range(2):
+            for j_1 in range(8):
+              block C(i=i_1, j=j_1):
+                C[i, j] = max(B[i, j], 0.0)
+        >>> sch.compute_inline(sch.get_block("B"))
+        >>> print(sch.program)
+        program scale_relu(A: float32[2, 8]) -> C: float32[2, 8]
+          for i_1 in range(2):
+            for j_1 in range(8):
+              block C(i=i_1, j=j_1):
+                C[i, j] = max(A[i, j] * 2.0, 0.0)
+        """
         name = self._block(block, "compute_inline", (block,), 1)
         self.program = self._apply("compute_inline", (block,), inlining.compute_inline, name)
         self._record("compute_inline", (block,), ())
 
     @instruction("reverse_compute_inline")
     def reverse_compute_inline(self, block: RV) -> None:
-        """Fold elementwise consumer ``block`` into its producer; the block disappears."""
+        """Fold elementwise consumer ``block`` into the block producing what it reads: the
+        producer stores into ``block``'s buffer what ``block`` computes, its own value in
+        place of the reads; ``block``, the loops holding only it and the intermediate buffer
+        disappear. ``block`` must read that buffer at its iteration variables (each once, in
+        any order) over the producer's domain; the producer must not be a reduction (use
+        reverse_compute_at) and ``block`` must be the buffer's only reader. Same program as
+        in :meth:`compute_inline`:
+
+        >>> import probsched as ps
+        >>> from probsched.ir.compute import WorkloadBuilder, axes
+        >>> from probsched.ir.expr import maximum
+        >>> wb = WorkloadBuilder("scale_relu")
+        >>> A, (i, j) = wb.input("A", (2, 8)), axes("i j")
+        >>> B = wb.compute("B", (i, j), A[i, j] * 2.0)
+        >>> _ = wb.compute("C", (i, j), maximum(B[i, j], 0.0))
+        >>> sch = ps.Schedule(wb.build())
+        >>> sch.reverse_compute_inline(sch.get_block("C"))
+        >>> print(sch.program)
+        program scale_relu(A: float32[2, 8]) -> C: float32[2, 8]
+          for i in range(2):
+            for j in range(8):
+              block B(i=i, j=j):
+                C[i, j] = max(A[i, j] * 2.0, 0.0)
+        """
         name = self._block(block, "reverse_compute_inline", (block,), 1)
         self.program = self._apply("reverse_compute_inline", (block,),
                                    inlining.reverse_compute_inline, name)
@@ -358,8 +523,29 @@ class Schedule:
 
     @instruction("decompose_reduction")
     def decompose_reduction(self, block: RV, loop: RV) -> RV:
-        """Move ``block``'s init into a block of its own, placed before ``loop``. Returns the
-        init block."""
+        """Move ``block``'s init into a block of its own, ``<block>_init``, placed just before
+        ``loop``; returns it. ``loop`` must enclose ``block`` and be outside every loop that
+        feeds a reduce binding. The loops from ``loop`` inwards that feed a spatial binding
+        are copied (serial, named ``<loop>_init``) around the init block.
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=2, m=8, k=4))
+        >>> c = sch.get_block("C")
+        >>> b, i, j, k = sch.get_loops(c)
+        >>> init = sch.decompose_reduction(c, i)
+        >>> print(sch.program)
+        program gmm(A: float32[1, 2, 4], B: float32[1, 4, 8]) -> C: float32[1, 2, 8]
+          for b in range(1):
+            for i_init in range(2):
+              for j_init in range(8):
+                block C_init(b=b, i=i_init, j=j_init):
+                  C[b, i, j] = 0.0
+            for i in range(2):
+              for j in range(8):
+                for k in range(4):
+                  block C(b=b, i=i, j=j; sum k=k):
+                    C[b, i, j] = C[b, i, j] + A[b, i, k] * B[b, k, j]
+        """
         args = (block, loop)
         name = self._block(block, "decompose_reduction", args, 1)
         var = self._loop(loop, "decompose_reduction", args, 2)
@@ -373,8 +559,42 @@ class Schedule:
     @instruction("rfactor")
     def rfactor(self, loop: RV, factor_axis: int = 0) -> RV:
         """Reduce in two steps: partial results per iteration of reduce loop ``loop`` into a
-        new buffer (its dimension ``factor_axis``), then a reduction of those. Returns the
-        partial-results block."""
+        new buffer ``<buf>_rf`` (the loop's dimension inserted at ``factor_axis``, negative
+        counting from the end), then a reduction of those in a new nest after the block's.
+        Returns the partial-results block ``<block>_rf``, where ``loop`` is spatial: it can be
+        parallelized or vectorized. ``loop`` must hold one sum/max/min reduction block with
+        its init and feed only reduce bindings.
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.nrm(n=4, m=8))
+        >>> print(sch.program)
+        program nrm(A: float32[4, 8]) -> Y: float32[]
+          global S: float32[]
+          for i in range(4):
+            for j in range(8):
+              block S(sum i=i, j=j):
+                init S[] = 0.0
+                S[] = S[] + A[i, j] * A[i, j]
+          block Y():
+            Y[] = sqrt(S[])
+        >>> i, j = sch.get_loops(sch.get_block("S"))
+        >>> rf = sch.rfactor(j, 0)
+        >>> print(sch.program)
+        program nrm(A: float32[4, 8]) -> Y: float32[]
+          global S: float32[]
+          global S_rf: float32[8]
+          for i in range(4):
+            for j in range(8):
+              block S_rf(j=j; sum i=i):
+                init S_rf[j] = 0.0
+                S_rf[j] = S_rf[j] + A[i, j] * A[i, j]
+          for ax0 in range(8):
+            block S(sum j=ax0):
+              init S[] = 0.0
+              S[] = S[] + S_rf[j]
+          block Y():
+            Y[] = sqrt(S[])
+        """
         args = (loop, factor_axis)
         var = self._loop(loop, "rfactor", args, 1)
         axis = self._int(factor_axis, "rfactor", args, "argument 2, 'factor_axis'")
@@ -436,8 +656,22 @@ class Schedule:
     @instruction("sample_compute_location", sampling=True)
     def sample_compute_location(self, block: RV, decision: int | None = None) -> RV:
         """Where ``block`` could be computed: one of its consumer's loops where compute_at is
-        legal, the root (-1) or inline (-2, when the block can be inlined). A stale decision
-        falls back to the nearest valid location before it."""
+        legal, the root (-1) or inline (-2, when the block can be inlined). The decision
+        ``k >= 0`` is the k-th legal loop, outermost first. A stale decision falls back to
+        the nearest valid location before it. Pass the result to compute_at.
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.c1d(l=4, ci=1, co=2, kernel=3, stride=1, pad=1))
+        >>> p = sch.get_block("P")
+        >>> loc = sch.sample_compute_location(p, decision=1)
+        >>> sch.get(loc)
+        'l_1'
+        >>> sch.compute_at(p, loc)
+        >>> print(sch.trace)
+        b0 = get_block("P")
+        l1 = sample_compute_location(b0, decision=1)
+        compute_at(b0, l1)
+        """
         name = self._block(block, "sample_compute_location", (block,), 1)
         cands = location.compute_location_candidates(self.program, name)
         choices = [-1] + list(range(len(cands)))

@@ -1,8 +1,306 @@
-"""Placeholder; being written."""
+"""Reduction primitives: decompose_reduction and rfactor.
+
+A reduction block carries its init (run when every reduce iteration variable is 0).
+decompose_reduction moves that init into a block of its own before a chosen loop, so the
+update nest can be tiled, vectorized and unrolled without the per-iteration init test.
+rfactor reduces in two steps, partial results per iteration of one reduce loop and then a
+reduction of those, so that loop becomes spatial: parallel or vectorized. Semantics follow
+TVM TensorIR; each function raises ``ValueError`` with the reason when the step is illegal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ...ir import expr as E
+from ...ir.program import Block, Buffer, IterVar, Loop, Program, Scope, Store
+from .. import analysis, tree
+from .inlining import find
+
+_COMBINE = {"sum": "+", "max": "max", "min": "min"}
 
 
-def _todo(*args, **kwargs):
-    raise ValueError("not implemented yet")
+def _fed_loops(block: Block) -> tuple[set[str], set[str]]:
+    """Loop variables used by the block's spatial bindings, and by its reduce bindings."""
+    spatial, reduce = set(), set()
+    for iv, b in zip(block.iter_vars, block.bindings, strict=True):
+        (reduce if iv.reduce else spatial).update(E.free_vars(b))
+    return spatial, reduce
 
 
-decompose_reduction = rfactor = _todo
+def _spatial_names(block: Block) -> set[str]:
+    return {iv.name for iv in block.iter_vars if not iv.reduce}
+
+
+def _check_spatial_store(block: Block, st: Store, what: str) -> None:
+    """A reduction's init and store address only the output element (spatial variables)."""
+    used = set().union(*(E.free_vars(i) for i in st.indices)) if st.indices else set()
+    if what == "init":
+        used |= E.free_vars(st.value)
+    extra = used - _spatial_names(block)
+    if extra:
+        raise ValueError(f"the {what} of block {block.name} uses reduce variable(s) "
+                         f"{', '.join(sorted(extra))}")
+
+
+# ---------------------------------------------------------------- decompose_reduction
+
+
+def decompose_reduction(program: Program, name: str, loop_var: str) -> tuple[Program, str]:
+    """Move block ``name``'s init into a new block ``<name>_init`` placed just before loop
+    ``loop_var``; returns the program and the init block's name.
+
+    ``loop_var`` must enclose the block, and no loop outside it may feed a reduce binding
+    (the init would then run again on every iteration of that loop). The init block's
+    iteration variables are the spatial ones; the loops from ``loop_var`` inwards that feed a
+    spatial binding are copied (serial, named ``<var>_init``) around it, the loops outside
+    are shared. The init block's guard is the block's guard where the init ran: with the
+    loops that feed only reduce bindings at 0.
+    """
+    path, block = find(program, name)
+    if block.init is None:
+        raise ValueError(f"block {name} has no init (not a reduction, or already decomposed)")
+    _check_spatial_store(block, block.init, "init")
+    loops = tree.ancestors(program, path)
+    vars_ = [lp.var for lp in loops]
+    if loop_var not in vars_:
+        raise ValueError(f"loop {loop_var} does not enclose block {name}")
+    k = vars_.index(loop_var)
+    spatial, reduce = _fed_loops(block)
+    for lp in loops[:k]:
+        if lp.var in reduce:
+            raise ValueError(
+                f"loop {loop_var} is inside loop {lp.var}, which feeds a reduce binding of "
+                f"block {name}: the init would run again on every iteration of {lp.var}; "
+                f"decompose at {lp.var} or a loop outside it")
+    copied = [lp for lp in loops[k:] if lp.var in spatial]
+    taken = tree.loop_vars(program)
+    rename: dict[str, E.Expr] = {}
+    for lp in copied:
+        new = tree.fresh_name(f"{lp.var}_init", taken)
+        taken.add(new)
+        rename[lp.var] = E.Var(new)
+    init_block = Block(
+        tree.fresh_name(f"{name}_init", {b.name for b in program.blocks()}),
+        tuple(iv for iv in block.iter_vars if not iv.reduce),
+        tuple(E.substitute(b, rename) for iv, b in zip(block.iter_vars, block.bindings,
+                                                       strict=True) if not iv.reduce),
+        block.init,
+        predicate=_init_predicate(block, loops, k, rename),
+    )
+    node: Block | Loop = init_block
+    for lp in reversed(copied):
+        node = Loop(rename[lp.var].name, lp.extent, (node,))
+    program = tree.replace_at(program, path, (replace(block, init=None),))
+    program = tree.insert_at(program, path[: k + 1], (node,))
+    return program, init_block.name
+
+
+def _init_predicate(block: Block, loops: list[Loop], k: int, rename: dict[str, E.Expr]
+                    ) -> E.Expr | None:
+    """The block's guard where its init ran, for the init block: the loops from ``loops[k]``
+    inwards that are not copied (they feed only reduce bindings) are 0 there, the copied ones
+    are renamed; conjuncts that then always hold are dropped."""
+    at_init = {lp.var: E.Const(0) for lp in loops[k:] if lp.var not in rename} | rename
+    ranges = {lp.var: (0, lp.extent - 1) for lp in loops[:k]}
+    ranges |= {rename[lp.var].name: (0, lp.extent - 1) for lp in loops if lp.var in rename}
+    kept = []
+    for c in tree.conjuncts(block.predicate):
+        c = E.substitute(c, at_init)
+        if not _always_true(c, ranges):
+            kept.append(c)
+    return E.all_of(*kept) if kept else None
+
+
+# ---------------------------------------------------------------- rfactor
+
+
+def rfactor(program: Program, loop_var: str, factor_axis: int) -> tuple[Program, str]:
+    """Split the reduction under reduce loop ``loop_var`` in two; returns the program and the
+    name of the partial-results block.
+
+    Supported form: exactly one block under the loop, a sum/max/min reduction with its init
+    (``buf[idx] = buf[idx] op expr``); the loop feeds reduce bindings only, and no loop around
+    the block feeds both spatial and reduce bindings. As in TVM, the partial-results block
+    ``<name>_rf`` takes the block's place and has one iteration variable per loop feeding a
+    reduce binding, bound to that loop: ``loop_var``'s is spatial (same name as the loop), the
+    others are reduce; the old reduce variables become their bindings in the new ones. It
+    accumulates, with the same init, into the new global buffer ``<buf>_rf``: ``buf``'s
+    shape with the loop's extent inserted at ``factor_axis`` (``0..ndim``, or negative
+    counting from the end as in TVM). The block ``name`` then reduces ``<buf>_rf`` over that
+    dimension into ``buf``, in a new loop nest right after the root-level nest of the
+    partial-results block.
+
+    Guards (partial tiles of a non-dividing split) must leave every partial-result slot
+    initialised: at reduce index 0 of the other reduce loops they must hold for every value
+    of ``loop_var``; otherwise the step is refused.
+    """
+    lpath = tree.find_loop(program, loop_var)
+    if lpath is None:
+        raise ValueError(f"no loop {loop_var} in the program")
+    loop = tree.node_at(program, lpath)
+    under = tree.blocks_under(loop)
+    if len(under) != 1:
+        names = ", ".join(b.name for b in under) or "none"
+        raise ValueError(f"loop {loop_var} holds {len(under)} blocks ({names}); rfactor needs "
+                         "exactly one")
+    block = under[0]
+    rhs = _reduction_rhs(block)
+    path = tree.find_block(program, block.name)
+    loops = tree.ancestors(program, path)
+    spatial, reduce = _fed_loops(block)
+    if loop_var in spatial:
+        raise ValueError(f"loop {loop_var} feeds a spatial binding of block {block.name}; "
+                         "rfactor needs a loop feeding reduce bindings only")
+    if loop_var not in reduce:
+        raise ValueError(f"loop {loop_var} feeds no reduce binding of block {block.name}")
+    both = [lp.var for lp in loops if lp.var in spatial and lp.var in reduce]
+    if both:
+        raise ValueError(f"loop {', '.join(both)} feeds both spatial and reduce bindings of "
+                         f"block {block.name}")
+    buf = program.buffer(block.body.buffer)
+    axis = _factor_axis(factor_axis, len(buf.shape))
+    _check_nest_alone(program, path[0], block)
+    red_loops = [lp for lp in loops if lp.var in reduce]
+    _check_guards(block, loops, reduce, loop_var)
+
+    rf_buf = tree.fresh_name(f"{buf.name}_rf", {b.name for b in program.buffers})
+    rf_name = tree.fresh_name(f"{block.name}_rf", {b.name for b in program.blocks()})
+    rf_block, rf_var = _rf_block(block, rhs, red_loops, loop, rf_name, rf_buf, axis)
+    final = _final_nest(program, block, loop, rf_buf, rf_var, axis)
+
+    program = tree.replace_at(program, path, (rf_block,))
+    program = tree.insert_at(program, (path[0] + 1,), (final,))
+    shape = buf.shape[:axis] + (loop.extent,) + buf.shape[axis:]
+    at = program.buffers.index(buf) + 1
+    buffers = (*program.buffers[:at], Buffer(rf_buf, shape, buf.dtype, Scope.GLOBAL),
+               *program.buffers[at:])
+    return replace(program, buffers=buffers, _by_name={}), rf_name
+
+
+def _reduction_rhs(block: Block) -> E.Expr:
+    """``expr`` of a reduction body ``buf[idx] = buf[idx] op expr``."""
+    if block.reduction not in _COMBINE:
+        raise ValueError(f"block {block.name} is not a sum, max or min reduction")
+    if block.init is None:
+        raise ValueError(f"block {block.name} has no init (decomposed?); rfactor before "
+                         "decompose_reduction")
+    st = block.body
+    _check_spatial_store(block, st, "store")
+    _check_spatial_store(block, block.init, "init")
+    own = E.Load(st.buffer, st.indices)
+    v = st.value
+    if isinstance(v, E.Binary) and v.op == _COMBINE[block.reduction]:
+        if v.a == own and not _reads(v.b, st.buffer):
+            return v.b
+        if v.b == own and not _reads(v.a, st.buffer):
+            return v.a
+    raise ValueError(f"block {block.name}'s body is not of the form "
+                     f"{st.buffer}[...] = {block.reduction} of {st.buffer}[...] and a value")
+
+
+def _reads(e: E.Expr, buffer: str) -> bool:
+    return any(ld.tensor == buffer for ld in E.loads(e))
+
+
+def _factor_axis(factor_axis: int, ndim: int) -> int:
+    if not isinstance(factor_axis, int) or isinstance(factor_axis, bool):
+        raise ValueError(f"factor_axis must be an integer, got {factor_axis!r}")
+    if not -ndim - 1 <= factor_axis <= ndim:
+        raise ValueError(f"factor_axis {factor_axis} is out of range for a buffer of {ndim} "
+                         f"dimension(s): expected {-ndim - 1}..{ndim}")
+    return factor_axis if factor_axis >= 0 else factor_axis + ndim + 1
+
+
+def _check_nest_alone(program: Program, root: int, block: Block) -> None:
+    """No other block of the nest touches the buffer: the result is complete only after the
+    new final nest, which runs after this one."""
+    buf = block.body.buffer
+    for b in tree.blocks_under(program.body[root]):
+        if b.name != block.name and (b.body.buffer == buf or buf in analysis.buffers_read(b)):
+            raise ValueError(f"block {b.name} in the same loop nest uses {buf}, which will be "
+                             "complete only after that nest")
+
+
+def _check_guards(block: Block, loops: list[Loop], reduce: set[str], loop_var: str) -> None:
+    """Every partial-result slot gets its init: with the other reduce loops at 0 (where the
+    init runs), each guard over reduce loops holds for every value of ``loop_var``."""
+    ranges = {lp.var: (0, lp.extent - 1) for lp in loops}
+    zero = {v: E.Const(0) for v in reduce - {loop_var}}
+    for c in tree.conjuncts(block.predicate):
+        if not E.free_vars(c) & reduce:
+            continue
+        at_zero = E.substitute(c, zero)
+        if not _always_true(at_zero, ranges):
+            raise ValueError(f"guard {c} of block {block.name} (a partial tile) would leave "
+                             "some partial results uninitialised; use split factors that "
+                             "cover the extent more tightly")
+
+
+def _always_true(cond: E.Expr, ranges: dict[str, tuple[int, int]]) -> bool:
+    if isinstance(cond, E.Const):
+        return cond.value is True
+    if isinstance(cond, E.Logical) and cond.op == "and":
+        return _always_true(cond.a, ranges) and _always_true(cond.b, ranges)
+    if isinstance(cond, E.Compare) and cond.op in ("<", "<=", ">", ">="):
+        a, b = E.bounds(cond.a, ranges), E.bounds(cond.b, ranges)
+        if a is None or b is None:
+            return False
+        return {"<": a[1] < b[0], "<=": a[1] <= b[0], ">": a[0] > b[1], ">=": a[0] >= b[1]}[
+            cond.op]
+    return False
+
+
+def _rf_block(block: Block, rhs: E.Expr, red_loops: list[Loop], loop: Loop, name: str,
+              rf_buf: str, axis: int) -> tuple[Block, str]:
+    """The partial-results block, and the name of its iteration variable for ``loop``."""
+    spatial = [(iv, b) for iv, b in zip(block.iter_vars, block.bindings, strict=True)
+               if not iv.reduce]
+    taken = {iv.name for iv, _ in spatial}
+    new: dict[str, str] = {}
+    for lp in red_loops:
+        new[lp.var] = tree.fresh_name(lp.var, taken)
+        taken.add(new[lp.var])
+    as_iv = {v: E.Var(n) for v, n in new.items()}
+    # Each old reduce variable is its binding, written in the new iteration variables.
+    old = {iv.name: E.substitute(b, as_iv)
+           for iv, b in zip(block.iter_vars, block.bindings, strict=True) if iv.reduce}
+    rf_var = new[loop.var]
+    ivs = [iv for iv, _ in spatial] + [IterVar(rf_var, loop.extent)]
+    ivs += [IterVar(new[lp.var], lp.extent, True) for lp in red_loops if lp is not loop]
+    bindings = [b for _, b in spatial] + [E.Var(loop.var)]
+    bindings += [E.Var(lp.var) for lp in red_loops if lp is not loop]
+    idx = block.body.indices
+    rf_idx = (*idx[:axis], E.Var(rf_var), *idx[axis:])
+    update = E.binary(_COMBINE[block.reduction], E.Load(rf_buf, rf_idx), E.substitute(rhs, old))
+    rf = Block(name, tuple(ivs), tuple(bindings), Store(rf_buf, rf_idx, update),
+               init=Store(rf_buf, rf_idx, block.init.value), predicate=block.predicate,
+               reduction=block.reduction)
+    return rf, rf_var
+
+
+def _final_nest(program: Program, block: Block, loop: Loop, rf_buf: str, rf_var: str,
+                axis: int) -> Loop | Block:
+    """Block ``block.name`` reducing ``rf_buf`` over its factor dimension, in its own nest."""
+    spatial = [iv for iv in block.iter_vars if not iv.reduce]
+    taken = tree.loop_vars(program)
+    loop_names = []
+    for d in range(len(spatial) + 1):  # named like the nests other primitives create
+        loop_names.append(tree.fresh_name(f"ax{d}", taken))
+        taken.add(loop_names[-1])
+    idx = block.body.indices
+    rf_idx = (*idx[:axis], E.Var(rf_var), *idx[axis:])
+    update = E.binary(_COMBINE[block.reduction], E.Load(block.body.buffer, idx),
+                      E.Load(rf_buf, rf_idx))
+    node: Loop | Block = Block(
+        block.name,
+        (*spatial, IterVar(rf_var, loop.extent, True)),
+        tuple(E.Var(n) for n in loop_names),
+        Store(block.body.buffer, idx, update),
+        init=block.init,
+        reduction=block.reduction,
+    )
+    extents = [iv.extent for iv in spatial] + [loop.extent]
+    for n, extent in reversed(list(zip(loop_names, extents, strict=True))):
+        node = Loop(n, extent, (node,))
+    return node
