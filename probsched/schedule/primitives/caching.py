@@ -1,8 +1,147 @@
-"""Placeholder; being written."""
+"""Caching primitives: cache_read and cache_write.
+
+Both add a buffer of the full logical shape (the codegen compacts local buffers to the region
+used) and a copy block in a root-level loop nest of its own; compute_at and reverse_compute_at
+then move the copy next to its use. Copies are indexed exactly like the original buffer, so no
+primitive ever computes offsets into a cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ...ir import analysis
+from ...ir import expr as E
+from ...ir.program import Block, Buffer, IterVar, Loop, Node, Program, Scope, Store
+from .. import tree
+
+SCOPES = {"local": Scope.LOCAL, "global": Scope.GLOBAL}
 
 
-def _todo(*args, **kwargs):
-    raise ValueError("not implemented yet")
+def _scope(scope: object) -> Scope:
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+    return SCOPES[scope]
 
 
-cache_read = cache_write = _todo
+def _block(program: Program, name: str) -> tuple[tree.Path, Block]:
+    path = tree.find_block(program, name)
+    if path is None:
+        raise ValueError(f"no block {name} in the program")
+    return path, tree.node_at(program, path)
+
+
+def reads_in_order(block: Block) -> list[str]:
+    """The buffers ``block`` reads, in order of first appearance (body, then init), not
+    counting a reduction's read of its own output: what ``cache_read``'s index counts."""
+    out: list[str] = []
+    for st in (block.body, block.init):
+        if st is None:
+            continue
+        for ld in E.loads(st.value):
+            own = ld.tensor == st.buffer and ld.indices == st.indices
+            if not own and ld.tensor not in out:
+                out.append(ld.tensor)
+    return out
+
+
+def _fresh_buffer(program: Program, base: str) -> str:
+    """A name free among buffers and blocks (a cache_read copy block is named after it)."""
+    taken = {b.name for b in program.buffers} | {b.name for b in program.blocks()}
+    return tree.fresh_name(base, taken)
+
+
+def copy_nest(program: Program, name: str, src: str, dst: str) -> Node:
+    """A root-level nest running block ``name``: ``dst[v...] = src[v...]`` over ``dst``'s
+    whole shape. Its loops are named like the iteration variables (``v0``, ``v1``, ...; fresh
+    in ``program``), as lowering names loops after axes; compute_at's loops are ``ax<k>``."""
+    shape = program.buffer(dst).shape
+    taken = tree.loop_vars(program)
+    loops = []
+    for d in range(len(shape)):
+        var = tree.fresh_name(f"v{d}", taken)
+        taken.add(var)
+        loops.append(var)
+    index = tuple(E.Var(f"v{d}") for d in range(len(shape)))
+    node: Node = Block(
+        name,
+        tuple(IterVar(f"v{d}", n) for d, n in enumerate(shape)),
+        tuple(E.Var(v) for v in loops),
+        Store(dst, index, E.Load(src, index)),
+    )
+    for var, n in reversed(list(zip(loops, shape, strict=True))):
+        node = Loop(var, n, (node,))
+    return node
+
+
+def _rename_reads(st: Store | None, mapping: dict[str, str]) -> Store | None:
+    return None if st is None else replace(st, value=E.rename_loads(st.value, mapping))
+
+
+def _others_in_nest(program: Program, path: tree.Path, name: str) -> list[Block]:
+    """The other blocks in the root-level nest holding the node at ``path``."""
+    return [b for b in tree.blocks_under(program.body[path[0]]) if b.name != name]
+
+
+def cache_read(program: Program, name: str, buffer: str | int, scope: str
+               ) -> tuple[Program, str]:
+    """Block ``name`` reads a ``scope`` copy of ``buffer`` (a name, or an index into
+    :func:`reads_in_order`); the copy is made by a new block, named after the new buffer, in
+    a nest placed right before the root-level nest holding ``name``."""
+    path, block = _block(program, name)
+    kind = _scope(scope)
+    reads = reads_in_order(block)
+    if isinstance(buffer, int) and not isinstance(buffer, bool):
+        if not 0 <= buffer < len(reads):
+            raise ValueError(f"block {name} reads {len(reads)} buffer(s) ({', '.join(reads)}); "
+                             f"there is no read {buffer}")
+        buffer = reads[buffer]
+    if buffer not in reads:
+        raise ValueError(f"block {name} does not read buffer {buffer!r}; it reads "
+                         f"{', '.join(reads) or 'nothing'}")
+    for other in _others_in_nest(program, path, name):
+        if other.body.buffer == buffer:
+            raise ValueError(f"{buffer} is written by block {other.name} in the loop nest of "
+                             f"block {name}; the copy would come before it")
+    src = program.buffer(buffer)
+    new = _fresh_buffer(program, f"{buffer}_{scope}")
+    mapping = {buffer: new}
+    block = replace(block, body=_rename_reads(block.body, mapping),
+                    init=_rename_reads(block.init, mapping))
+    program = tree.replace_at(program, path, (block,))
+    program = replace(program, buffers=(*program.buffers, Buffer(new, src.shape, src.dtype, kind)),
+                      _by_name={})
+    nest = copy_nest(program, new, buffer, new)
+    return tree.insert_at(program, (path[0],), (nest,)), new
+
+
+def cache_write(program: Program, name: str, scope: str) -> tuple[Program, str]:
+    """Block ``name`` writes (init and body) a new ``scope`` buffer instead of its own; a new
+    write-back block ``<name>_wb`` copies it back, in a nest placed right after the
+    root-level nest holding ``name``."""
+    path, block = _block(program, name)
+    kind = _scope(scope)
+    buffer = block.body.buffer
+    dst = program.buffer(buffer)
+    if dst.scope == Scope.INPUT:
+        raise ValueError(f"block {name} writes input {buffer}")
+    for other in program.blocks():
+        if other.name != name and other.body.buffer == buffer:
+            raise ValueError(f"{buffer} is also written by block {other.name}")
+    for other in _others_in_nest(program, path, name):
+        if buffer in analysis.buffers_read(other):
+            raise ValueError(f"block {other.name} reads {buffer} in the loop nest of block "
+                             f"{name}, before the write-back")
+    new = _fresh_buffer(program, f"{buffer}_{scope}")
+    mapping = {buffer: new}
+
+    def retarget(st: Store | None) -> Store | None:
+        return None if st is None else Store(new, st.indices, E.rename_loads(st.value, mapping))
+
+    block = replace(block, body=retarget(block.body), init=retarget(block.init))
+    program = tree.replace_at(program, path, (block,))
+    program = replace(program, buffers=(*program.buffers, Buffer(new, dst.shape, dst.dtype, kind)),
+                      _by_name={})
+    wb = tree.fresh_name(f"{name}_wb", {b.name for b in program.blocks()})
+    nest = copy_nest(program, wb, new, buffer)
+    return tree.insert_at(program, (path[0] + 1,), (nest,)), wb
