@@ -200,13 +200,15 @@ def test_candidates_are_the_legal_loops_of_the_single_consumer():
     assert location.compute_location_candidates(ps.lower(nrm(n=3, m=4)), "S") == []  # no loops
 
 
-def test_no_candidates_when_the_consumer_reads_through_fused_loops():
-    # The region analysis needs affine accesses; fuse makes them floordiv/mod.
+def test_candidates_stop_above_a_fused_reduction():
+    # Region analysis needs the inner loops to enter linearly; a fused rh/rw loop does not,
+    # so the loops outside it are no candidates; the fused loop and those inside it are.
     sch = small_c2d()
     c = sch.get_block("C")
-    _, h, w, *_ = sch.get_loops(c)
-    sch.fuse(h, w)
-    assert location.compute_location_candidates(sch.program, "P") == []
+    _, h, w, co, rh, rw, rc = sch.get_loops(c)
+    fused = sch.fuse(rh, rw)
+    cands = location.compute_location_candidates(sch.program, "P")
+    assert cands == [sch.get(fused), sch.get(rc)]
 
 
 def test_sample_compute_location_then_compute_at():
@@ -290,13 +292,24 @@ def test_compute_at_under_its_own_loop():
 
 
 def test_compute_at_non_affine_region():
+    # A fused loop inside the target makes the read index non-linear in an inner loop.
+    sch = small_c2d()
+    c = sch.get_block("C")
+    _, h, w, _, rh, rw, _ = sch.get_loops(c)
+    sch.fuse(rh, rw)
+    expect_error(sch, sch.compute_at, sch.get_block("P"), w,
+                 match=r"compute_at\(.*\): the region of P read under loop w_1 is "
+                       "not affine with constant extent")
+
+
+def test_compute_at_under_a_fused_loop_is_legal():
+    # Fused outer loops make the region's start non-affine (hw // W), which is fine.
     sch = small_c2d()
     c = sch.get_block("C")
     _, h, w, *_ = sch.get_loops(c)
     hw = sch.fuse(h, w)
-    expect_error(sch, sch.compute_at, sch.get_block("P"), hw,
-                 match=r"compute_at\(.*\): the region of P read under loop h_1_w_1_fused is "
-                       "not affine with constant extent")
+    sch.compute_at(sch.get_block("P"), hw)
+    assert_correct(sch)
 
 
 def test_compute_at_output_block():
@@ -427,7 +440,7 @@ def test_random_tiles_and_padding_location_compile_and_match(fh, fw, order, pick
     if order != "none":
         sch.reorder(ho, wo, hi, wi)
     if order == "fuse":
-        sch.fuse(ho, wo)  # no longer affine: nothing is legal
+        sch.fuse(ho, wo)
     loops = sch.get_loops(c)
     legal = location.compute_location_candidates(sch.program, "P")
     for lp in loops:  # the candidates are exactly the loops compute_at accepts

@@ -98,32 +98,72 @@ class Interval:
     extents: tuple[int, ...]
 
 
+def split_inner(e: E.Expr, inner: dict[str, int]) -> tuple[dict[str, int], E.Expr] | None:
+    """``e`` as (coefficients of the inner variables, the rest), where the rest uses no inner
+    variable and may be any expression (``f // 4`` of a fused outer loop, say). None when an
+    inner variable occurs non-linearly.
+
+    >>> coeffs, rest = split_inner(E.Var("f") // 4 * 8 + E.Var("k") * 2, {"k": 16})
+    >>> coeffs, str(rest)
+    ({'k': 2}, 'f // 4 * 8')
+    """
+    if not (E.free_vars(e) & inner.keys()):
+        return {}, e
+    if isinstance(e, E.Var):
+        return {e.name: 1}, E.Const(0)
+    if isinstance(e, E.Binary) and e.op in ("+", "-"):
+        a, b = split_inner(e.a, inner), split_inner(e.b, inner)
+        if a is None or b is None:
+            return None
+        sign = 1 if e.op == "+" else -1
+        coeffs = dict(a[0])
+        for v, c in b[0].items():
+            coeffs[v] = coeffs.get(v, 0) + sign * c
+        return {v: c for v, c in coeffs.items() if c}, E.binary(e.op, a[1], b[1])
+    if isinstance(e, E.Binary) and e.op == "*":
+        for x, y in ((e.a, e.b), (e.b, e.a)):
+            k = affine(y)
+            if k is not None and not k[0]:
+                inner_part = split_inner(x, inner)
+                if inner_part is None:
+                    return None
+                coeffs, rest = inner_part
+                return ({v: c * k[1] for v, c in coeffs.items() if c * k[1]},
+                        E.binary("*", rest, k[1]))
+    return None
+
+
 def region(indices_list: list[tuple[E.Expr, ...]], inner: dict[str, int]) -> Interval | None:
     """The box covering all ``indices_list`` when the ``inner`` loops (var -> extent) run over
-    their range and every other variable is fixed. None when not affine or when two accesses'
+    their range and every other variable is fixed. Each start is an expression of the other
+    variables; None when an index is not linear in the inner variables or when two accesses'
     starts differ by more than a constant."""
     if not indices_list:
         return None
     ndim = len(indices_list[0])
     starts, extents = [], []
     for d in range(ndim):
-        sym: dict[str, int] | None = None
-        lo = hi = None
+        sym = lo = hi = None
         for idx in indices_list:
-            a = affine(idx[d])
-            if a is None:
+            parts = split_inner(idx[d], inner)
+            if parts is None:
                 return None
-            coeffs, const = a
-            outer = {v: c for v, c in coeffs.items() if v not in inner}
+            coeffs, rest = parts
+            rest_affine = affine(rest)
+            if rest_affine is not None:
+                key, const = tuple(sorted(rest_affine[0].items())), rest_affine[1]
+            else:
+                key, const = rest, 0
             if sym is None:
-                sym = outer
-            elif outer != sym:
+                sym = key
+            elif key != sym:
                 return None
-            lo_k = const + sum(min(0, c * (inner[v] - 1)) for v, c in coeffs.items() if v in inner)
-            hi_k = const + sum(max(0, c * (inner[v] - 1)) for v, c in coeffs.items() if v in inner)
+            lo_k = const + sum(min(0, c * (inner[v] - 1)) for v, c in coeffs.items())
+            hi_k = const + sum(max(0, c * (inner[v] - 1)) for v, c in coeffs.items())
             lo = lo_k if lo is None else min(lo, lo_k)
             hi = hi_k if hi is None else max(hi, hi_k)
-        starts.append(from_affine(sym or {}, lo))
+        start = from_affine(dict(sym), lo) if isinstance(sym, tuple) else E.binary("+", sym, lo)
+        starts.append(start)
         extents.append(hi - lo + 1)
     return Interval(tuple(starts), tuple(extents))
 

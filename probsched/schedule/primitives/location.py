@@ -202,8 +202,8 @@ def compute_location_candidates(program: Program, name: str) -> list[str]:
     """The loops (outermost first) of ``name``'s consumer where compute_at is legal; empty
     unless the block has exactly one consumer.
 
-    Cheap, for replaying traces: the checks that do not depend on the loop run once, and the
-    region per loop comes from the consumer's accesses, which use only the consumer's loops.
+    Cheap, for replaying traces: the checks that do not depend on the loop run once; per loop
+    only the region of the consumer's accesses is computed.
     """
     if tree.find_block(program, name) is None:
         return []
@@ -215,24 +215,11 @@ def compute_location_candidates(program: Program, name: str) -> list[str]:
         return []
     loops = tree.ancestors(program, tree.find_block(program, consumers[0].name))
     indices = analysis.accesses(consumers[0], block.body.buffer, writes=False)
-    affs = [[analysis.affine(i) for i in ix] for ix in indices]
-    if any(a is None for ix in affs for a in ix):
-        return []
     out = []
     for d, lp in enumerate(loops):
-        inner = {a.var for a in loops[d + 1 :]}
-        if _same_outer_terms(affs, inner):
+        inner = {a.var: a.extent for a in loops[d + 1 :]}
+        if analysis.region(indices, inner) is not None:
             out.append(lp.var)
     return out
 
 
-def _same_outer_terms(affs: list[list[analysis.Affine]], inner: set[str]) -> bool:
-    """Whether :func:`analysis.region` of these (affine) accesses is defined with ``inner``
-    as the inner loops: per dimension, every access has the same terms in the outer loops.
-    (The same test, without building the region's expressions.)"""
-    for d in range(len(affs[0])):
-        first = {v: c for v, c in affs[0][d][0].items() if v not in inner}
-        for ix in affs[1:]:
-            if {v: c for v, c in ix[d][0].items() if v not in inner} != first:
-                return False
-    return True
