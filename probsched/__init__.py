@@ -11,10 +11,12 @@ from .errors import (
     WorkloadError,
 )
 from .ir import Program, Workload, lower
+from .lang import Space, load, parse, space
 from .schedule import Schedule, Trace
 
 __all__ = [
     "compile", "measure", "reference",
     "CodegenError", "MeasureError", "ProbschedError", "Program", "SchedSyntaxError",
     "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError", "lower", "workloads",
+    "Space", "load", "parse", "space",
 ]

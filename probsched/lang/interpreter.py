@@ -1,0 +1,370 @@
+"""Runs a space against a :class:`~probsched.schedule.Schedule`, addressing its random choices.
+
+Values are ints, floats, bools, strings, lists, None and the schedule's random variables. A
+call is, in this order of lookup, a rule (a ``def``), a builtin (``len range min max`` and the
+dtypes as conversions) or a primitive: any public Schedule method registered as an
+instruction. A sampled integer used in arithmetic, a comparison, a condition or as a list index
+stands for its value (``sch.get(rv)``); passed to a primitive it stays a random variable, so
+the trace links the two.
+
+**Addresses.** Every sampling call gets an address: the dynamic path to it (the call sites of
+the enclosing rule calls and the enclosing loops with their iteration index) then its own call
+site, written ``matmul.sched:14:5[2] > rules/common.sched:3:10``. Given a decision map, a
+sampling call whose address is in it is passed that decision (``decision=``); others sample
+afresh. Running the same space with the decisions a run recorded repeats that run exactly, so
+without data-dependent control flow this is trace replay; with it, a changed decision may take
+another branch and the rest of the program still runs (and stays legal).
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import Location, ProbschedError, ScheduleError
+from ..schedule import RV, Schedule
+from ..schedule.instructions import REGISTRY
+from . import ast
+from .errors import SchedError, located
+
+MAX_STEPS = 100_000  # statements one run may execute
+MAX_DEPTH = 64  # nested rule calls
+
+BUILTINS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64")
+CONSTANTS = {"true": True, "false": False}
+
+
+@dataclass(frozen=True, eq=False)
+class Code:
+    """A space or rule body and where it came from: the source text (for error context) and
+    the unit name its addresses use (the file, relative to the root module's folder)."""
+
+    node: ast.SpaceDef | ast.RuleDef
+    source: str
+    unit: str
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+_PRIMITIVES: dict[str, tuple[Any, inspect.Signature, bool]] = {}
+
+
+def primitives() -> dict[str, tuple[Any, inspect.Signature, bool]]:
+    """name -> (Schedule method, signature, is sampling) for every registered primitive."""
+    if not _PRIMITIVES:
+        for name in dir(Schedule):
+            fn = getattr(Schedule, name)
+            kind = getattr(fn, "instruction_kind", None)
+            if name.startswith("_") or kind not in REGISTRY:
+                continue
+            _PRIMITIVES[name] = (fn, inspect.signature(fn), REGISTRY[kind].sampling)
+    return _PRIMITIVES
+
+
+class _Return:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+_ARITH = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod,
+}
+_COMPARE = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
+
+
+def _type_name(v: Any) -> str:
+    if isinstance(v, RV):
+        return {"b": "a block", "l": "a loop", "v": "a sampled value"}[v.kind]
+    if v is None:
+        return "None"
+    return {bool: "a bool", int: "an int", float: "a float", str: "a string",
+            list: "a list", tuple: "a list"}.get(type(v), type(v).__name__)
+
+
+class Interpreter:
+    """One run of a space: the schedule, the rules in scope and the decision map."""
+
+    def __init__(self, sch: Schedule, rules: Mapping[str, Code],
+                 decisions: Mapping[Any, Any] | None = None):
+        self.sch = sch
+        self.rules = rules
+        self.decisions = decisions or {}
+        self.recorded: dict[str, Any] = {}
+        self.steps = 0
+        self.path: list[str] = []
+
+    # ------------------------------------------------ entry points
+
+    def run_space(self, code: Code) -> dict[str, Any]:
+        self.run_body(code.node.body, {}, code)
+        return self.recorded
+
+    def run_body(self, body: tuple[ast.Stmt, ...], env: dict, code: Code) -> _Return | None:
+        for stmt in body:
+            out = self.exec(stmt, env, code)
+            if out is not None:
+                return out
+        return None
+
+    def error(self, message: str, loc: Location, code: Code, cls=SchedError) -> ProbschedError:
+        return located(cls, message, loc, code.source)
+
+    # ------------------------------------------------ statements
+
+    def exec(self, s: ast.Stmt, env: dict, code: Code) -> _Return | None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise self.error(f"the space ran more than {MAX_STEPS} statements", s.loc, code)
+        if isinstance(s, ast.Assign):
+            value = self.eval(s.value, env, code)
+            if len(s.targets) == 1:
+                env[s.targets[0]] = value
+                return None
+            if not isinstance(value, list | tuple):
+                raise self.error(f"cannot unpack {_type_name(value)} into "
+                                 f"{len(s.targets)} names", s.loc, code)
+            if len(value) != len(s.targets):
+                raise self.error(f"cannot unpack {len(value)} values into "
+                                 f"{len(s.targets)} names", s.loc, code)
+            env.update(zip(s.targets, value, strict=True))
+            return None
+        if isinstance(s, ast.ExprStmt):
+            self.eval(s.value, env, code)
+            return None
+        if isinstance(s, ast.If):
+            for cond, body in s.branches:
+                if self.truth(self.eval(cond, env, code)):
+                    return self.run_body(body, env, code)
+            return self.run_body(s.orelse, env, code)
+        if isinstance(s, ast.For):
+            items = self.eval(s.iter, env, code)
+            if not isinstance(items, list | tuple):
+                raise self.error(f"for needs a list, got {_type_name(items)}", s.iter.loc, code)
+            site = f"{code.unit}:{s.loc.line}:{s.loc.column}"
+            for k, item in enumerate(items):
+                env[s.target] = item
+                self.path.append(f"{site}[{k}]")
+                try:
+                    out = self.run_body(s.body, env, code)
+                finally:
+                    self.path.pop()
+                if out is not None:
+                    return out
+            return None
+        if isinstance(s, ast.Return):
+            if not s.values:
+                return _Return(None)
+            values = [self.eval(v, env, code) for v in s.values]
+            return _Return(values[0] if len(values) == 1 else values)
+        return None  # Pass
+
+    # ------------------------------------------------ expressions
+
+    def eval(self, e: ast.Expr, env: dict, code: Code) -> Any:
+        if isinstance(e, ast.Name):
+            if e.id in env:
+                return env[e.id]
+            if e.id in CONSTANTS:
+                return CONSTANTS[e.id]
+            raise self.error(_unknown(f"name '{e.id}' is not defined", e.id, env), e.loc, code)
+        if isinstance(e, ast.Const):
+            return e.value
+        if isinstance(e, ast.Call):
+            return self.call(e, env, code)
+        if isinstance(e, ast.ListExpr):
+            return [self.eval(x, env, code) for x in e.items]
+        if isinstance(e, ast.Index):
+            return self.index(e, env, code)
+        if isinstance(e, ast.BinOp):
+            a = self.value(self.eval(e.left, env, code))
+            b = self.value(self.eval(e.right, env, code))
+            return self.arith(e, a, b, code)
+        if isinstance(e, ast.Compare):
+            a = self.value(self.eval(e.left, env, code))
+            b = self.value(self.eval(e.right, env, code))
+            try:
+                return _COMPARE[e.op](a, b)
+            except TypeError:
+                raise self.error(f"cannot compare {_type_name(a)} and {_type_name(b)} with "
+                                 f"'{e.op}'", e.loc, code) from None
+        if isinstance(e, ast.BoolOp):
+            a = self.eval(e.left, env, code)
+            if self.truth(a) == (e.op == "or"):
+                return a
+            return self.eval(e.right, env, code)
+        if isinstance(e, ast.UnaryOp):
+            x = self.eval(e.operand, env, code)
+            if e.op == "not":
+                return not self.truth(x)
+            x = self.value(x)
+            if not _is_number(x):
+                raise self.error(f"unary '{e.op}' needs a number, got {_type_name(x)}", e.loc,
+                                 code)
+            return -x if e.op == "-" else x
+        raise TypeError(f"not an expression: {e!r}")
+
+    def value(self, v: Any) -> Any:
+        """A sampled value stands for its integer; everything else for itself."""
+        if isinstance(v, RV) and v.kind == "v":
+            return self.sch.get(v)
+        return v
+
+    def truth(self, v: Any) -> bool:
+        return bool(self.value(v))
+
+    def arith(self, e: ast.BinOp, a: Any, b: Any, code: Code) -> Any:
+        ok = (_is_number(a) and _is_number(b)) or (
+            e.op == "+" and type(a) is type(b) and isinstance(a, list | str))
+        if not ok:
+            raise self.error(f"unsupported operand types for '{e.op}': {_type_name(a)} and "
+                             f"{_type_name(b)}", e.loc, code)
+        if e.op in ("/", "//", "%") and b == 0:
+            raise self.error("division by zero", e.loc, code)
+        try:
+            return _ARITH[e.op](a, b)
+        except (OverflowError, ValueError) as exc:
+            raise self.error(f"'{e.op}': {exc}", e.loc, code) from None
+
+    def index(self, e: ast.Index, env: dict, code: Code) -> Any:
+        seq = self.eval(e.value, env, code)
+        if len(e.indices) != 1:
+            raise self.error("a list takes one index", e.loc, code)
+        k = self.value(self.eval(e.indices[0], env, code))
+        if not isinstance(seq, list | tuple | str):
+            raise self.error(f"cannot index {_type_name(seq)}", e.loc, code)
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise self.error(f"a list index must be an integer, got {_type_name(k)}", e.loc, code)
+        if not -len(seq) <= k < len(seq):
+            raise self.error(f"index {k} out of range for a list of {len(seq)}", e.loc, code)
+        return seq[k]
+
+    # ------------------------------------------------ calls
+
+    def call(self, e: ast.Call, env: dict, code: Code) -> Any:
+        args = [self.eval(a, env, code) for a in e.args]
+        kwargs = {k: self.eval(v, env, code) for k, v in e.kwargs}
+        rule = self.rules.get(e.func)
+        if rule is not None:
+            return self.call_rule(e, rule, args, kwargs, code)
+        if e.func in BUILTINS:
+            return self.call_builtin(e, args, kwargs, code)
+        prim = primitives().get(e.func)
+        if prim is not None:
+            return self.call_primitive(e, prim, args, kwargs, code)
+        raise self.error(_unknown(f"unknown function '{e.func}'", e.func,
+                                  [*self.rules, *BUILTINS, *primitives()]), e.loc, code)
+
+    def call_rule(self, e: ast.Call, rule: Code, args: list, kwargs: dict, code: Code) -> Any:
+        if len(self.path) >= MAX_DEPTH:
+            raise self.error(f"rules nested more than {MAX_DEPTH} deep (endless recursion?)",
+                             e.loc, code)
+        problem = bind_problem(rule.node.params, len(args), kwargs)
+        if problem:
+            raise self.error(f"{e.func}(): {problem}", e.loc, code)
+        env: dict[str, Any] = dict(zip((p.name for p in rule.node.params), args, strict=False))
+        for p in rule.node.params[len(args):]:
+            if p.name in kwargs:
+                env[p.name] = kwargs[p.name]
+            else:
+                env[p.name] = self.eval(p.default, {}, rule)
+        self.path.append(f"{code.unit}:{e.loc.line}:{e.loc.column}")
+        try:
+            out = self.run_body(rule.node.body, env, rule)
+        finally:
+            self.path.pop()
+        return None if out is None else out.value
+
+    def call_builtin(self, e: ast.Call, args: list, kwargs: dict, code: Code) -> Any:
+        if kwargs:
+            raise self.error(f"{e.func}() takes no keyword arguments", e.loc, code)
+        f = e.func
+        vals = [self.value(a) for a in args]
+        if f == "len":
+            if len(vals) != 1 or not isinstance(vals[0], list | tuple | str):
+                raise self.error("len() takes one list", e.loc, code)
+            return len(vals[0])
+        if f == "range":
+            if not 1 <= len(vals) <= 3 or not all(_is_int(v) for v in vals):
+                raise self.error("range() takes 1 to 3 integers", e.loc, code)
+            if len(vals) == 3 and vals[2] == 0:
+                raise self.error("range() step must not be zero", e.loc, code)
+            r = range(*vals)
+            if len(r) > MAX_STEPS:
+                raise self.error(f"range() of {len(r)} items is too long", e.loc, code)
+            return list(r)
+        if f in ("min", "max"):
+            items = vals[0] if len(vals) == 1 and isinstance(vals[0], list | tuple) else vals
+            items = [self.value(v) for v in items]
+            if not items or not all(_is_number(v) for v in items):
+                raise self.error(f"{f}() takes numbers or a non-empty list of numbers", e.loc,
+                                 code)
+            return min(items) if f == "min" else max(items)
+        if len(vals) != 1 or not _is_number(vals[0]):
+            raise self.error(f"{f}() converts one number", e.loc, code)
+        try:
+            return int(vals[0]) if f.startswith("int") else float(vals[0])
+        except (OverflowError, ValueError) as exc:
+            raise self.error(f"{f}(): {exc}", e.loc, code) from None
+
+    def call_primitive(self, e: ast.Call, prim, args: list, kwargs: dict, code: Code) -> Any:
+        method, _, sampling = prim  # arity was checked statically (module._check_code)
+        address = None
+        if sampling:
+            address = " > ".join((*self.path, f"{code.unit}:{e.loc.line}:{e.loc.column}"))
+            if address in self.decisions:
+                kwargs["decision"] = self.decisions[address]
+        try:
+            out = method(self.sch, *args, **kwargs)
+        except ProbschedError as exc:
+            if exc.location is not None:
+                raise
+            cls = exc.__class__ if isinstance(exc, ScheduleError) else SchedError
+            raise self.error(exc.message, e.loc, code, cls) from None
+        except (TypeError, ValueError, IndexError, KeyError) as exc:
+            raise self.error(f"{e.func}(): bad arguments ({exc})", e.loc, code) from exc
+        if sampling:
+            trace = self.sch.trace
+            self.recorded[address] = trace.decision(len(trace) - 1)
+        return list(out) if isinstance(out, tuple) else out
+
+
+def bind_problem(params: tuple[ast.Param, ...], n_args: int, kwargs) -> str | None:
+    """Why a call with ``n_args`` positional arguments and ``kwargs`` does not fit ``params``
+    (None when it does)."""
+    names = [p.name for p in params]
+    if n_args > len(params):
+        return f"takes {len(params)} argument{'s' * (len(params) != 1)}, got {n_args}"
+    for k in kwargs:
+        if k not in names:
+            return f"no parameter '{k}'"
+        if names.index(k) < n_args:
+            return f"parameter '{k}' given twice"
+    missing = [p.name for p in params[n_args:] if p.default is None and p.name not in kwargs]
+    if missing:
+        return f"missing argument{'s' * (len(missing) > 1)} {', '.join(missing)}"
+    return None
+
+
+def _unknown(message: str, name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"{message}; did you mean '{close[0]}'?" if close else message
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)

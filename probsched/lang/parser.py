@@ -1,0 +1,374 @@
+"""Text to syntax tree: ``parse(text, filename) -> ast.Module``.
+
+The grammar is ``probsched/grammar/sched.lark`` (LALR, strict, positions propagated), built
+once on first use and cached by Lark. Syntax errors become
+:class:`~probsched.errors.SchedSyntaxError` printed as ``FILE:LINE:COL: error: message`` with
+the source line and a caret (see :mod:`probsched.lang.syntax_errors` for the messages).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import lark
+from lark import Token, Transformer, v_args
+from lark.exceptions import UnexpectedInput, VisitError
+from lark.indenter import Indenter
+
+from ..errors import Location, ProbschedError, SchedSyntaxError
+from ..grammar import grammar_text
+from . import ast
+from .errors import located
+from .syntax_errors import IndentationMismatch, syntax_error
+
+
+class SchedIndenter(Indenter):
+    """Python-style _INDENT/_DEDENT from the _NL tokens; newlines inside brackets are dropped.
+
+    Unlike Lark's Indenter it places indent tokens at the start of the indented line, reports
+    an inconsistent dedent with its position, and keeps the open brackets (for "never
+    closed" messages)."""
+
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open_brackets: list[Token] = []
+
+    def handle_NL(self, token: Token) -> Iterator[Token]:
+        if self.open_brackets:
+            return
+        yield token
+        indent_str = token.rsplit("\n", 1)[1]
+        indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
+        line, col = token.end_line, token.end_column
+
+        def make(kind: str) -> Token:
+            return Token(kind, indent_str, token.end_pos, line, col, line, col, token.end_pos)
+
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield make(self.INDENT_type)
+        else:
+            while indent < self.indent_level[-1]:
+                self.indent_level.pop()
+                yield make(self.DEDENT_type)
+            if indent != self.indent_level[-1]:
+                raise IndentationMismatch(
+                    "this line's indentation matches no enclosing block", line, col)
+
+    def _process(self, stream):
+        token = None
+        for token in stream:
+            if token.type == self.NL_type:
+                yield from self.handle_NL(token)
+                continue
+            yield token
+            if token.type in self.OPEN_PAREN_types:
+                self.open_brackets.append(token)
+            elif token.type in self.CLOSE_PAREN_types and self.open_brackets:
+                self.open_brackets.pop()
+        while len(self.indent_level) > 1:
+            self.indent_level.pop()
+            if token is None:
+                yield Token(self.DEDENT_type, "", 0, 1, 1, 1, 1, 0)
+            else:
+                yield Token(self.DEDENT_type, "", token.end_pos, token.end_line,
+                            token.end_column, token.end_line, token.end_column, token.end_pos)
+
+    def process(self, stream):
+        self.indent_level = [0]
+        self.open_brackets = []
+        return self._process(stream)
+
+
+@functools.cache
+def _lark() -> tuple[lark.Lark, SchedIndenter]:
+    indenter = SchedIndenter()
+    parser = lark.Lark(
+        grammar_text(),
+        parser="lalr",
+        strict=True,
+        propagate_positions=True,
+        maybe_placeholders=True,
+        postlex=indenter,
+        cache=True,
+    )
+    return parser, indenter
+
+
+# ---------------------------------------------------------------- tree -> AST
+
+
+def _unescape(text: str) -> str:
+    """The value of a string literal (Python/JSON escapes)."""
+    body, out, k = text[1:-1], [], 0
+    simple = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'",
+              "/": "/", "b": "\b", "f": "\f"}
+    while k < len(body):
+        c = body[k]
+        if c != "\\":
+            out.append(c)
+            k += 1
+            continue
+        e = body[k + 1]
+        if e in simple:
+            out.append(simple[e])
+            k += 2
+        elif e == "u" and len(body) >= k + 6 and _is_hex(body[k + 2:k + 6]):
+            out.append(chr(int(body[k + 2:k + 6], 16)))
+            k += 6
+        else:
+            raise ValueError(f"unknown escape '\\{e}' in a string")
+    return "".join(out)
+
+
+def _is_hex(s: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in s)
+
+
+class _ToAST(Transformer):
+    """Lark tree -> ast dataclasses (one method per rule or alias)."""
+
+    def __init__(self, filename: str, source: str):
+        super().__init__()
+        self.filename = filename
+        self.source = source
+
+    def _loc(self, meta) -> Location:
+        return Location(self.filename, getattr(meta, "line", 1), getattr(meta, "column", 1))
+
+    def _tok(self, tok: Token) -> Location:
+        return Location(self.filename, tok.line, tok.column)
+
+    def _error(self, message: str, loc: Location) -> SchedSyntaxError:
+        return located(SchedSyntaxError, message, loc, self.source)
+
+    # ------------------------------------------------ top level
+
+    def start(self, items):
+        return list(items)
+
+    @v_args(meta=True)
+    def use(self, meta, children):
+        return ast.Use(self._loc(meta), self._string(children[0]))
+
+    @v_args(meta=True)
+    def workload(self, meta, children):
+        name, params, *items = children
+        return ast.WorkloadDef(self._loc(meta), str(name), params or (), tuple(items))
+
+    @v_args(meta=True)
+    def input(self, meta, children):
+        name, dtype, shape = children
+        return ast.InputDecl(self._loc(meta), str(name), str(dtype), shape)
+
+    @v_args(meta=True)
+    def stage(self, meta, children):
+        name, axes, dtype, shape, value, over = children
+        return ast.StageDecl(self._loc(meta), str(name), axes or (),
+                             None if dtype is None else str(dtype), shape, value, over or ())
+
+    def shape(self, children):
+        return children[0] or ()
+
+    def over(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def over_axis(self, meta, children):
+        name, _, extent = children
+        return ast.OverAxis(self._loc(meta), str(name), extent)
+
+    @v_args(meta=True)
+    def space(self, meta, children):
+        name, workload, body = children
+        return ast.SpaceDef(self._loc(meta), str(name),
+                            None if workload is None else str(workload), body)
+
+    @v_args(meta=True)
+    def rule(self, meta, children):
+        name, params, body = children
+        return ast.RuleDef(self._loc(meta), str(name), params or (), body)
+
+    def params(self, children):
+        seen: set[str] = set()
+        required_after_default = None
+        for p in children:
+            if p.name in seen:
+                raise self._error(f"parameter '{p.name}' given twice", p.loc)
+            seen.add(p.name)
+            if p.default is None and required_after_default:
+                raise self._error(
+                    f"parameter '{p.name}' without a default follows one with a default", p.loc)
+            required_after_default = required_after_default or p.default is not None
+        return tuple(children)
+
+    @v_args(meta=True)
+    def param(self, meta, children):
+        name, default = children
+        return ast.Param(self._loc(meta), str(name), default)
+
+    # ------------------------------------------------ statements
+
+    def body(self, children):
+        return tuple(children)
+
+    @v_args(meta=True)
+    def assign(self, meta, children):
+        return ast.Assign(self._loc(meta), children[0], children[1])
+
+    @v_args(meta=True)
+    def expr_stmt(self, meta, children):
+        return ast.ExprStmt(self._loc(meta), children[0])
+
+    @v_args(meta=True)
+    def return_stmt(self, meta, children):
+        return ast.Return(self._loc(meta), children[0] or ())
+
+    @v_args(meta=True)
+    def pass_stmt(self, meta, children):
+        return ast.Pass(self._loc(meta))
+
+    @v_args(meta=True)
+    def if_stmt(self, meta, children):
+        cond, body, *rest = children
+        orelse = rest.pop() or ()
+        return ast.If(self._loc(meta), ((cond, body), *rest), orelse)
+
+    def elif_clause(self, children):
+        return (children[0], children[1])
+
+    def else_clause(self, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def for_stmt(self, meta, children):
+        target, it, body = children
+        return ast.For(self._loc(meta), str(target), it, body)
+
+    def names(self, children):
+        return tuple(str(c) for c in children)
+
+    # ------------------------------------------------ expressions
+
+    @v_args(meta=True)
+    def boolop(self, meta, children):
+        a, op, b = children
+        return ast.BoolOp(self._loc(meta), str(op), a, b)
+
+    @v_args(meta=True)
+    def compare(self, meta, children):
+        a, op, b = children
+        return ast.Compare(self._loc(meta), str(op), a, b)
+
+    @v_args(meta=True)
+    def binop(self, meta, children):
+        a, op, b = children
+        return ast.BinOp(self._loc(meta), str(op), a, b)
+
+    @v_args(meta=True)
+    def unaryop(self, meta, children):
+        op, x = children
+        return ast.UnaryOp(self._loc(meta), str(op), x)
+
+    @v_args(meta=True)
+    def index(self, meta, children):
+        return ast.Index(self._loc(meta), children[0], children[1] or ())
+
+    def name(self, children):
+        tok = children[0]
+        return ast.Name(self._tok(tok), str(tok))
+
+    def int_lit(self, children):
+        tok = children[0]
+        if len(tok) > 100:
+            raise self._error("integer literal too long", self._tok(tok))
+        return ast.Const(self._tok(tok), int(tok))
+
+    def float_lit(self, children):
+        tok = children[0]
+        return ast.Const(self._tok(tok), float(tok))
+
+    def string_lit(self, children):
+        return ast.Const(self._tok(children[0]), self._string(children[0]))
+
+    def _string(self, tok: Token) -> str:
+        try:
+            return _unescape(str(tok))
+        except ValueError as exc:
+            raise self._error(str(exc), self._tok(tok)) from None
+
+    @v_args(meta=True)
+    def true_lit(self, meta, children):
+        return ast.Const(self._loc(meta), True)
+
+    @v_args(meta=True)
+    def false_lit(self, meta, children):
+        return ast.Const(self._loc(meta), False)
+
+    @v_args(meta=True)
+    def none_lit(self, meta, children):
+        return ast.Const(self._loc(meta), None)
+
+    @v_args(meta=True)
+    def list_expr(self, meta, children):
+        return ast.ListExpr(self._loc(meta), children[0] or ())
+
+    @v_args(meta=True)
+    def call(self, meta, children):
+        func, args = children
+        positional, keywords = [], []
+        for a in args or ():
+            if isinstance(a, tuple):
+                if any(k == a[0] for k, _ in keywords):
+                    raise self._error(f"keyword argument '{a[0]}' given twice", a[2])
+                keywords.append(a[:2])
+            elif keywords:
+                raise self._error("positional argument after a keyword argument", a.loc)
+            else:
+                positional.append(a)
+        return ast.Call(self._loc(meta), str(func), tuple(positional), tuple(keywords))
+
+    def exprs(self, children):
+        return tuple(c for c in children if c is not None)
+
+    def args(self, children):
+        return [c for c in children if c is not None]
+
+    def kwarg(self, children):
+        name, value = children
+        return (str(name), value, self._tok(name))
+
+
+def parse(text: str, filename: str = "<string>") -> ast.Module:
+    """Parse .sched ``text``; syntax errors raise :class:`SchedSyntaxError` located in
+    ``filename``. The tree is immutable, so the last texts parsed are remembered: parsing one
+    again (a space re-run by search, a file loaded again) costs a dictionary lookup."""
+    return _parse(text, filename)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(text: str, filename: str) -> ast.Module:
+    parser, indenter = _lark()
+    source = text if text.endswith("\n") else text + "\n"
+    try:
+        tree = parser.parse(source)
+    except IndentationMismatch as exc:
+        raise located(SchedSyntaxError, exc.message,
+                      Location(filename, exc.line, exc.column), source) from None
+    except UnexpectedInput as exc:
+        raise syntax_error(exc, parser, source, filename, list(indenter.open_brackets)) from None
+    try:
+        items = _ToAST(filename, source).transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, ProbschedError):
+            raise exc.orig_exc from None
+        raise
+    return ast.Module(filename, tuple(items), source)

@@ -1,0 +1,105 @@
+"""``probsched run``: sample (or replay) one schedule of a .sched file, build it, check it against
+the reference and time it."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ProbschedError
+from ..schedule import Schedule, Trace
+from .errors import SchedError
+from .module import load
+
+
+@dataclass(frozen=True)
+class RunReport:
+    workload: str
+    space: str | None
+    correct: bool
+    max_abs_err: float
+    latency_s: float
+    flops: int
+    trace: Trace
+    error: str | None = None
+
+    @property
+    def gflops(self) -> float | None:
+        if not self.correct or not math.isfinite(self.latency_s) or self.latency_s <= 0:
+            return None
+        return self.flops / self.latency_s / 1e9
+
+    def to_json(self) -> dict:
+        """The CLI contract's object (non-finite numbers become null)."""
+        return {
+            "workload": self.workload,
+            "space": self.space,
+            "correct": self.correct,
+            "max_abs_err": _finite(self.max_abs_err),
+            "latency_ms": _finite(self.latency_s * 1e3),
+            "gflops": self.gflops,
+            "trace": json.loads(self.trace.to_json()),
+        }
+
+    def describe(self) -> str:
+        lines = [f"workload {self.workload}, space {self.space or '(none: untransformed)'}"]
+        if self.correct:
+            lines.append(f"correct (max abs err {self.max_abs_err:.3g}), "
+                         f"{self.latency_s * 1e3:.3f} ms, {self.gflops:.2f} GFLOP/s")
+        else:
+            lines.append(f"NOT correct: {self.error}")
+        return "\n".join(lines)
+
+
+def _finite(x: float) -> float | None:
+    return x if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+def parse_params(items: Sequence[str]) -> dict[str, int]:
+    """``["n=64", "k=32"]`` -> ``{"n": 64, "k": 32}``."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            if not sep or not name.strip().isidentifier():
+                raise ValueError
+            out[name.strip()] = int(value)
+        except ValueError:
+            raise SchedError(f"--param {item!r}: expected NAME=INTEGER") from None
+    return out
+
+
+def run_file(path: str, *, workload: str | None = None, space: str | None = None,
+             seed: int = 0, trace: str | None = None, params: Sequence[str] = ()) -> RunReport:
+    from ..api import measure
+
+    mod = load(path)
+    wl = mod.workload(workload, **parse_params(params))
+    if trace is not None:
+        try:
+            recorded = Trace.from_json(Path(trace).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ProbschedError(f"cannot read trace {trace}: {exc}") from None
+        sch = recorded.replay(wl, seed=seed)
+        space_name = space
+    else:
+        sp = mod.space(space) if space is not None else _only_space(mod, wl.name)
+        sch = Schedule(wl, seed=seed)
+        if sp is not None:
+            sp.apply(sch)
+        space_name = None if sp is None else sp.name
+    result = measure(sch)
+    return RunReport(wl.name, space_name, bool(result.correct), result.max_abs_err,
+                     result.latency_s, wl.flops, sch.trace, result.error)
+
+
+def _only_space(mod, workload: str):
+    """The one space for ``workload``; None (untransformed) when there is none."""
+    fits = mod.spaces_for(workload)
+    if len(fits) > 1:
+        raise SchedError(f"{mod.filename} has {len(fits)} spaces for workload {workload} "
+                         f"({', '.join(s.name for s in fits)}); pick one with --space")
+    return fits[0] if fits else None

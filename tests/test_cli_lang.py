@@ -1,0 +1,91 @@
+"""`probsched check` and `probsched run` on .sched files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from probsched.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+MATMUL = str(REPO / "examples" / "matmul.sched")
+SMALL = ["--param", "n=32", "--param", "m=32", "--param", "k=16"]
+
+
+def test_check_ok(capsys):
+    assert main(["check", MATMUL]) == 0
+    assert "ok" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, where, message", [
+    ("space s\n    pass\n", ":1:8: error: missing ':'", "space s"),
+    ("workload w(n = 4):\n    input A: float32[n]\n    B[i] = A[i] * 2.0\n"
+     "space s for w:\n    split(get_loops(get_block(\"B\"))[0], 2)\n",
+     ":5:5: error: split(", "split(get_loops"),
+    ("space s:\n    x = y\n", ":2:9: error: name 'y' is not defined", "x = y"),
+])
+def test_check_errors(tmp_path, capsys, text, where, message):
+    path = tmp_path / "bad.sched"
+    path.write_text(text)
+    assert main(["check", str(path)]) == 1
+    err = capsys.readouterr().err
+    first, line, caret = err.splitlines()[:3]
+    assert first.startswith(str(path) + where), err
+    assert message in line and caret.strip() == "^"
+    assert "Traceback" not in err
+
+
+def test_check_missing_file(capsys):
+    assert main(["check", "/nonexistent/x.sched"]) == 1
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_run_json_and_trace_replay(tmp_path, capsys):
+    assert main(["run", MATMUL, "--seed", "1", "--json", *SMALL]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"workload", "space", "correct", "max_abs_err", "latency_ms",
+                           "gflops", "trace"}
+    assert result["correct"] is True and result["workload"] == "gmm"
+    assert result["space"] == "tiled" and result["latency_ms"] > 0
+    trace = tmp_path / "trace.json"
+    trace.write_text(json.dumps(result["trace"]))
+    assert main(["run", MATMUL, "--trace", str(trace), "--json", *SMALL]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["trace"] == result["trace"] and again["correct"] is True
+
+
+def test_run_workload_without_space_and_choices(tmp_path, capsys):
+    path = tmp_path / "two.sched"
+    path.write_text("workload a(n = 8):\n    input X: float32[n]\n    Y[i] = X[i] * 2.0\n"
+                    "workload b(n = 8):\n    input X: float32[n]\n    Y[i] = X[i] + 1.0\n")
+    assert main(["run", str(path)]) == 1
+    assert "2 workloads (a, b); name one" in capsys.readouterr().err
+    assert main(["run", str(path), "--workload", "b", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["space"] is None and result["correct"] is True
+    assert result["trace"]["instructions"] == []
+    assert main(["run", str(path), "--workload", "b", "--param", "q=1"]) == 1
+    assert "no parameter q" in capsys.readouterr().err
+    assert main(["run", str(path), "--workload", "b", "--param", "n"]) == 1
+    assert "expected NAME=INTEGER" in capsys.readouterr().err
+
+
+def test_subprocess_run_matmul():
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-m", "probsched.cli", "run", "examples/matmul.sched", "--seed", "1",
+         "--json", *SMALL],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["correct"] is True and result["gflops"] > 0
+
+
+def test_bench_lang_suite(capsys):
+    assert main(["bench", "--suite", "lang", "--trials", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["suite"] == "lang" and result["summary"]["lines"] >= 50
+    assert all(row["median_ms"] > 0 for row in result["rows"])
