@@ -186,6 +186,11 @@ def _infer_extents(
         shape = shapes.get(ld.tensor)
         if shape is None:
             continue
+        if len(ld.indices) != len(shape):
+            raise WorkloadError(
+                f"stage {stage}: {ld.tensor} has {len(shape)} dimensions but is indexed "
+                f"with {len(ld.indices)}"
+            )
         for dim, ix in enumerate(ld.indices):
             if isinstance(ix, Var) and ix.name not in given:
                 n = shape[dim]

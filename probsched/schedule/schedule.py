@@ -86,9 +86,20 @@ class Schedule:
 
     def _record(self, kind: str, inputs: tuple, outputs: tuple[RV, ...], attrs=(),
                 decision: Any = None) -> None:
+        if not REGISTRY[kind].pure:
+            self._retire_removed(outputs)
         self._instructions.append(Instruction(kind, _freeze(inputs), tuple(attrs), outputs))
         if decision is not None:
             self._decisions[len(self._instructions) - 1] = _freeze(decision)
+
+    def _retire_removed(self, fresh: tuple[RV, ...]) -> None:
+        """Mark the RVs of loops and blocks a step removed, so that a later loop or block that
+        happens to get the same name is never mistaken for them."""
+        alive = {n.var for n in self.program.loops()} | {b.name for b in self.program.blocks()}
+        for rv, value in self._values.items():
+            if rv.kind in "lb" and isinstance(value, str) and value not in alive and (
+                    rv not in fresh and value not in (ROOT, INLINE)):
+                self._values[rv] = _Removed(value)
 
     def replay_instructions(self, instructions: Sequence[Instruction],
                             decisions: Mapping[int, Any]) -> None:
@@ -132,7 +143,7 @@ class Schedule:
         if not isinstance(rv, RV) or rv.kind != "l" or rv not in self._values:
             raise self._fail(prim, args, f"argument {position} is not a loop of this schedule")
         var = self._values[rv]
-        if tree.find_loop(self.program, var) is None:
+        if isinstance(var, _Removed) or tree.find_loop(self.program, var) is None:
             raise self._fail(prim, args, f"loop {var} no longer exists (a primitive replaced it)")
         return var
 
@@ -140,7 +151,7 @@ class Schedule:
         if not isinstance(rv, RV) or rv.kind != "b" or rv not in self._values:
             raise self._fail(prim, args, f"argument {position} is not a block of this schedule")
         name = self._values[rv]
-        if tree.find_block(self.program, name) is None:
+        if isinstance(name, _Removed) or tree.find_block(self.program, name) is None:
             raise self._fail(prim, args, f"block {name} no longer exists")
         return name
 
@@ -623,7 +634,11 @@ class Schedule:
         if decision is None:
             tiles = sampling.sample_perfect_tile(self.rng, extent, n, max_innermost_factor)
         else:
-            tiles = [int(x) for x in decision]
+            if not isinstance(decision, list | tuple) or not all(
+                    _is_int(x) and x > 0 for x in decision):
+                raise self._fail("sample_perfect_tile", args,
+                                 f"decision {decision!r} is not a list of positive integers")
+            tiles = list(decision)
             if len(tiles) != n:
                 raise self._fail("sample_perfect_tile", args,
                                  f"decision {tiles} has {len(tiles)} tiles, not {n}")
@@ -643,9 +658,14 @@ class Schedule:
         if not candidates or len(candidates) != len(probs):
             raise self._fail("sample_categorical", args,
                              "candidates and probs must be non-empty and of equal length")
-        if any(p < 0 for p in probs) or sum(probs) <= 0:
-            raise self._fail("sample_categorical", args, "probs must be >= 0, not all 0")
-        if decision is None or not (0 <= int(decision) < len(candidates)):
+        if not all(_is_int(c) for c in candidates):
+            raise self._fail("sample_categorical", args, "candidates must be integers")
+        if not all(_is_number(p) and p >= 0 for p in probs) or sum(probs) <= 0:
+            raise self._fail("sample_categorical", args, "probs must be numbers >= 0, not all 0")
+        if decision is not None and not _is_int(decision):
+            raise self._fail("sample_categorical", args,
+                             f"decision {decision!r} is not a candidate index")
+        if decision is None or not (0 <= decision < len(candidates)):
             decision = sampling.sample_categorical(self.rng, list(probs))
         rv = self._rv("v", candidates[int(decision)])
         self._record("sample_categorical", (), (rv,),
@@ -677,6 +697,9 @@ class Schedule:
         choices = [-1] + list(range(len(cands)))
         if inlining.can_inline(self.program, name):
             choices = [-2] + choices
+        if decision is not None and not _is_int(decision):
+            raise self._fail("sample_compute_location", (block,),
+                             f"decision {decision!r} is not a location index")
         if decision is None:
             decision = choices[int(self.rng.integers(len(choices)))]
         elif decision not in choices:
@@ -685,6 +708,18 @@ class Schedule:
         rv = self._rv("l", value)
         self._record("sample_compute_location", (block,), (rv,), decision=int(decision))
         return rv
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+
+
+class _Removed(str):
+    """The name of a loop or block that a primitive removed (prints as the name)."""
 
 
 def _prod(xs) -> int:

@@ -109,6 +109,8 @@ def fuse(program: Program, vars_: list[str]) -> tuple[Program, str]:
 
 def reorder(program: Program, vars_: list[str]) -> Program:
     """Put the given loops in the given order, in the positions they occupy together."""
+    if not vars_:
+        raise ValueError("reorder needs at least one loop")
     if len(set(vars_)) != len(vars_):
         raise ValueError("a loop is given twice")
     top, chain = _chain(program, vars_)
