@@ -457,3 +457,15 @@ def test_random_tiles_and_padding_location_compile_and_match(fh, fw, order, pick
         with pytest.raises(ps.ScheduleError):
             sch.compute_at(sch.get_block("P"), loop)
     assert_correct(sch, seed=pick)
+
+
+def test_reverse_compute_at_refuses_a_region_with_holes():
+    # An inner tile loop reordered outside its outer one: per iteration of that loop the
+    # written columns are strided, and copying their bounding box would copy garbage.
+    sch = ps.Schedule(ps.workloads.gmm(b=1, n=8, m=32, k=4))
+    c = sch.get_block("C")
+    _, i, j, _ = sch.get_loops(c)
+    j0, j1, j2 = sch.split(j, [2, 2, 8])
+    sch.reorder(j1, i, j0)
+    wb = sch.cache_write(c, "local")
+    expect_error(sch, sch.reverse_compute_at, wb, j1, match="has holes")

@@ -11,6 +11,8 @@ halo at the border, a partial tile), the block gets a guard.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import replace
 
 from ...ir import analysis
@@ -136,7 +138,25 @@ def _reverse_plan(program: Program, name: str, var: str
     if any(r != regions[0] for r in regions):
         raise ValueError(f"the producers under loop {var} write different regions of "
                          f"{', '.join(produced)}")
+    _check_no_holes(producers, loop, regions[0])
     return path, block, regions[0]
+
+
+def _check_no_holes(producers: list[Block], loop: Loop, region: analysis.Interval) -> None:
+    """The consumer copies the whole box; every element of it must be written during the same
+    iteration. A producer writes at most as many points as its inner loops feeding spatial
+    bindings make; fewer than the box means holes (e.g. when an inner tile loop was reordered
+    outside its outer one)."""
+    inner = analysis.inner_loops(loop)
+    box = math.prod(region.extents)
+    for p in producers:
+        used = set()
+        for iv, b in zip(p.iter_vars, p.bindings, strict=True):
+            if not iv.reduce:
+                used |= E.free_vars(b) & inner.keys()
+        if math.prod(inner[v] for v in used) < box:
+            raise ValueError(f"the region of {p.body.buffer} written under loop {loop.var} has "
+                             "holes; the consumer would copy elements not yet computed")
 
 
 # ---------------------------------------------------------------- moving
