@@ -1,0 +1,493 @@
+"""Per-store features of a scheduled Program, in the spirit of Ansor's.
+
+One row per store: every block's body, and a reduction's init as a row of its own (the init
+runs once per point of the loops that feed no reduce binding). A row describes
+
+- the arithmetic of the stored value: float add/sub, mul, div, min/max, math calls,
+  compares/selects, integer index operations (in indices, bindings and the guard), and the
+  float operations of the whole nest;
+- the loops around the store (extent-1 loops are left out: codegen emits no loop for them):
+  per kind (serial, parallel, vectorized, unrolled) the count and the product of extents, and
+  for parallel, vectorized and unrolled loops the extent of the innermost such loop and its
+  depth counted from the innermost loop; the innermost extent, the depth, the total
+  iteration count, the largest ``unroll_max_step`` annotation;
+- up to ``N_BUFFER_SLOTS`` accessed buffers, the most bytes first (zero-padded): access type,
+  bytes accessed over the nest, unique bytes (the box covering the affine indices while all
+  enclosing loops run: ``probsched.ir.analysis.region`` with every loop inner, capped by the
+  buffer's shape) and the 64-byte cache lines it spans, the stride of the innermost loop and
+  of the vectorized loop (elements, 0 = broadcast), the bytes and cache lines one run of the
+  innermost loop touches, reuse (Ansor's: the innermost loop whose variable the accesses do
+  not use gives the reuse count, its extent, and the reuse distance, the iterations and unique
+  bytes of the loops inside it; plus accessed / unique bytes over the nest), several accesses
+  in one statement, and where the buffer lives (``codegen.buffers.plan_buffers``: an
+  intermediate placed inside the nest and compacted, and its allocated bytes);
+- arithmetic intensity (nest flops / unique bytes of all buffers) and whether a guard
+  (partial tile) or an init applies.
+
+Every value is scaled as ``sign(x) * log2(1 + |x|)``. Pure per-expression work (operation
+counts, accesses, affine forms of indices and bindings) is cached on the frozen IR nodes, so
+featurizing the many programs of one search touches each expression once.
+
+>>> import probsched as ps
+>>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=64, m=64, k=64))
+>>> _, _, j, _ = sch.get_loops(sch.get_block("C"))
+>>> _, j1 = sch.split(j, [None, 8])
+>>> sch.vectorize(j1)
+>>> x = extract([sch.program])[0]
+>>> x.shape == (2, N_FEATURES)   # the update and the init
+True
+>>> float(2 ** x[0, FEATURE_NAMES.index("vec_len")] - 1)
+8.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..codegen.buffers import plan_buffers
+from ..ir import expr as E
+from ..ir.analysis import affine
+from ..ir.program import Block, Loop, LoopKind, Program, Scope, Store
+
+__all__ = ["FEATURE_NAMES", "N_BUFFER_SLOTS", "N_FEATURES", "extract", "program_features"]
+
+CACHE_LINE = 64
+N_BUFFER_SLOTS = 5
+
+_STORE_NAMES = (
+    "float_add_sub", "float_mul", "float_div", "float_min_max", "float_math", "float_cmp_select",
+    "int_ops", "flops",
+    "n_loops", "iterations", "innermost_extent",
+    "serial_num", "serial_prod",
+    "parallel_num", "parallel_prod", "parallel_len", "parallel_pos",
+    "vec_num", "vec_prod", "vec_len", "vec_pos",
+    "unroll_num", "unroll_prod", "unroll_len", "unroll_pos",
+    "unroll_max_step", "n_annotations",
+    "is_init", "is_reduction", "has_guard", "n_buffers", "arith_intensity",
+)
+_BUFFER_NAMES = (
+    "read", "write", "read_write", "bytes", "unique_bytes", "unique_lines", "stride",
+    "vec_stride", "inner_bytes", "inner_lines", "reuse_count", "reuse_dist_iters",
+    "reuse_dist_bytes", "reuse_ratio", "multi_access", "intermediate", "placed_inside",
+    "alloc_bytes",
+)
+FEATURE_NAMES: tuple[str, ...] = _STORE_NAMES + tuple(
+    f"b{k}_{n}" for k in range(N_BUFFER_SLOTS) for n in _BUFFER_NAMES
+)
+N_FEATURES = len(FEATURE_NAMES)
+_BYTES, _UNIQUE = _BUFFER_NAMES.index("bytes"), _BUFFER_NAMES.index("unique_bytes")
+_UNROLL_KEYS = ("unroll_max_step", "pragma_auto_unroll_max_step")
+
+_DTYPE_BYTES = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
+_CACHE_LIMIT = 1 << 14
+
+
+def extract(programs: Sequence[Program]) -> list[np.ndarray]:
+    """Per program, an ``n_stores x N_FEATURES`` float32 array (log-scaled)."""
+    return [program_features(p) for p in programs]
+
+
+def program_features(program: Program) -> np.ndarray:
+    rows: list[list[float]] = []
+    dtypes = tuple((b.name, b.dtype) for b in program.buffers)
+    plans = None
+    if any(b.scope in (Scope.GLOBAL, Scope.LOCAL) for b in program.buffers):
+        plans = plan_buffers(program)
+    ctx = _Context(program, dtypes, plans)
+    _visit(program.body, (), ctx, rows)
+    out = np.asarray(rows, dtype=np.float64).reshape(len(rows), N_FEATURES)
+    return (np.sign(out) * np.log2(1.0 + np.abs(out))).astype(np.float32)
+
+
+# ---------------------------------------------------------------- per program
+
+
+@dataclass
+class _Context:
+    program: Program
+    dtypes: tuple
+    plans: dict | None
+
+
+def _visit(nodes, loops: tuple[Loop, ...], ctx: _Context, rows: list) -> None:
+    for node in nodes:
+        if isinstance(node, Loop):
+            _visit(node.body, loops + (node,) if node.extent > 1 else loops, ctx, rows)
+            continue
+        info = _store_info(node.body, ctx.dtypes)
+        rows.append(_row(node, node.body, info, loops, ctx, is_init=False))
+        if node.init is not None:
+            reduce_vars: set[str] = set()
+            for iv, b in zip(node.iter_vars, node.bindings, strict=True):
+                if iv.reduce:
+                    reduce_vars |= _free_vars(b)
+            init_loops = tuple(lp for lp in loops if lp.var not in reduce_vars)
+            init_info = _store_info(node.init, ctx.dtypes)
+            rows.append(_row(node, node.init, init_info, init_loops, ctx, is_init=True))
+
+
+def _row(block: Block, store: Store, info: _StoreInfo, loops: tuple[Loop, ...], ctx: _Context,
+         *, is_init: bool) -> list[float]:
+    ext = {lp.var: lp.extent for lp in loops}
+    iters = math.prod(ext.values())
+    n = len(loops)
+    add, mul, div, mm, fmath, cmp_sel, int_ops = info.ops
+    int_ops += sum(_int_ops_cached(b) for b in block.bindings)
+    if block.predicate is not None:
+        int_ops += _int_ops_cached(block.predicate)
+    flops_one = add + mul + div + mm + fmath + cmp_sel
+
+    kinds: dict[LoopKind, list[tuple[int, int]]] = {k: [] for k in LoopKind}
+    for depth, lp in enumerate(loops):
+        kinds[lp.kind].append((n - 1 - depth, lp.extent))  # (depth from innermost, extent)
+
+    def kind_features(kind: LoopKind) -> list[float]:
+        got = kinds[kind]
+        if not got:
+            return [0.0] * 4
+        pos, length = got[-1]  # the innermost loop of this kind
+        return [len(got), math.prod(e for _, e in got), length, pos]
+
+    step, n_ann = 0, 0
+    for lp in loops:
+        if lp.annotations:
+            n_ann += 1
+            for key, value in lp.annotations:
+                if key in _UNROLL_KEYS and isinstance(value, int | float):
+                    step = max(step, value)
+
+    vec = kinds[LoopKind.VECTORIZED]
+    vec_var = loops[n - 1 - vec[-1][0]].var if vec else None
+    inner_var = loops[-1].var if loops else None
+    bind = _binding_forms(block)
+    slots = []
+    unique_total = 0.0
+    for name, (reads, write, indices) in info.buffers.items():
+        feats = _buffer_features(ctx, name, reads, write, indices, bind, block, loops, ext, iters,
+                                 inner_var, vec_var)
+        unique_total += feats[_UNIQUE]
+        slots.append((feats[_BYTES], name, feats))
+    serial = kinds[LoopKind.SERIAL]
+    row = [  # in the order of _STORE_NAMES
+        add, mul, div, mm, fmath, cmp_sel, int_ops, flops_one * iters,
+        n, iters, loops[-1].extent if loops else 1,
+        len(serial), math.prod(e for _, e in serial),
+        *kind_features(LoopKind.PARALLEL), *kind_features(LoopKind.VECTORIZED),
+        *kind_features(LoopKind.UNROLLED),
+        step, n_ann,
+        float(is_init), float(block.reduction is not None and not is_init),
+        float(block.predicate is not None), len(info.buffers),
+        flops_one * iters / unique_total if unique_total else 0.0,
+    ]
+    slots.sort(key=lambda s: (-s[0], s[1]))
+    for _, _, feats in slots[:N_BUFFER_SLOTS]:
+        row.extend(feats)
+    row.extend([0.0] * (N_FEATURES - len(row)))
+    return row
+
+
+def _buffer_features(ctx: _Context, name: str, reads: int, write: bool, indices: list,
+                     bind: dict, block: Block, loops: tuple[Loop, ...], ext: dict[str, int],
+                     iters: int, inner_var: str | None, vec_var: str | None) -> list[float]:
+    program = ctx.program
+    buf = program.buffer(name)
+    esize = _DTYPE_BYTES.get(buf.dtype, 4)
+    plan = ctx.plans.get(name) if ctx.plans else None
+    placed = plan is not None and plan.starts is not None
+    strides = plan.strides if placed else buf.strides
+    alloc = (plan.size if plan is not None else buf.size) * esize
+    dims = [_compose(idx, bind, block, ext) for idx in indices]  # per access, per dimension
+    accessed = (reads + int(write)) * iters * esize
+
+    all_vars = tuple(ext)
+    unique_el = _box(dims, all_vars, ext, buf.shape)
+    unique = unique_el[0] * esize
+    lines = unique_el[1] * max(1, math.ceil(unique_el[2] * esize / CACHE_LINE))
+
+    def flat_stride(var: str | None) -> float:
+        if var is None:
+            return 0.0
+        best = 0.0
+        for acc in dims:
+            s = sum(unit.get(var, 0) * st for (unit, _, _), st in zip(acc, strides, strict=True))
+            if abs(s) > abs(best):
+                best = s
+        return best
+
+    stride = flat_stride(inner_var)
+    vec_stride = flat_stride(vec_var)
+    inner_ext = ext[inner_var] if inner_var else 1
+    if stride == 0:
+        inner_bytes, inner_lines = esize, 1
+    else:
+        span = abs(stride) * esize
+        inner_bytes = inner_ext * esize
+        inner_lines = inner_ext if span >= CACHE_LINE else math.ceil(
+            (span * (inner_ext - 1) + esize) / CACHE_LINE)
+
+    used: set[str] = set()
+    for acc in dims:
+        for unit, span_, _ in acc:
+            used.update(v for v, c in unit.items() if c)
+            used.update(v for v, c in span_.items() if c)
+    reuse_count = reuse_iters = reuse_bytes = 0.0
+    for k in range(len(loops) - 1, -1, -1):
+        lp = loops[k]
+        if lp.var not in used:
+            inside = tuple(x.var for x in loops[k + 1:])
+            reuse_count = lp.extent
+            reuse_iters = math.prod(ext[v] for v in inside)
+            reuse_bytes = _box(dims, inside, ext, buf.shape)[0] * esize
+            break
+    mode = (float(reads > 0 and not write), float(write and not reads), float(write and reads > 0))
+    return [
+        *mode, accessed, unique, lines, stride, vec_stride, inner_bytes, inner_lines,
+        reuse_count, reuse_iters, reuse_bytes, accessed / unique if unique else 0.0,
+        float(len(indices) > 1), float(buf.scope in (Scope.GLOBAL, Scope.LOCAL)), float(placed),
+        alloc,
+    ]
+
+
+def _box(dims: list, inner: tuple[str, ...], ext: dict[str, int], shape: tuple[int, ...]
+         ) -> tuple[float, float, float]:
+    """Elements of the box covering every access while the ``inner`` loops run (the others
+    fixed at 0), capped by ``shape``; also the product of all but the last extent and the
+    last extent (for counting cache lines)."""
+    if not dims:
+        return 0.0, 0.0, 0.0
+    ndim = len(shape)
+    if ndim == 0:
+        return 1.0, 1.0, 1.0
+    extents = []
+    for d in range(ndim):
+        lo = hi = None
+        for acc in dims:
+            _, span, const = acc[d]
+            a = b = const
+            for v in inner:
+                c = span.get(v)
+                if c:
+                    r = c * (ext[v] - 1)
+                    if r < 0:
+                        a += r
+                    else:
+                        b += r
+            lo = a if lo is None or a < lo else lo
+            hi = b if hi is None or b > hi else hi
+        extents.append(min(max(1.0, round(hi - lo) + 1.0), shape[d]))
+    outer = math.prod(extents[:-1])
+    return outer * extents[-1], outer, extents[-1]
+
+
+# ---------------------------------------------------------------- affine forms
+
+# An index dimension in loop variables: (unit, span, const). ``unit[v]`` is the change of the
+# index when ``v`` steps by one (the stride), ``span[v]`` the average change over ``v``'s range
+# (equal to ``unit`` when affine), ``const`` the index with every loop variable at 0.
+_Dim = tuple[dict[str, float], dict[str, float], float]
+
+_BINDING_CACHE: dict = {}
+_EVAL_CACHE: dict = {}
+_STORE_CACHE: dict = {}
+_INT_OPS_CACHE: dict = {}
+_FREE_CACHE: dict = {}
+
+
+def _cached(cache: dict, key, fn):
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    value = cache[key] = fn()
+    return value
+
+
+def _free_vars(e: E.Expr) -> frozenset[str]:
+    return _cached(_FREE_CACHE, e, lambda: frozenset(E.free_vars(e)))
+
+
+def _int_ops_cached(e: E.Expr) -> int:
+    return _cached(_INT_OPS_CACHE, e, lambda: sum(
+        1 for n in E.walk(e) if isinstance(n, E.Binary | E.Compare | E.Logical)))
+
+
+def _binding_forms(block: Block) -> dict[str, tuple | None]:
+    """Iteration variable -> affine form (coeffs, const) of its binding in loop variables,
+    or None when not affine."""
+    return {iv.name: _cached(_BINDING_CACHE, b, lambda b=b: affine(b))
+            for iv, b in zip(block.iter_vars, block.bindings, strict=True)}
+
+
+def _compose(access: tuple, bind: dict, block: Block, ext: dict[str, int]) -> list[_Dim]:
+    """An access (per dimension: (affine form in iteration variables or None, expression))
+    as index dimensions in loop variables."""
+    out = []
+    for form, expr in access:
+        dim = None
+        if form is not None:
+            coeffs, const = form
+            acc: dict[str, float] = {}
+            total = float(const)
+            for iv, c in coeffs.items():
+                bf = bind.get(iv)
+                if bf is None:
+                    break
+                bc, bconst = bf
+                total += c * bconst
+                for v, k in bc.items():
+                    acc[v] = acc.get(v, 0) + c * k
+            else:
+                dim = (acc, acc, total)
+        if dim is None:
+            dim = _evaluated(expr, block, ext)
+        out.append(dim)
+    return out
+
+
+def _evaluated(expr: E.Expr, block: Block, ext: dict[str, int]) -> _Dim:
+    """A non-affine index dimension (fused loops: ``//`` and ``%``), probed by evaluation at
+    a few points."""
+    key = (expr, block.iter_vars, block.bindings, tuple(ext.items()))
+
+    def probe() -> _Dim:
+        e = E.substitute(expr, block.binding_map)
+        names = [v for v in _free_vars(e) if v in ext]
+        zero = {v: 0 for v in names}
+        base = _eval(e, zero)
+        if base is None:
+            return {}, {}, 0.0
+        unit, span = {}, {}
+        for v in names:
+            one = _eval(e, {**zero, v: 1})
+            last = _eval(e, {**zero, v: ext[v] - 1})
+            unit[v] = float(one - base) if one is not None else 0.0
+            span[v] = float(last - base) / (ext[v] - 1) if last is not None else 0.0
+        return unit, span, float(base)
+
+    return _cached(_EVAL_CACHE, key, probe)
+
+
+def _eval(e: E.Expr, env: dict[str, int]) -> int | None:
+    if isinstance(e, E.Const):
+        return e.value if isinstance(e.value, int) and not isinstance(e.value, bool) else None
+    if isinstance(e, E.Var):
+        return env.get(e.name, 0)
+    if isinstance(e, E.Binary):
+        a, b = _eval(e.a, env), _eval(e.b, env)
+        if a is None or b is None:
+            return None
+        op = e.op
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        if op == "//":
+            return a // b if b else None
+        if op == "%":
+            return a % b if b else None
+        if op == "min":
+            return min(a, b)
+        if op == "max":
+            return max(a, b)
+        return None
+    if isinstance(e, E.Select):
+        a, b = _eval(e.a, env), _eval(e.b, env)
+        return None if a is None or b is None else max(a, b)
+    return None
+
+
+# ---------------------------------------------------------------- per store (cached)
+
+
+@dataclass(frozen=True)
+class _StoreInfo:
+    ops: tuple[int, ...]  # add/sub, mul, div, min/max, math, cmp/select, int ops
+    # buffer -> (reads, written, accesses: per access, per dim (affine form or None, expr))
+    buffers: dict
+
+
+def _store_info(store: Store, dtypes: tuple) -> _StoreInfo:
+    return _cached(_STORE_CACHE, (store, dtypes), lambda: _analyse_store(store, dict(dtypes)))
+
+
+def _analyse_store(store: Store, dtypes: dict[str, str]) -> _StoreInfo:
+    counts = [0] * 7
+    loads: list[E.Load] = []
+    _count(store.value, dtypes, counts, loads)
+    for ix in store.indices:
+        counts[6] += _int_ops_cached(ix)
+    buffers: dict[str, list] = {}
+
+    def access(ix: tuple) -> tuple:
+        return tuple((affine(i), i) for i in ix)
+
+    buffers[store.buffer] = [0, True, [access(store.indices)]]
+    for ld in loads:
+        if ld.tensor == store.buffer and ld.indices == store.indices:
+            buffers[store.buffer][0] += 1  # the read of a reduction's update
+            continue
+        entry = buffers.setdefault(ld.tensor, [0, False, []])
+        entry[0] += 1
+        entry[2].append(access(ld.indices))
+    return _StoreInfo(tuple(counts), {k: tuple(v) for k, v in buffers.items()})
+
+
+_FLOAT = E.FLOAT_DTYPES
+
+
+def _count(e: E.Expr, dtypes: dict[str, str], c: list[int], loads: list) -> bool:
+    """Count operations of ``e`` into ``c``; True when ``e`` is a float value."""
+    if isinstance(e, E.Const):
+        return isinstance(e.value, float) or e.dtype in _FLOAT
+    if isinstance(e, E.Var):
+        return False
+    if isinstance(e, E.Load):
+        loads.append(e)
+        for ix in e.indices:
+            c[6] += _int_ops_cached(ix)
+        return dtypes.get(e.tensor, "float32") in _FLOAT
+    if isinstance(e, E.Binary):
+        fa = _count(e.a, dtypes, c, loads)
+        fb = _count(e.b, dtypes, c, loads)
+        if not (fa or fb):
+            c[6] += 1
+            return False
+        op = e.op
+        c[0 if op in ("+", "-") else 1 if op == "*" else 3 if op in ("min", "max") else 2] += 1
+        return True
+    if isinstance(e, E.Compare):
+        fa = _count(e.a, dtypes, c, loads)
+        fb = _count(e.b, dtypes, c, loads)
+        c[5 if fa or fb else 6] += 1
+        return False
+    if isinstance(e, E.Logical):
+        _count(e.a, dtypes, c, loads)
+        if e.b is not None:
+            _count(e.b, dtypes, c, loads)
+        c[6] += 1
+        return False
+    if isinstance(e, E.Call):
+        for a in e.args:
+            _count(a, dtypes, c, loads)
+        c[4] += 1
+        return True
+    if isinstance(e, E.Cast):
+        _count(e.value, dtypes, c, loads)
+        return e.dtype in _FLOAT
+    if isinstance(e, E.Select):
+        _count(e.cond, dtypes, c, loads)
+        fa = _count(e.a, dtypes, c, loads)
+        fb = _count(e.b, dtypes, c, loads)
+        c[5] += 1
+        return fa or fb
+    if isinstance(e, E.Reduce):
+        return _count(e.body, dtypes, c, loads)
+    return False
