@@ -27,7 +27,13 @@ def suite(name: str):
 
 def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
     from ..codegen.target import host
-    from . import naive  # noqa: F401  (registers its suite)
+    from . import (  # noqa: F401  (each registers its suite)
+        costmodel,  # noqa: F401
+        handwritten,
+        lang,  # noqa: F401
+        naive,
+        replay,  # noqa: F401
+    )
 
     if name not in SUITES:
         raise ProbschedError(f"unknown bench suite {name!r}; known: {', '.join(sorted(SUITES))}")
