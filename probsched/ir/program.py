@@ -126,6 +126,7 @@ class Program:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     _by_name: dict = field(default_factory=dict, compare=False, repr=False)
+    _paths: list = field(default_factory=list, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name.update({b.name: b for b in self.buffers})
@@ -134,7 +135,26 @@ class Program:
         return self._by_name[name]
 
     def with_body(self, body: tuple[Node, ...]) -> Program:
-        return replace(self, body=body, _by_name={})
+        return replace(self, body=body, _by_name={}, _paths=[])
+
+    def paths(self) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+        """(loop variable -> path, block name -> path), computed once per program: search
+        replays thousands of traces, and every primitive looks nodes up by name."""
+        if not self._paths:
+            loops: dict[str, tuple[int, ...]] = {}
+            blocks: dict[str, tuple[int, ...]] = {}
+            stack = [(self.body, ())]
+            while stack:
+                body, prefix = stack.pop()
+                for k, node in enumerate(body):
+                    path = (*prefix, k)
+                    if isinstance(node, Loop):
+                        loops[node.var] = path
+                        stack.append((node.body, path))
+                    else:
+                        blocks[node.name] = path
+            self._paths.append((loops, blocks))
+        return self._paths[0]
 
     def blocks(self) -> Iterator[Block]:
         for node, _ in walk(self.body):

@@ -48,6 +48,8 @@ class Schedule:
         self._decisions: dict[int, Any] = {}
         self._values: dict[RV, Any] = {}
         self._next_rv = 0
+        loops, blocks = self.program.paths()
+        self._alive = loops.keys() | blocks.keys()  # loop and block names after the last step
 
     # ------------------------------------------------------------ state
 
@@ -95,7 +97,12 @@ class Schedule:
     def _retire_removed(self, fresh: tuple[RV, ...]) -> None:
         """Mark the RVs of loops and blocks a step removed, so that a later loop or block that
         happens to get the same name is never mistaken for them."""
-        alive = {n.var for n in self.program.loops()} | {b.name for b in self.program.blocks()}
+        loops, blocks = self.program.paths()
+        alive = loops.keys() | blocks.keys()
+        vanished = self._alive - alive
+        self._alive = alive
+        if not vanished:
+            return
         for rv, value in self._values.items():
             if rv.kind in "lb" and isinstance(value, str) and value not in alive and (
                     rv not in fresh and value not in (ROOT, INLINE)):

@@ -24,17 +24,11 @@ def iter_paths(body: tuple[Node, ...], prefix: Path = ()) -> Iterator[tuple[Path
 
 
 def find_loop(program: Program, var: str) -> Path | None:
-    for path, node in iter_paths(program.body):
-        if isinstance(node, Loop) and node.var == var:
-            return path
-    return None
+    return program.paths()[0].get(var)
 
 
 def find_block(program: Program, name: str) -> Path | None:
-    for path, node in iter_paths(program.body):
-        if isinstance(node, Block) and node.name == name:
-            return path
-    return None
+    return program.paths()[1].get(name)
 
 
 def node_at(program: Program, path: Path) -> Node:
@@ -65,7 +59,7 @@ def replace_at(program: Program, path: Path, new: tuple[Node, ...]) -> Program:
         if len(rest) == 1:
             return body[:k] + new + body[k + 1 :]
         node = body[k]
-        return body[:k] + (replace(node, body=rebuild(node.body, rest[1:])),) + body[k + 1 :]
+        return body[:k] + (with_body(node, rebuild(node.body, rest[1:])),) + body[k + 1 :]
 
     return program.with_body(rebuild(program.body, path))
 
@@ -78,7 +72,7 @@ def insert_at(program: Program, path: Path, new: tuple[Node, ...]) -> Program:
         return program.with_body(body[:k] + new + body[k:])
     loop = node_at(program, parent)
     body = loop.body[:k] + new + loop.body[k:]
-    return replace_at(program, parent, (replace(loop, body=body),))
+    return replace_at(program, parent, (with_body(loop, body),))
 
 
 def blocks_under(node: Node) -> list[Block]:
@@ -87,20 +81,30 @@ def blocks_under(node: Node) -> list[Block]:
     return [n for n, _ in walk(node.body) if isinstance(n, Block)]
 
 
+def with_body(loop: Loop, body: tuple[Node, ...]) -> Loop:
+    """``loop`` with another body (faster than ``dataclasses.replace`` on a hot path)."""
+    return Loop(loop.var, loop.extent, body, loop.kind, loop.annotations)
+
+
 def map_blocks(node: Node, fn: Callable[[Block], Block]) -> Node:
     """``node`` with every block below it rewritten by ``fn``."""
     if isinstance(node, Block):
         return fn(node)
-    return replace(node, body=tuple(map_blocks(n, fn) for n in node.body))
+    return with_body(node, tuple(map_blocks(n, fn) for n in node.body))
 
 
 def substitute_loops(node: Node, mapping: dict[str, E.Expr]) -> Node:
     """Replace loop variables in the bindings and predicates of every block below."""
+    names = mapping.keys()
 
     def fix(b: Block) -> Block:
+        if not any(E.free_vars(x) & names for x in b.bindings) and (
+            b.predicate is None or not E.free_vars(b.predicate) & names
+        ):
+            return b
         pred = None if b.predicate is None else E.substitute(b.predicate, mapping)
         bindings = tuple(E.substitute(x, mapping) for x in b.bindings)
-        return replace(b, bindings=bindings, predicate=pred)
+        return Block(b.name, b.iter_vars, bindings, b.body, b.init, pred, b.reduction)
 
     return map_blocks(node, fix)
 
@@ -119,7 +123,7 @@ def conjuncts(cond: E.Expr | None) -> list[E.Expr]:
 
 
 def loop_vars(program: Program) -> set[str]:
-    return {n.var for n in program.loops()}
+    return set(program.paths()[0])
 
 
 def fresh_name(base: str, taken: set[str]) -> str:

@@ -12,7 +12,6 @@ halo at the border, a partial tile), the block gets a guard.
 from __future__ import annotations
 
 import math
-
 from dataclasses import replace
 
 from ...ir import analysis
