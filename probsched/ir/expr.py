@@ -211,7 +211,12 @@ def _fold(op: str, x: int | float, y: int | float) -> int | float | None:
 
 def binary(op: str, a: ExprLike, b: ExprLike) -> Expr:
     """Build ``a op b``, folding constants and the identities x+0, x*1, x*0, x//1, x%1."""
-    a, b = as_expr(a), as_expr(b)
+    if not isinstance(a, Expr):
+        a = as_expr(a)
+    if not isinstance(b, Expr):
+        b = as_expr(b)
+    if type(a) is not Const and type(b) is not Const:
+        return Binary(op, a, b)
     ca, cb = _const_value(a), _const_value(b)
     typed = (isinstance(a, Const) and a.dtype) or (isinstance(b, Const) and b.dtype)
     if ca is not None and cb is not None and not typed:
@@ -284,7 +289,22 @@ def walk(e: Expr) -> Iterator[Expr]:
 
 
 def free_vars(e: Expr) -> set[str]:
-    return {n.name for n in walk(e) if isinstance(n, Var)}
+    out: set[str] = set()
+    _collect_vars(e, out)
+    return out
+
+
+def _collect_vars(e: Expr, out: set[str]) -> None:
+    # Hot in search (every replay substitutes bindings): dispatch on the exact type.
+    t = type(e)
+    if t is Var:
+        out.add(e.name)
+    elif t is Binary or t is Compare:
+        _collect_vars(e.a, out)
+        _collect_vars(e.b, out)
+    elif t is not Const:
+        for k in children(e):
+            _collect_vars(k, out)
 
 
 def loads(e: Expr) -> list[Load]:
@@ -324,10 +344,23 @@ def transform(e: Expr, fn: Callable[[Expr], Expr | None]) -> Expr:
 
 
 def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
-    """Replace variables by expressions. ``substitute(i + 1, {"i": j * 2}) == j * 2 + 1``."""
+    """Replace variables by expressions. ``substitute(i + 1, {"i": j * 2}) == j * 2 + 1``.
+    Unchanged subtrees are returned as they are (the same objects)."""
     if not mapping:
         return e
-    return transform(e, lambda n: mapping.get(n.name) if isinstance(n, Var) else None)
+    t = type(e)
+    if t is Var:
+        return mapping.get(e.name, e)
+    if t is Const:
+        return e
+    if t is Binary:
+        a, b = substitute(e.a, mapping), substitute(e.b, mapping)
+        return e if a is e.a and b is e.b else binary(e.op, a, b)
+    kids = children(e)
+    new = tuple(substitute(k, mapping) for k in kids)
+    if all(n is o for n, o in zip(new, kids, strict=True)):
+        return e
+    return rebuild(e, new)
 
 
 def rename_loads(e: Expr, mapping: Mapping[str, str]) -> Expr:

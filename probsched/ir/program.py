@@ -20,7 +20,7 @@ program gmm(A: float32[1, 4, 8], B: float32[1, 8, 2]) -> C: float32[1, 4, 2]
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from . import expr as E
@@ -125,8 +125,9 @@ class Program:
     body: tuple[Node, ...]
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    _by_name: dict = field(default_factory=dict, compare=False, repr=False)
-    _paths: list = field(default_factory=list, compare=False, repr=False)
+    # Caches, never passed in (so ``dataclasses.replace`` starts them afresh).
+    _by_name: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    _paths: list = field(default_factory=list, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._by_name.update({b.name: b for b in self.buffers})
@@ -135,7 +136,7 @@ class Program:
         return self._by_name[name]
 
     def with_body(self, body: tuple[Node, ...]) -> Program:
-        return replace(self, body=body, _by_name={}, _paths=[])
+        return Program(self.name, self.buffers, body, self.inputs, self.outputs)
 
     def paths(self) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
         """(loop variable -> path, block name -> path), computed once per program: search

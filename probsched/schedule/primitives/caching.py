@@ -109,8 +109,7 @@ def cache_read(program: Program, name: str, buffer: str | int, scope: str
     block = replace(block, body=_rename_reads(block.body, mapping),
                     init=_rename_reads(block.init, mapping))
     program = tree.replace_at(program, path, (block,))
-    program = replace(program, buffers=(*program.buffers, Buffer(new, src.shape, src.dtype, kind)),
-                      _by_name={})
+    program = replace(program, buffers=(*program.buffers, Buffer(new, src.shape, src.dtype, kind)))
     nest = copy_nest(program, new, buffer, new)
     return tree.insert_at(program, (path[0],), (nest,)), new
 
@@ -140,8 +139,7 @@ def cache_write(program: Program, name: str, scope: str) -> tuple[Program, str]:
 
     block = replace(block, body=retarget(block.body), init=retarget(block.init))
     program = tree.replace_at(program, path, (block,))
-    program = replace(program, buffers=(*program.buffers, Buffer(new, dst.shape, dst.dtype, kind)),
-                      _by_name={})
+    program = replace(program, buffers=(*program.buffers, Buffer(new, dst.shape, dst.dtype, kind)))
     wb = tree.fresh_name(f"{name}_wb", {b.name for b in program.blocks()})
     nest = copy_nest(program, wb, new, buffer)
     return tree.insert_at(program, (path[0] + 1,), (nest,)), wb

@@ -37,7 +37,7 @@ def remove_block(program: Program, path: tree.Path) -> Program:
 
 def drop_buffer(program: Program, name: str) -> Program:
     buffers = tuple(b for b in program.buffers if b.name != name)
-    return replace(program, buffers=buffers, _by_name={})
+    return replace(program, buffers=buffers)
 
 
 def writers(program: Program, buffer: str) -> list[Block]:

@@ -66,22 +66,24 @@ def _chain(program: Program, vars_: list[str]) -> tuple[tree.Path, list[Loop]]:
     """The perfectly nested chain of loops from the outermost to the innermost of ``vars_``."""
     paths = []
     for v in vars_:
-        paths.append(_loop(program, v)[0])
+        path = tree.find_loop(program, v)
+        if path is None:
+            raise ValueError(f"no loop {v} in the program")
+        paths.append(path)
     top = min(paths, key=len)
     bottom = max(paths, key=len)
     if bottom[: len(top)] != top:
         raise ValueError("the loops are not nested in one another")
-    chain = []
-    node = tree.node_at(program, top)
-    while True:
-        chain.append(node)
-        if node.var == tree.node_at(program, bottom).var:
-            break
+    depth = len(bottom) - len(top) + 1
+    chain = [tree.node_at(program, top)]
+    while len(chain) < depth:
+        node = chain[-1]
         if len(node.body) != 1 or not isinstance(node.body[0], Loop):
             raise ValueError(f"loop {node.var} holds more than one statement between them")
-        node = node.body[0]
+        chain.append(node.body[0])
     for p in paths:
-        if p[: len(top)] != top or len(p) - len(top) >= len(chain):
+        # Inside a chain of single children every index below ``top`` is 0.
+        if p[: len(top)] != top or any(p[len(top):]):
             raise ValueError("the loops are not nested in one another")
     return top, chain
 
@@ -118,9 +120,11 @@ def reorder(program: Program, vars_: list[str]) -> Program:
     order = iter(vars_)
     by_var = {lp.var: lp for lp in chain}
     new_chain = [by_var[next(order)] if lp.var in chosen else lp for lp in chain]
+    if all(a is b for a, b in zip(new_chain, chain, strict=True)):
+        return program
     node = None
     for lp in reversed(new_chain):
-        node = replace(lp, body=chain[-1].body if node is None else (node,))
+        node = tree.with_body(lp, chain[-1].body if node is None else (node,))
     return tree.replace_at(program, top, (node,))
 
 

@@ -175,7 +175,7 @@ def rfactor(program: Program, loop_var: str, factor_axis: int) -> tuple[Program,
     at = program.buffers.index(buf) + 1
     buffers = (*program.buffers[:at], Buffer(rf_buf, shape, buf.dtype, Scope.GLOBAL),
                *program.buffers[at:])
-    return replace(program, buffers=buffers, _by_name={}), rf_name
+    return replace(program, buffers=buffers), rf_name
 
 
 def _reduction_rhs(block: Block) -> E.Expr:
