@@ -77,10 +77,9 @@ def _infix(op: str, a: E.Expr, b: E.Expr) -> str:
     tb, pb = _fmt(b)
     if pa < prec or (prec == 4 and pa == 4):
         ta = f"({ta})"
-    # Right operands of non-commutative operators need parentheses at equal precedence.
-    if pb < prec or (pb == prec and op in ("-", "/", "//", "%", "<", "<=", ">", ">=", "==", "!=")):
-        tb = f"({tb})"
-    elif pb == prec and op in ("+", "*") and isinstance(b, E.Binary) and b.op != op:
+    # A right operand at equal precedence is parenthesised: trees are built left-leaning, so
+    # ``a + (b + c)`` is a different (float) grouping and must print differently.
+    if pb <= prec:
         tb = f"({tb})"
     return f"{ta} {op} {tb}"
 
