@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ...ir import analysis
 from ...ir import expr as E
 from ...ir.program import Block, Program, Scope, Store
-from .. import analysis, tree
+from .. import tree
 
 # ---------------------------------------------------------------- shared helpers
 

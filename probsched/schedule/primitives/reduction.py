@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ...ir import analysis
 from ...ir import expr as E
 from ...ir.program import Block, Buffer, IterVar, Loop, Program, Scope, Store
-from .. import analysis, tree
+from .. import tree
 from .inlining import find
 
 _COMBINE = {"sum": "+", "max": "max", "min": "min"}
