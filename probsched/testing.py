@@ -18,6 +18,8 @@ Use them in your own tests (needs ``hypothesis``, the ``test`` extra)::
     @given(traces(my_space, ps.workloads.gmm(b=1, n=32, m=32, k=32)))
     def test_my_space_replays(trace): ...
 
+``spaces()`` (from :mod:`probsched.lang.strategies`) draws random well-formed `.sched` spaces.
+
 Every example is reproducible from hypothesis's draws alone: the schedule's seed is drawn, and
 so is every step and its arguments; a step that the schedule refuses (``ScheduleError``) is
 dropped, which leaves the schedule unchanged. Shapes are small, so compiling stays cheap.
@@ -42,11 +44,12 @@ from .errors import ScheduleError
 from .ir import expr as E
 from .ir.compute import Workload
 from .ir.program import Block, LoopKind
+from .lang.strategies import spaces
 from .schedule import Schedule, Trace, tree
 from .workloads import SUITE
 
 __all__ = [
-    "STEPS", "apply_step", "code_size", "shapes", "schedules", "traces", "workloads",
+    "STEPS", "apply_step", "code_size", "shapes", "schedules", "spaces", "traces", "workloads",
 ]
 
 SEEDS = st.integers(0, 2**32 - 1)
