@@ -41,6 +41,7 @@ class ExprEmitter:
         self.lanes = 0
         self.mask: Value | None = None
         self.fp_flags = "contract"
+        self.clamp = False  # clamp load indices into their buffer (both arms of a select)
 
     # ------------------------------------------------------------ analysis
 
@@ -183,7 +184,17 @@ class ExprEmitter:
             return fn.op(f"select {cond.typed}, {a.typed}, {b.typed}", t, a.lanes)
         if not (_has_load(e.a) or _has_load(e.b)):
             a, b = self._pair(child(e.a, t), child(e.b, t))
-            return fn.op(f"select {cond.typed}, {a.typed}, {b.ref}", t, a.lanes)
+            return fn.op(f"select {cond.typed}, {a.typed}, {b.typed}", t, a.lanes)
+        if not (_may_trap(e.a) or _may_trap(e.b)):
+            # Both arms evaluated with their loads' indices clamped into the buffer (what the
+            # taken arm reads is in bounds anyway): a select instead of a branch per element
+            # keeps the code straight-line, which LLVM optimizes faster and better.
+            saved, self.clamp = self.clamp, True
+            try:
+                a, b = self._pair(child(e.a, t), child(e.b, t))
+            finally:
+                self.clamp = saved
+            return fn.op(f"select {cond.typed}, {a.typed}, {b.typed}", t, a.lanes)
         # Only the taken arm may be evaluated: its loads can be out of bounds otherwise.
         then_l, else_l, join_l = fn.label("sel_a"), fn.label("sel_b"), fn.label("sel_end")
         fn.emit(f"br i1 {cond.ref}, label %{then_l}, label %{else_l}")
@@ -360,6 +371,9 @@ class ExprEmitter:
 
     def address(self, buffer: str, indices: tuple[E.Expr, ...]) -> str:
         """Pointer (scalar, lane 0) to an element."""
+        if self.clamp and not self.lanes:
+            shape = self.program.buffer(buffer).shape
+            indices = tuple(E.maximum(0, E.minimum(ix, n - 1)) for ix, n in zip(indices, shape))
         off = self._scalar(self.flat_offset(buffer, indices), "int64")
         off = self.convert(off, "int64")
         dt = self.dtype_of(buffer)
@@ -544,6 +558,12 @@ def _int_const(e: E.Expr) -> int | None:
     if isinstance(e, E.Const) and isinstance(e.value, int) and not isinstance(e.value, bool):
         return e.value
     return None
+
+
+def _may_trap(e: E.Expr) -> bool:
+    """Integer division by a non-constant may trap (SIGFPE) when evaluated speculatively."""
+    return any(isinstance(n, E.Binary) and n.op in ("//", "%", "/") and
+               not isinstance(n.b, E.Const) for n in E.walk(e))
 
 
 def _has_load(e: E.Expr) -> bool:
