@@ -1,6 +1,12 @@
 """probsched: schedules as probabilistic programs, compiled to LLVM and tuned by search."""
 
+from . import measure as _measure_package  # noqa: F401
 from . import workloads
+from .search.tuner import tune
+
+# isort: split
+# Importing a subpackage binds its name on this package: the measure package is loaded
+# above, so that ``measure`` below stays the function (``ps.measure(sch)``), not the package.
 from .api import compile, measure, reference
 from .errors import (
     CodegenError,
@@ -18,5 +24,5 @@ __all__ = [
     "compile", "measure", "reference",
     "CodegenError", "MeasureError", "ProbschedError", "Program", "SchedSyntaxError",
     "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError", "lower", "workloads",
-    "Space", "load", "parse", "space",
+    "Space", "load", "parse", "space", "tune",
 ]

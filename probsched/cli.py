@@ -65,6 +65,81 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(args: argparse.Namespace) -> int:
+    from .lang.run import _only_space, parse_params
+    from .search.tuner import tune
+
+    try:
+        mod = load_module(args.file)
+        wl = mod.workload(args.workload, **parse_params(args.param))
+        sp = mod.space(args.space) if args.space is not None else _only_space(mod, wl.name)
+    except ProbschedError as exc:
+        return _lang_error(args.file, exc)
+    if args.trials < 1:
+        raise ProbschedError(f"--trials must be >= 1, got {args.trials}")
+    result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
+                  progress=not args.quiet)
+    if args.json:
+        ref = result.reference_latency_s
+        print(json.dumps({
+            "workload": result.workload,
+            "trials": result.trials,
+            "best_latency_ms": result.best_latency_s * 1e3 if result.best_gflops else None,
+            "best_gflops": result.best_gflops,
+            "reference_latency_ms": None if ref is None else ref * 1e3,
+            "wall_s": result.wall_s,
+            "best_trace": None if result.best_trace is None
+            else json.loads(result.best_trace.to_json()),
+        }))
+    elif args.quiet:
+        print(result.summary())
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .codegen import compile_program
+    from .lang.run import parse_params
+    from .lang.trace_printer import format_trace_space
+    from .search.database import Database
+
+    try:
+        mod = load_module(args.file)
+        wl = mod.workload(args.workload, **parse_params(args.param))
+    except ProbschedError as exc:
+        return _lang_error(args.file, exc)
+    if not Path(args.db).exists():
+        raise ProbschedError(f"{args.db}: no such database")
+    with Database(args.db, create=False) as db:
+        best = db.best(wl)
+    if not best:
+        raise ProbschedError(f"{args.db} has no correct record of workload {wl.name} with "
+                             "these parameters (pass the same --param values as to tune)")
+    rec = best[0]
+    if args.trace:
+        print(format_trace_space(rec.trace, wl.name, "best"), end="")
+        return 0
+    program = rec.trace.replay(wl).program
+    if args.llvm or args.asm:
+        kernel = compile_program(program, keep_text=True)
+        print(kernel.ir if args.llvm else kernel.asm)
+    elif args.program:
+        print(program)
+    else:
+        print(f"best of {wl.name}: {rec.latency_s * 1e3:.3f} ms, "
+              f"{wl.flops / rec.latency_s / 1e9:.2f} GFLOP/s (record {rec.id}, "
+              f"{rec.target})")
+        print(format_trace_space(rec.trace, wl.name, "best"), end="")
+    return 0
+
+
+def load_module(path: str):
+    from .lang import load
+
+    return load(path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="probsched",
@@ -93,6 +168,34 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a workload parameter (repeatable), e.g. --param n=64")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.set_defaults(run=_run)
+
+    tune = sub.add_parser("tune", help="search a space of a .sched file for the fastest "
+                          "schedule; every measurement goes to the database")
+    tune.add_argument("file", help="the .sched file")
+    tune.add_argument("--workload", help="workload name (needed when the file has several)")
+    tune.add_argument("--space", help="space name (needed when several fit the workload)")
+    tune.add_argument("--trials", type=int, required=True, help="new trials to measure")
+    tune.add_argument("--db", default="runs.db", help="tuning database (default runs.db); "
+                      "an existing one is resumed")
+    tune.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tune.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="override a workload parameter (repeatable), e.g. --param n=64")
+    tune.add_argument("--json", action="store_true", help="print one JSON object")
+    tune.add_argument("--quiet", action="store_true", help="no progress bar")
+    tune.set_defaults(run=_tune)
+
+    show = sub.add_parser("show", help="the best record of a workload in a tuning database")
+    show.add_argument("file", help="the .sched file")
+    show.add_argument("--db", required=True, help="tuning database")
+    show.add_argument("--workload", help="workload name (needed when the file has several)")
+    show.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                      help="workload parameters, as given to tune")
+    what = show.add_mutually_exclusive_group()
+    what.add_argument("--program", action="store_true", help="the scheduled program")
+    what.add_argument("--trace", action="store_true", help="the trace, as .sched text")
+    what.add_argument("--llvm", action="store_true", help="the optimized LLVM IR")
+    what.add_argument("--asm", action="store_true", help="the assembly")
+    show.set_defaults(run=_show)
     return parser
 
 

@@ -33,6 +33,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
         lang,  # noqa: F401
         naive,
         replay,  # noqa: F401
+        search,  # noqa: F401
     )
 
     if name not in SUITES:

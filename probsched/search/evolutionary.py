@@ -1,0 +1,262 @@
+"""Evolutionary search, MetaSchedule's: which candidates of a space to measure next.
+
+A round (:meth:`EvolutionarySearch.propose`):
+
+1. the population: the database's best records (``init_best_fraction`` of it, their decisions
+   read back by address), the rest fresh samples of the space (at least ``init_min_fresh``);
+2. ``generations`` times: the cost model scores the population; the best candidates never
+   measured go into a heap; parents are drawn in proportion to their score and each child is
+   a mutation (probability ``mutation_prob``) or a copy of its parent;
+3. the batch: the heap's best, except that each pick is, with probability ``epsilon``, a
+   random fresh sample instead. Candidates with decisions already measured (the database's
+   :func:`~.database.decisions_key`) or already picked are skipped: each is measured once.
+
+A candidate is plain frozen data: its decisions by address, its trace and program. Replays
+are cached by decisions (a small space is revisited all the time), as are store features.
+The search's own time is budgeted: a round's population is sized so that the round costs
+about ``overhead_budget_s`` per candidate asked for, from the measured cost of a new candidate
+(the first fresh samples of the first round probe it; later rounds use the last round's cost
+per replay, cache hits making mutation cheaper): MetaSchedule's 512 when replays are fast,
+down to ``min_population`` when they are slow; ``stats`` says what it did. A round may
+propose fewer candidates than asked, none when the space is exhausted.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import ProbschedError
+from ..ir.compute import Workload
+from ..ir.program import Program
+from ..schedule import Schedule, Trace
+from . import features as F
+from .cost_model import CostModel
+from .database import Database, decisions_key
+from .mutators import Choice, choices_of, default_probs, propose
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """MetaSchedule's defaults; ``overhead_budget_s`` (per proposed candidate; the tuner's
+    50 ms bar less room for model fits and database writes) and ``min_population`` bound the
+    adaptive population; ``mutator_probs`` None: the registry's
+    defaults; ``replay_retries``: mutations tried per child before it is dropped."""
+
+    population: int = 512
+    init_best_fraction: float = 0.2
+    init_min_fresh: int = 50
+    generations: int = 4
+    mutation_prob: float = 0.85
+    epsilon: float = 0.05
+    batch: int = 64
+    mutator_probs: tuple[tuple[str, float], ...] | None = None
+    replay_retries: int = 4
+    overhead_budget_s: float = 0.03
+    min_population: int = 16
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A schedule of the space: its decisions by address (in sampling order), trace, program
+    and the database key of its decisions."""
+
+    decisions: tuple[tuple[Any, Any], ...]
+    trace: Trace
+    program: Program
+    key: str
+    choices: tuple[Choice, ...] = field(compare=False, repr=False, default=())
+
+
+class SearchStrategy(Protocol):
+    def propose(self, n: int) -> list[Candidate]:
+        """Up to ``n`` candidates never measured (fewer, or none, when the space runs out)."""
+
+    def measured(self, candidates: Sequence[Candidate]) -> None:
+        """These were measured (the tuner stored them and updated the model)."""
+
+
+class _InOrder(Mapping):
+    """Decisions for a replay of a stored trace: the k-th address asked gets the trace's k-th
+    decision (exact for spaces without data-dependent control flow)."""
+
+    def __init__(self, decisions: Sequence[Any]):
+        self.queue = list(decisions)
+        self.given: dict[Any, Any] = {}
+
+    def __contains__(self, address: object) -> bool:
+        if address not in self.given and self.queue:
+            self.given[address] = self.queue.pop(0)
+        return address in self.given
+
+    def __getitem__(self, address: Any) -> Any:
+        return self.given[address]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.given)
+
+    def __len__(self) -> int:
+        return len(self.queue) + len(self.given)
+
+
+def _frozen(decisions: Mapping[Any, Any]) -> tuple[tuple[Any, Any], ...]:
+    return tuple((a, tuple(d) if isinstance(d, list | tuple) else d)
+                 for a, d in decisions.items())
+
+
+class EvolutionarySearch:
+    """See the module docstring. ``db`` (optional) seeds the population with its best records
+    and marks their decisions measured."""
+
+    def __init__(self, workload: Workload, space, model: CostModel, *, seed: int = 0,
+                 config: SearchConfig | None = None, db: Database | None = None,
+                 target: str | None = None):
+        self.workload, self.space, self.model = workload, space, model
+        self.config = config or SearchConfig()
+        self.rng = np.random.default_rng(seed)
+        self.db, self.target = db, target
+        self.measured_keys: set[str] = set(db.measured_decisions(workload)) if db else set()
+        self.population = self.config.population
+        self._cost_s: float | None = None  # seconds per new candidate in the last round
+        self._replays: dict[tuple, Candidate | None] = {}
+        self._features: dict[str, np.ndarray] = {}
+        self._probs = dict(self.config.mutator_probs or default_probs())
+        self.stats = {"rounds": 0, "replays": 0, "cache_hits": 0, "failed_replays": 0,
+                      "search_s": 0.0, "population": self.population}
+
+    # ------------------------------------------------------------ candidates
+
+    def _make(self, decisions: Mapping[Any, Any] | None) -> Candidate | None:
+        """Run the space (with ``decisions``, or sampling fresh); None when it fails."""
+        if decisions is not None and not isinstance(decisions, _InOrder):
+            cache_key = _frozen(decisions)
+            if cache_key in self._replays:
+                self.stats["cache_hits"] += 1
+                return self._replays[cache_key]
+        sch = Schedule(self.workload, seed=int(self.rng.integers(2**31)))
+        self.stats["replays"] += 1
+        try:
+            made = self.space.apply(sch, decisions)
+            cand = Candidate(_frozen(made), sch.trace, sch.program, decisions_key(sch.trace),
+                             choices_of(sch.trace, made))
+        except ProbschedError:
+            self.stats["failed_replays"] += 1
+            cand = None
+        if decisions is not None and not isinstance(decisions, _InOrder):
+            self._replays[cache_key] = cand
+        if cand is not None:
+            self._replays[cand.decisions] = cand
+        return cand
+
+    def _fresh(self, n: int) -> list[Candidate]:
+        """Up to ``n`` distinct fresh samples; sampling stops early once ``init_min_fresh``
+        samples in a row brought nothing new (a small space, seen whole)."""
+        out: dict[str, Candidate] = {}
+        stale = 0
+        for _ in range(2 * n):  # failing samples are skipped, within bounds
+            cand = self._make(None)
+            stale = stale + 1 if cand is None or cand.key in out else 0
+            if cand is not None:
+                out.setdefault(cand.key, cand)
+            if len(out) == n or stale >= self.config.init_min_fresh:
+                break
+        return list(out.values())
+
+    def _from_db(self, n: int) -> list[Candidate]:
+        if self.db is None or n <= 0:
+            return []
+        out = []
+        for rec in self.db.best(self.workload, n, target=self.target):
+            decisions = [d for _, d in sorted(rec.trace.decisions)]
+            cand = self._make(_InOrder(decisions))
+            if cand is not None:
+                out.append(cand)
+        return out
+
+    def _mutant(self, parent: Candidate) -> Candidate | None:
+        for _ in range(self.config.replay_retries):
+            new = propose(parent.choices, self.rng, self._probs)
+            if new is None:
+                return None
+            cand = self._make(new)
+            if cand is not None:
+                return cand
+        return None
+
+    def features(self, cands: Sequence[Candidate]) -> list[np.ndarray]:
+        """The store features of each candidate (cached by decisions)."""
+        for c in cands:
+            if c.key not in self._features:
+                self._features[c.key] = F.program_features(c.program)
+        return [self._features[c.key] for c in cands]
+
+    def _scores(self, cands: Sequence[Candidate]) -> np.ndarray:
+        feats = self.features(cands)
+        return np.asarray(self.model.predict(feats, [c.trace for c in cands]), dtype=float)
+
+    # ------------------------------------------------------------ a round
+
+    def propose(self, n: int) -> list[Candidate]:
+        t0 = time.perf_counter()
+        c, rng = self.config, self.rng
+        replays = self.stats["replays"]
+        fresh = self._fresh(c.init_min_fresh)  # also a probe of what a replay costs
+        if self._cost_s is None:
+            probe = time.perf_counter() - t0
+            self._cost_s = 1.5 * probe / max(1, self.stats["replays"] - replays)
+        self.population = self._size(n)
+        best = self._from_db(int(self.population * c.init_best_fraction))
+        more = self._fresh(max(0, self.population - len(best) - len(fresh)))
+        fresh += [f for f in more if f.key not in {x.key for x in fresh}]
+        pop = best + fresh
+        heap: dict[str, tuple[float, Candidate]] = {}
+        for gen in range(c.generations):
+            if not pop:
+                break
+            scores = self._scores(pop)
+            for s, cand in zip(scores, pop, strict=True):
+                if cand.key not in self.measured_keys:
+                    heap[cand.key] = (float(s), cand)
+            if gen == c.generations - 1:
+                break
+            w = scores - scores.min() + 1e-6
+            parents = rng.choice(len(pop), size=self.population, p=w / w.sum())
+            children = []
+            for k in parents:
+                child = pop[k]
+                if rng.random() < c.mutation_prob:
+                    child = self._mutant(pop[k]) or pop[k]
+                children.append(child)
+            pop = children
+        ranked = [cand for _, _, cand in heapq.nlargest(
+            len(heap), ((s, -i, cand) for i, (s, cand) in enumerate(heap.values())))]
+        randoms = [f for f in fresh if f.key not in self.measured_keys]
+        picked: dict[str, Candidate] = {}
+        while len(picked) < n and (ranked or randoms):
+            source = randoms if (rng.random() < c.epsilon and randoms) or not ranked else ranked
+            cand = source.pop(int(rng.integers(len(source))) if source is randoms else 0)
+            if cand.key not in picked:
+                picked[cand.key] = cand
+        seconds = time.perf_counter() - t0
+        if self.stats["replays"] > replays:
+            self._cost_s = seconds / (self.stats["replays"] - replays)
+        self.stats["rounds"] += 1
+        self.stats["search_s"] += seconds
+        self.stats["population"] = self.population
+        return list(picked.values())
+
+    def _size(self, n: int) -> int:
+        """The population whose round fits ``overhead_budget_s`` per candidate of ``n``,
+        given what one new candidate (replay, features, prediction) cost so far."""
+        c = self.config
+        per_member = self._cost_s * (1 + (c.generations - 1) * c.mutation_prob)
+        fits = int(c.overhead_budget_s * max(1, n) / max(per_member, 1e-9))
+        return max(c.min_population, min(c.population, fits))
+
+    def measured(self, candidates: Sequence[Candidate]) -> None:
+        self.measured_keys.update(c.key for c in candidates)

@@ -1,0 +1,191 @@
+"""The tuner: search + build + run + database. Faulty candidates (crash, hang, wrong) become
+failed records with their reason; a killed ``probsched tune`` resumes and loses nothing; the
+CLI's ``tune --json`` and ``show``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import probsched as ps
+from probsched.search import EvolutionarySearch, RandomModel, SearchConfig
+from probsched.search.database import Database
+
+SMALL = {"population": 64, "init_min_fresh": 16}
+
+# A gmm space with many points (tiles of i, j and r), for the resume tests.
+WIDE = """
+workload gmm(n = 64, m = 64, k = 64):
+    input A: float32[n, k]
+    input B: float32[k, m]
+    C[i, j] = sum(A[i, r] * B[r, j])
+
+space wide for gmm:
+    c = get_block("C")
+    i, j, r = get_loops(c)
+    i0, i1, i2 = split(i, sample_perfect_tile(i, n=3, max_innermost_factor=8))
+    j0, j1, j2 = split(j, sample_perfect_tile(j, n=3, max_innermost_factor=16))
+    r0, r1 = split(r, sample_perfect_tile(r, n=2, max_innermost_factor=8))
+    reorder(i0, j0, r0, i1, j1, r1, i2, j2)
+    vectorize(j2)
+"""
+
+
+@ps.space
+def faulty(sch):
+    """Tiles of the rows; each candidate is fine (0), crashes (1), hangs (2) or computes
+    wrong results (3), by the codegen's fault-injection annotation."""
+    c = sch.get_block("C")
+    _, i, j, _ = sch.get_loops(c)
+    io, ii = sch.split(i, sch.sample_perfect_tile(i, n=2, max_innermost_factor=4))
+    fault = sch.sample_categorical([0, 1, 2, 3], [0.25, 0.25, 0.25, 0.25])
+    sch.annotate(io, "inject_fault", fault)
+
+
+def test_faulty_candidates_are_stored_with_their_reason_and_the_best_is_correct(tmp_path):
+    wl = ps.workloads.gmm(b=1, n=16, m=16, k=16)
+    db = tmp_path / "runs.db"
+    result = ps.tune(wl, faulty, trials=12, db=str(db), progress=False, runner_timeout_s=1.0,
+                     reference=False, **SMALL)
+    assert result.trials == 12  # the whole space: 3 tilings x 4 fault kinds
+    with Database(db) as d:
+        records = d.records(wl)
+    kinds = {}
+    for r in records:
+        fault = r.trace.decision(
+            next(k for k, inst in enumerate(r.trace.instructions)
+                 if inst.kind == "sample_categorical"))
+        kinds.setdefault(fault, set()).add(r.error_kind)
+    assert kinds == {0: {None}, 1: {"crash"}, 2: {"timeout"}, 3: {"wrong"}}
+    assert all(r.error for r in records if not r.ok)
+    assert result.failures == 9
+    assert math.isfinite(result.best_latency_s)
+    assert "[inject_fault=0]" in str(result.best_program)  # the best is a fault-free one
+    assert ps.measure(result.best_trace.replay(wl)).correct
+
+
+def test_untransformed_when_no_space_measures_once():
+    wl = ps.workloads.gmm(b=1, n=8, m=8, k=8)
+    result = ps.tune(wl, trials=5, db=None, progress=False, reference=False)
+    assert result.trials == 1 and result.failures == 0
+    assert result.best_trace is not None and len(result.best_trace) == 0
+
+
+def test_resume_counts_only_new_trials_and_never_measures_twice(tmp_path):
+    mod = ps.parse(WIDE)
+    wl, sp = mod.workload(n=32, m=32, k=32), mod.space("wide")
+    db = str(tmp_path / "runs.db")
+    first = ps.tune(wl, sp, trials=6, db=db, progress=False, reference=False, **SMALL)
+    second = ps.tune(wl, sp, trials=6, db=db, progress=False, reference=False, seed=1,
+                     **SMALL)
+    assert first.trials == 6 and second.trials == 6
+    with Database(db) as d:
+        records = d.records(wl)
+    assert len(records) == 12
+    assert len({r.decisions for r in records}) == 12
+    assert second.best_latency_s <= first.best_latency_s
+
+
+def test_search_proposes_distinct_unmeasured_candidates():
+    mod = ps.parse(WIDE)
+    wl, sp = mod.workload(n=32, m=32, k=32), mod.space("wide")
+    search = EvolutionarySearch(wl, sp, RandomModel(0), config=SearchConfig(**SMALL))
+    batch = search.propose(20)
+    assert len(batch) == 20 and len({c.key for c in batch}) == 20
+    search.measured(batch)
+    again = search.propose(20)
+    assert not ({c.key for c in again} & {c.key for c in batch})
+    assert search.stats["cache_hits"] > 0
+
+
+def test_search_overhead_per_candidate_is_small():
+    """With the default population, one round costs <= 50 ms per candidate (the adaptive
+    population keeps it there; the first round may overshoot, so look at the second)."""
+    mod = ps.parse(WIDE)
+    wl, sp = mod.workload(), mod.space("wide")
+    search = EvolutionarySearch(wl, sp, RandomModel(0))
+    search.propose(64)
+    t = time.perf_counter()
+    batch = search.propose(64)
+    per = (time.perf_counter() - t) / len(batch)
+    assert per <= 0.05 * 2, per  # 2x slack for a busy shared machine
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "probsched.cli", *args]
+
+
+def test_cli_tune_json_and_show(tmp_path):
+    sched = tmp_path / "wide.sched"
+    sched.write_text(WIDE)
+    db = tmp_path / "runs.db"
+    params = ["--param", "n=32", "--param", "m=32", "--param", "k=32"]
+    out = subprocess.run(_cli("tune", str(sched), "--trials", "4", "--db", str(db), "--json",
+                              *params), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) == {"workload", "trials", "best_latency_ms", "best_gflops",
+                         "reference_latency_ms", "wall_s", "best_trace"}
+    assert data["workload"] == "gmm" and data["trials"] == 4 and data["best_gflops"] > 0
+    assert data["reference_latency_ms"] > 0  # numpy has matmul
+    trace = ps.Trace.from_json(json.dumps(data["best_trace"]))
+    shown = subprocess.run(_cli("show", str(sched), "--db", str(db), "--trace", *params),
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("space best for gmm:")
+    assert str(trace).splitlines()[2].strip() in shown.stdout
+    for flag, needle in [("--program", "program gmm"), ("--llvm", "define"),
+                         ("--asm", "gmm:")]:
+        res = subprocess.run(_cli("show", str(sched), "--db", str(db), flag, *params),
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0 and needle in res.stdout, (flag, res.stderr)
+    missing = subprocess.run(_cli("show", str(sched), "--db", str(db)),  # other params
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    bad = subprocess.run(_cli("tune", str(sched), "--trials", "2", "--space", "nope"),
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+
+
+def test_kill_9_loses_nothing_and_the_same_command_resumes(tmp_path):
+    sched = tmp_path / "wide.sched"
+    sched.write_text(WIDE)
+    db = tmp_path / "runs.db"
+    cmd = _cli("tune", str(sched), "--trials", "200", "--db", str(db), "--quiet")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    before: list = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if db.exists():
+                with Database(db) as d:
+                    if d.count() >= 5:
+                        break
+        assert proc.poll() is None, "tune ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)  # the tuner and its worker processes
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    with Database(db) as d:
+        before = [(r.id, r.decisions, r.latency_s) for r in d.records(
+            ps.parse(WIDE).workload())]
+    assert len(before) >= 5
+    again = subprocess.run(_cli("tune", str(sched), "--trials", "3", "--db", str(db),
+                                "--json"), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["trials"] == 3
+    with Database(db) as d:
+        after = [(r.id, r.decisions, r.latency_s) for r in d.records(
+            ps.parse(WIDE).workload())]
+    assert after[:len(before)] == before
+    assert len(after) == len(before) + 3
+    assert len({dec for _, dec, _ in after}) == len(after)  # nothing measured twice
+
