@@ -373,7 +373,9 @@ class ExprEmitter:
         """Pointer (scalar, lane 0) to an element."""
         if self.clamp and not self.lanes:
             shape = self.program.buffer(buffer).shape
-            indices = tuple(E.maximum(0, E.minimum(ix, n - 1)) for ix, n in zip(indices, shape, strict=True))
+            indices = tuple(
+                E.maximum(0, E.minimum(ix, n - 1)) for ix, n in zip(indices, shape, strict=True)
+            )
         off = self._scalar(self.flat_offset(buffer, indices), "int64")
         off = self.convert(off, "int64")
         dt = self.dtype_of(buffer)
