@@ -15,6 +15,7 @@ SMALL = {
     "matmul.sched": dict(n=32, m=64, k=24),
     "conv2d.sched": dict(h=12, w=10, ci=3, co=32, kernel=3, stride=2, pad=1),
     "softmax.sched": dict(n=8, m=48),
+    "custom_rules.sched": dict(n=32, m=64, k=24),
 }
 
 

@@ -22,6 +22,11 @@ def test_grammar_is_package_data():
     assert resource.read_text(encoding="utf-8") == grammar_text()
 
 
+def test_rule_library_is_package_data():
+    resource = importlib.resources.files("probsched.rules").joinpath("cpu.sched")
+    assert resource.is_file() and "space generated" in resource.read_text(encoding="utf-8")
+
+
 def test_grammar_builds_lalr_parser():
     lark.Lark(grammar_text(), parser="lalr")
 
@@ -59,4 +64,5 @@ def test_wheel_ships_grammar_and_rules(tmp_path):
         if p.suffix in {".py", ".lark", ".sched"}
     }
     assert "probsched/grammar/sched.lark" in wanted
+    assert "probsched/rules/cpu.sched" in wanted
     assert wanted <= shipped, sorted(wanted - shipped)

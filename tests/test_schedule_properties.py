@@ -249,6 +249,7 @@ def _random_call(draw, sch: ps.Schedule):
     loops = st.lists(rv, max_size=4)
     args = {
         "get_block": lambda: (draw(st.sampled_from(names + ["nope", 3])),),
+        "get_blocks": lambda: (),
         "split": lambda: (draw(rv), draw(st.lists(st.one_of(st.none(), ints, rv), max_size=4))),
         "fuse": lambda: tuple(draw(loops)),
         "reorder": lambda: tuple(draw(loops)),

@@ -162,7 +162,7 @@ def test_every_primitive_is_a_registered_instruction():
     assert {k for k, v in REGISTRY.items() if v.sampling} == {
         "sample_perfect_tile", "sample_categorical", "sample_compute_location"}
     assert {k for k, v in REGISTRY.items() if v.pure and not v.sampling} == {
-        "get_block", "get_loops", "get_producers", "get_consumers"}
+        "get_block", "get_loops", "get_producers", "get_consumers", "get_blocks"}
 
 
 def _prod(xs):
@@ -170,3 +170,16 @@ def _prod(xs):
     for x in xs:
         out *= x
     return out
+
+
+def test_one_output_of_a_list_instruction_prints_as_an_index():
+    from probsched.lang import format_trace_space
+
+    wl = ps.workloads.sfm(n=4, m=8)
+    sch = ps.Schedule(wl)
+    sch.get_consumers(sch.get_block("M"))
+    sch.get_loops(sch.get_block("M"))
+    assert str(sch.trace).splitlines()[1] == "b1 = get_consumers(b0)[0]"
+    again = ps.Schedule(wl)
+    ps.parse(format_trace_space(sch.trace, "sfm"), "t.sched").space().apply(again)
+    assert again.trace == sch.trace

@@ -1,8 +1,9 @@
 """Runs a space against a :class:`~probsched.schedule.Schedule`, addressing its random choices.
 
 Values are ints, floats, bools, strings, lists, None and the schedule's random variables. A
-call is, in this order of lookup, a rule (a ``def``), a builtin (``len range min max`` and the
-dtypes as conversions) or a primitive: any public Schedule method registered as an
+call is, in this order of lookup, a rule (a ``def``), a builtin (``len range min max``, the
+dtypes as conversions, ``num_cores`` and the ``QUERIES`` of the program, which call the
+Schedule method of that name) or a primitive: any public Schedule method registered as an
 instruction. A sampled integer used in arithmetic, a comparison, a condition or as a list index
 stands for its value (``sch.get(rv)``); passed to a primitive it stays a random variable, so
 the trace links the two.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import operator
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +36,15 @@ from .errors import SchedError, located
 MAX_STEPS = 100_000  # statements one run may execute
 MAX_DEPTH = 64  # nested rule calls
 
-BUILTINS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64")
+# Queries of the current program: builtins that call the Schedule method of the same name and
+# return plain values (no trace entry), so rules can check before they act.
+QUERIES = (
+    "block_name", "is_alive", "is_reduction", "is_injective", "can_inline", "is_output",
+    "num_consumers", "num_producers", "loop_types", "reuse_reads", "loop_kind",
+    "loop_children", "legal", "loop_extent",
+)
+BUILTINS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64", "num_cores",
+            *QUERIES)
 CONSTANTS = {"true": True, "false": False}
 
 
@@ -290,7 +300,13 @@ class Interpreter:
         if kwargs:
             raise self.error(f"{e.func}() takes no keyword arguments", e.loc, code)
         f = e.func
+        if f in QUERIES:
+            return self.call_query(e, args, code)
         vals = [self.value(a) for a in args]
+        if f == "num_cores":
+            if vals:
+                raise self.error("num_cores() takes no arguments", e.loc, code)
+            return os.cpu_count() or 1
         if f == "len":
             if len(vals) != 1 or not isinstance(vals[0], list | tuple | str):
                 raise self.error("len() takes one list", e.loc, code)
@@ -318,8 +334,20 @@ class Interpreter:
         except (OverflowError, ValueError) as exc:
             raise self.error(f"{f}(): {exc}", e.loc, code) from None
 
+    def call_query(self, e: ast.Call, args: list, code: Code) -> Any:
+        method = getattr(self.sch, e.func)
+        try:
+            inspect.signature(method).bind(*args)
+        except TypeError as exc:
+            raise self.error(f"{e.func}(): {exc}", e.loc, code) from None
+        try:
+            return method(*args)
+        except ProbschedError as exc:
+            raise self.error(exc.message, e.loc, code) from None
+
     def call_primitive(self, e: ast.Call, prim, args: list, kwargs: dict, code: Code) -> Any:
-        method, _, sampling = prim  # arity was checked statically (module._check_code)
+        method, signature, sampling = prim  # arity was checked statically (module._check_code)
+        args = spread_list(signature, args)
         address = None
         if sampling:
             address = " > ".join((*self.path, f"{code.unit}:{e.loc.line}:{e.loc.column}"))
@@ -338,6 +366,15 @@ class Interpreter:
             trace = self.sch.trace
             self.recorded[address] = trace.decision(len(trace) - 1)
         return list(out) if isinstance(out, tuple) else out
+
+
+def spread_list(signature: inspect.Signature, args: list) -> list:
+    """A variadic primitive (``fuse``, ``reorder``) given one list takes its items:
+    ``reorder(order)`` is ``reorder(*order)``."""
+    if len(args) == 1 and isinstance(args[0], list | tuple) and any(
+            p.kind == p.VAR_POSITIONAL for p in signature.parameters.values()):
+        return list(args[0])
+    return args
 
 
 def bind_problem(params: tuple[ast.Param, ...], n_args: int, kwargs) -> str | None:

@@ -37,6 +37,7 @@ from .parser import parse as parse_ast
 from .workload_builder import build_workload
 
 Decisions = dict[Any, Any]
+BUILTIN_PREFIX = "probsched:"  # `use "probsched:cpu.sched"`: a library in probsched/rules/
 
 
 class Space:
@@ -195,7 +196,12 @@ class Module:
         return build_workload(wdef, self.ast.source, params)
 
     def space(self, name: str | None = None) -> Space:
-        """The space ``name`` (the only one when None)."""
+        """The space ``name`` (the only one when None; the generated space of
+        ``probsched/rules/cpu.sched`` when None and the file has no space)."""
+        if name is None and not self.spaces:
+            from ..rules import generated_space
+
+            return generated_space()
         return self.spaces[_pick(name, list(self.spaces), "space", self.filename)]
 
     def spaces_for(self, workload: str) -> list[Space]:
@@ -333,20 +339,27 @@ def _module(tree: ast.Module, unit: str, root_dir: Path, loading: tuple[Path, ..
 def _use(tree: ast.Module, use: ast.Use, root_dir: Path, loading: tuple[Path, ...],
          loaded: dict[Path, Module]) -> Module:
     here = Path(tree.filename).parent if not tree.filename.startswith("<") else Path.cwd()
-    target = (here / use.path).resolve()
+    builtin = use.path.startswith(BUILTIN_PREFIX)
+    if builtin:  # a rule library shipped in probsched/rules/: use "probsched:cpu.sched"
+        from ..rules import library_path
+
+        target = library_path(use.path[len(BUILTIN_PREFIX):])
+    else:
+        target = (here / use.path).resolve()
     if target in loading:
         chain = " -> ".join(p.name for p in (*loading[loading.index(target):], target))
         raise located(SchedError, f"use cycle: {chain}", use.loc, tree.source)
     if target in loaded:
         return loaded[target]
-    display = os.path.normpath(os.path.join(os.path.dirname(tree.filename), use.path))
+    display = (use.path if builtin else
+               os.path.normpath(os.path.join(os.path.dirname(tree.filename), use.path)))
     try:
         text = target.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc)
         raise located(SchedError, f"cannot use {use.path!r}: {reason} ({target})", use.loc,
                       tree.source) from None
-    unit = Path(os.path.relpath(target, root_dir)).as_posix()
+    unit = use.path if builtin else Path(os.path.relpath(target, root_dir)).as_posix()
     lib = _module(parse_ast(text, display), unit, root_dir, (*loading, target), loaded)
     loaded[target] = lib
     return lib

@@ -97,9 +97,14 @@ def run_file(path: str, *, workload: str | None = None, space: str | None = None
 
 
 def _only_space(mod, workload: str):
-    """The one space for ``workload``; None (untransformed) when there is none."""
+    """The one space for ``workload``; the generated space (probsched/rules/cpu.sched) when
+    the file has none for it."""
     fits = mod.spaces_for(workload)
     if len(fits) > 1:
         raise SchedError(f"{mod.filename} has {len(fits)} spaces for workload {workload} "
                          f"({', '.join(s.name for s in fits)}); pick one with --space")
-    return fits[0] if fits else None
+    if fits:
+        return fits[0]
+    from ..rules import generated_space
+
+    return generated_space()

@@ -16,6 +16,7 @@ class InstructionKind:
     name: str
     pure: bool  # no effect on the program: dropping it (when unused) changes nothing
     sampling: bool  # draws a decision
+    returns_list: bool = False  # a list of RVs (so one output prints as ``x = kind(...)[0]``)
 
 
 REGISTRY: dict[str, InstructionKind] = {}
@@ -25,7 +26,9 @@ def instruction(name: str, *, pure: bool = False, sampling: bool = False) -> Cal
     """Register a Schedule method as the instruction kind ``name``."""
 
     def register(method: Callable) -> Callable:
-        REGISTRY[name] = InstructionKind(name, pure or sampling, sampling)
+        returns = str(getattr(method, "__annotations__", {}).get("return", ""))
+        REGISTRY[name] = InstructionKind(name, pure or sampling, sampling,
+                                         returns.startswith("list"))
         method.instruction_kind = name
         return method
 

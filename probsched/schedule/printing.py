@@ -33,7 +33,9 @@ def format_trace(trace: Trace) -> str:
         if kind is not None and kind.sampling and trace.decision(index) is not None:
             args.append(f"decision={format_value(trace.decision(index))}")
         call = f"{inst.kind}({', '.join(args)})"
-        if inst.outputs:
+        if len(inst.outputs) == 1 and kind is not None and kind.returns_list:
+            call = f"{inst.outputs[0]} = {call}[0]"  # a list of one
+        elif inst.outputs:
             call = ", ".join(str(o) for o in inst.outputs) + " = " + call
         lines.append(call)
     return "\n".join(lines)

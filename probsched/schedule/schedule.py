@@ -17,6 +17,7 @@ l5, l6 = split(l2, [None, 8])
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,8 +25,9 @@ import numpy as np
 
 from ..errors import ScheduleError
 from ..ir import analysis
+from ..ir import expr as E
 from ..ir.compute import Workload
-from ..ir.program import LoopKind, Program, lower
+from ..ir.program import Block, LoopKind, Program, lower
 from . import sampling, tree
 from .instructions import REGISTRY, instruction
 from .primitives import caching, inlining, location, loops, reduction
@@ -215,6 +217,126 @@ class Schedule:
     def get_consumers(self, block: RV) -> list[RV]:
         """Blocks reading what ``block`` writes."""
         return self._related("get_consumers", block, analysis.consumers)
+
+    @instruction("get_blocks", pure=True)
+    def get_blocks(self) -> list[RV]:
+        """Every block in post-order: consumers before their producers (the reverse of
+        program order), the order in which generated spaces apply their rules."""
+        rvs = [self._rv("b", b.name) for b in reversed(list(self.program.blocks()))]
+        self._record("get_blocks", (), tuple(rvs))
+        return rvs
+
+    # ------------------------------------------------------------ plain queries
+    # Deterministic functions of the current program, returning plain values (no trace
+    # entry): the .sched builtins of the same names call them (see docs/language.md).
+
+    def _node(self, block: RV, prim: str) -> Block:
+        name = self._block(block, prim, (block,), 1)
+        return tree.node_at(self.program, tree.find_block(self.program, name))
+
+    def block_name(self, block: RV) -> str:
+        """The name of ``block`` (also of a removed one)."""
+        if not isinstance(block, RV) or block.kind != "b" or block not in self._values:
+            raise self._fail("block_name", (block,), "argument 1 is not a block of this schedule")
+        return str(self._values[block])
+
+    def is_alive(self, block: RV) -> bool:
+        """Whether ``block`` still exists (inlining removes blocks)."""
+        if not isinstance(block, RV) or block.kind != "b" or block not in self._values:
+            raise self._fail("is_alive", (block,), "argument 1 is not a block of this schedule")
+        name = self._values[block]
+        return not isinstance(name, _Removed) and tree.find_block(self.program, name) is not None
+
+    def is_reduction(self, block: RV) -> bool:
+        """Whether ``block`` reduces (has reduce iteration variables)."""
+        return inlining._is_reduction(self._node(block, "is_reduction"))
+
+    def is_injective(self, block: RV) -> bool:
+        """Whether ``block`` is spatial-only and reads every buffer at indices affine in its
+        iteration variables (elementwise, padding, transposes, broadcasts)."""
+        blk = self._node(block, "is_injective")
+        if inlining._elementwise_error(blk, "block") is not None:
+            return False
+        return all(analysis.affine(i) is not None for ld in E.loads(blk.body.value)
+                   for i in ld.indices)
+
+    def can_inline(self, block: RV) -> bool:
+        """Whether compute_inline(block) would succeed."""
+        return inlining.can_inline(self.program, self._block(block, "can_inline", (block,), 1))
+
+    def is_output(self, block: RV) -> bool:
+        """Whether ``block`` writes an output of the program."""
+        return self._node(block, "is_output").body.buffer in self.program.outputs
+
+    def num_consumers(self, block: RV) -> int:
+        """How many blocks read what ``block`` writes."""
+        return len(analysis.consumers(self.program, self._node(block, "num_consumers")))
+
+    def num_producers(self, block: RV) -> int:
+        """How many blocks write what ``block`` reads."""
+        return len(analysis.producers(self.program, self._node(block, "num_producers")))
+
+    def loop_types(self, block: RV) -> list[str]:
+        """Per loop of get_loops(block): "S" when it feeds only spatial iteration variables,
+        "R" when only reduce ones, "O" otherwise (both or none)."""
+        blk = self._node(block, "loop_types")
+        path = tree.find_block(self.program, blk.name)
+        spatial, reduce = set(), set()
+        for iv, b in zip(blk.iter_vars, blk.bindings, strict=True):
+            (reduce if iv.reduce else spatial).update(E.free_vars(b))
+        out = []
+        for lp in tree.ancestors(self.program, path):
+            s, r = lp.var in spatial, lp.var in reduce
+            out.append("S" if s and not r else "R" if r and not s else "O")
+        return out
+
+    def reuse_reads(self, block: RV) -> list[str]:
+        """The buffers ``block`` reads at indices missing one of its spatial iteration
+        variables (each element is reused across that variable): candidates for tiling and
+        for cache_read. In order of first read."""
+        blk = self._node(block, "reuse_reads")
+        spatial = {iv.name for iv in blk.iter_vars if not iv.reduce}
+        out: list[str] = []
+        stores = [blk.body] + ([blk.init] if blk.init is not None else [])
+        for st in stores:
+            for ld in E.loads(st.value):
+                if ld.tensor == st.buffer or ld.tensor in out:
+                    continue
+                used = set().union(*(E.free_vars(i) for i in ld.indices)) if ld.indices else set()
+                if spatial - used:
+                    out.append(ld.tensor)
+        return out
+
+    def loop_kind(self, loop: RV) -> str:
+        """How ``loop`` runs: "serial", "parallel", "vectorized" or "unrolled"."""
+        var = self._loop(loop, "loop_kind", (loop,), 1)
+        return tree.node_at(self.program, tree.find_loop(self.program, var)).kind.value
+
+    def loop_children(self, loop: RV) -> int:
+        """How many statements (loops and blocks) ``loop``'s body holds directly."""
+        var = self._loop(loop, "loop_children", (loop,), 1)
+        return len(tree.node_at(self.program, tree.find_loop(self.program, var)).body)
+
+    def legal(self, prim: str, *args: Any) -> bool:
+        """Whether primitive ``prim`` (not a sampler) would accept ``args`` now; the schedule
+        is left unchanged either way. Lets rules check a step before taking it."""
+        kind = REGISTRY.get(prim)
+        if kind is None or kind.sampling or not hasattr(self, prim):
+            raise self._fail("legal", (prim,), f"{prim!r} is not a primitive")
+        method = getattr(self, prim)
+        if len(args) == 1 and isinstance(args[0], list | tuple) and any(
+                p.kind == p.VAR_POSITIONAL for p in inspect.signature(method).parameters.values()):
+            args = tuple(args[0])  # legal("reorder", order), as the interpreter spreads it
+        saved = (self.program, len(self._instructions), dict(self._values), self._next_rv,
+                 self._alive)
+        try:
+            method(*args)
+            return True
+        except ScheduleError:
+            return False
+        finally:
+            self.program, n, self._values, self._next_rv, self._alive = saved
+            del self._instructions[n:]
 
     # ------------------------------------------------------------ loops
 
