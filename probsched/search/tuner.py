@@ -14,8 +14,8 @@ Small budgets. A round measures ``batch`` candidates (64), but at most a quarter
 budget (at least 32), and the GBDT predicts (instead of random scores) from one round's worth
 of records on (at most 64): so that a budget of 64 trials still has a round that learns.
 
-No space (``space=None``): for now the untransformed program is the whole space (the
-generated space comes later): it is measured once and tuning ends. Tuning also ends early
+No space (``space=None``): the generated space (MetaSchedule's CPU rules, written in
+``probsched/rules/cpu.sched``). Tuning also ends early
 when the space has no unmeasured candidate left (small spaces are exhausted quickly).
 """
 
@@ -32,7 +32,6 @@ from ..codegen.target import host
 from ..ir.compute import Workload
 from ..ir.program import Program
 from ..lang.module import Space
-from ..lang.module import space as as_space
 from ..measure import Builder, Runner, RunResult
 from ..schedule import Trace
 from .cost_model import CostModel, GBDTConfig, GBDTModel, RandomModel
@@ -80,10 +79,6 @@ class TuneResult:
         return "\n".join(lines)
 
 
-def _untransformed(sch) -> None:
-    """The untransformed program (the space used when none is given)."""
-
-
 def _model(cost_model: str | CostModel, seed: int, batch: int) -> CostModel:
     if cost_model == "gbdt":
         return GBDTModel(GBDTConfig(min_records=min(64, batch)), seed=seed)
@@ -126,7 +121,10 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         raise TypeError(f"tune: unknown options {sorted(unknown)}; search options: "
                         f"{sorted(known)}")
     cfg = SearchConfig(**config)
-    space = space if space is not None else as_space(_untransformed, name="untransformed")
+    if space is None:
+        from ..rules import generated_space
+
+        space = generated_space()
     database = db if isinstance(db, Database) else Database(":memory:" if db is None else db)
     target = host().describe()
     batch_size = min(cfg.batch, max(32, trials // 4))
