@@ -14,7 +14,7 @@ from ..measure import Builder, Runner
 from ..schedule import Schedule
 from ..workloads import gmm
 from . import suite
-from .naive import NUMPY_OPS, time_call
+from .naive import numpy_seconds
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gmm_schedule.py"
 
@@ -29,16 +29,13 @@ def load_example():
 
 @suite("handwritten")
 def handwritten_suite(trials, progress) -> dict:
-    from ..ir.reference import random_inputs
-
     example = load_example()
     rows = []
     with Builder(workers=1) as builder, Runner(timeout_s=60.0) as runner:
         for n in (512, 1024):
             wl = gmm(b=1, n=n, m=n, k=n)
             progress(f"GMM-{n}: numpy, then the hand-written schedule")
-            a, b = (x[0] for x in random_inputs(wl))
-            numpy_s = time_call(NUMPY_OPS["GMM"], (a, b))
+            numpy_s = numpy_seconds("GMM", wl)
             sch = Schedule(wl, seed=0)
             example.gmm_schedule(sch)
             (built,) = builder.build_many([sch.program])

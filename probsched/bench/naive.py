@@ -53,6 +53,27 @@ def time_call(fn, inputs, min_time_s: float = 0.3, max_runs: int = 200) -> float
     return statistics.median(runs)
 
 
+def _numpy_seconds_here(op: str, workload, threads: int) -> float:
+    from threadpoolctl import threadpool_limits as limits
+
+    inputs = random_inputs(workload)
+    if op == "GMM":
+        inputs = tuple(x[0] for x in inputs)  # 2-D matmul: OpenBLAS sgemm
+    with limits(threads, user_api="blas"):
+        return time_call(NUMPY_OPS[op], inputs)
+
+
+def numpy_seconds(op: str, workload, threads: int = 2) -> float:
+    """Median seconds of numpy's expression of ``op`` (a NUMPY_OPS key) on ``workload``'s
+    inputs, timed in a fresh process: OpenBLAS's threads keep spinning after a call and
+    would slow down whatever is measured next on this 2-core machine."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(_numpy_seconds_here, op, workload, threads).result()
+
+
 def compile_ms(program, repeats: int = 9, **options) -> float:
     """Median wall time of IR build + optimize + object code + JIT load, in ms."""
     times = []
@@ -97,10 +118,7 @@ def naive_suite(trials, progress) -> dict:
                 "compile ms, LLVM loop heuristics": compile_ms(program, llvm_loop_heuristics=True),
             }
             if name in NUMPY_OPS:
-                inputs = random_inputs(wl)
-                if name == "GMM":
-                    inputs = tuple(x[0] for x in inputs)  # 2-D matmul: OpenBLAS sgemm
-                t = time_call(NUMPY_OPS[name], inputs)
+                t = numpy_seconds(name, wl)
                 row["numpy GFLOP/s"] = wl.flops / t / 1e9
                 if row["naive GFLOP/s"]:
                     row["naive / numpy"] = row["naive GFLOP/s"] / row["numpy GFLOP/s"]

@@ -93,17 +93,12 @@ def _model(cost_model: str | CostModel, seed: int, batch: int) -> CostModel:
 
 def numpy_latency_s(workload: Workload, threads: int = 2) -> float | None:
     """numpy's time for the same op, where numpy has it (by workload name: gmm, sfm, nrm)."""
-    from threadpoolctl import threadpool_limits
+    from ..bench.naive import NUMPY_OPS, numpy_seconds
 
-    from ..bench.naive import NUMPY_OPS, time_call
-    from ..ir.reference import random_inputs
-
-    op = NUMPY_OPS.get(workload.name.upper())
-    if op is None:
+    op = workload.name.upper()
+    if op not in NUMPY_OPS:
         return None
-    inputs = random_inputs(workload)
-    with threadpool_limits(threads, user_api="blas"):
-        return time_call(op, inputs)
+    return numpy_seconds(op, workload, threads)
 
 
 def tune(workload: Workload, space: Space | None = None, trials: int = 256,
