@@ -10,11 +10,12 @@ whose placement is inside a parallel loop is private to each thread.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..ir import analysis
 from ..ir import expr as E
-from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
+from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope, row_major_strides
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,11 @@ class BufferPlan:
 
     @property
     def size(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
     @property
     def strides(self) -> tuple[int, ...]:
-        out, acc = [], 1
-        for s in reversed(self.shape):
-            out.append(acc)
-            acc *= s
-        return tuple(reversed(out))
+        return row_major_strides(self.shape)
 
 
 def offset_var(buffer: str, dim: int) -> str:
@@ -73,7 +67,7 @@ def plan_buffers(program: Program) -> dict[str, BufferPlan]:
                 inner.update({lp.var: lp.extent for lp in loops[len(common):]})
             indices = [idx for _, blk in uses for idx in analysis.accesses(blk, buf.name)]
             reg = analysis.region(indices, inner)
-            if reg is not None and _size(reg.extents) < buf.size:
+            if reg is not None and math.prod(reg.extents) < buf.size:
                 plan = BufferPlan(reg.extents, reg.starts, parallel)
         plans[buf.name] = plan
     return plans
@@ -88,10 +82,3 @@ def _common_prefix(chains: list[tuple[Loop, ...]]) -> tuple[Loop, ...]:
             k += 1
         n = k
     return first[:n]
-
-
-def _size(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n
