@@ -38,6 +38,9 @@ CACHED_WORKLOADS = 4
 ALIGN = 64
 
 
+WARMUP_S = 0.01  # minimum warm-up time per candidate
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """How a candidate is timed; see the module docstring."""
@@ -195,10 +198,14 @@ def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig) -
     gc.disable()
     try:
         t = time.perf_counter()
-        for _ in range(cfg.warmup):
+        # Warm up for at least ``warmup`` calls and WARMUP_S: the first milliseconds after a
+        # load (thread start-up, page faults, clock ramp) ran a 2 ms kernel 4x slower.
+        done = 0
+        while done < cfg.warmup or time.perf_counter() - t < WARMUP_S:
             if time.perf_counter() + first > soft_deadline:
                 break
             call()
+            done += 1
         warm = time.perf_counter() - t
         while len(runs) < cfg.max_repeats:
             if len(runs) >= cfg.min_repeats and total >= cfg.min_time_s:
