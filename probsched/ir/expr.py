@@ -188,7 +188,8 @@ def _const_value(e: Expr) -> int | float | None:
     return None
 
 
-def _fold(op: str, x: int | float, y: int | float) -> int | float | None:
+def fold(op: str, x: int | float, y: int | float) -> int | float | None:
+    """``x op y`` for constants (Python semantics), or None when undefined here."""
     if op == "+":
         return x + y
     if op == "-":
@@ -220,7 +221,7 @@ def binary(op: str, a: ExprLike, b: ExprLike) -> Expr:
     ca, cb = _const_value(a), _const_value(b)
     typed = (isinstance(a, Const) and a.dtype) or (isinstance(b, Const) and b.dtype)
     if ca is not None and cb is not None and not typed:
-        folded = _fold(op, ca, cb)
+        folded = fold(op, ca, cb)
         if folded is not None:
             return Const(folded)
     if op == "+":

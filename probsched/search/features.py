@@ -382,22 +382,7 @@ def _eval(e: E.Expr, env: dict[str, int]) -> int | None:
         a, b = _eval(e.a, env), _eval(e.b, env)
         if a is None or b is None:
             return None
-        op = e.op
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "//":
-            return a // b if b else None
-        if op == "%":
-            return a % b if b else None
-        if op == "min":
-            return min(a, b)
-        if op == "max":
-            return max(a, b)
-        return None
+        return E.fold(e.op, a, b)
     if isinstance(e, E.Select):
         a, b = _eval(e.a, env), _eval(e.b, env)
         return None if a is None or b is None else max(a, b)
