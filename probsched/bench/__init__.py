@@ -32,6 +32,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
         handwritten,
         lang,  # noqa: F401
         naive,
+        ops,  # noqa: F401
         replay,  # noqa: F401
         search,  # noqa: F401
     )

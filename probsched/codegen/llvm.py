@@ -349,7 +349,11 @@ class _Lowering:
         used = _buffers_used(loop.body)
         private = [n for n in used if n in self.plans and self.plans[n].parallel_loop == loop.var]
         shared = [n for n in used if n not in private]
-        scalars = [v for v in ex.vars if ex.vars[v].coeff == 0]
+        # Variables known to be constants (loops of extent 1) stay constants inside: passed
+        # through the context they would hide that two accesses differ by a constant, and
+        # LLVM would no longer keep an accumulator tile in registers across a k loop.
+        constants = {v: i for v, i in ex.vars.items() if i.coeff == 0 and _is_literal(i.base)}
+        scalars = [v for v in ex.vars if ex.vars[v].coeff == 0 and v not in constants]
         fields = ["ptr"] * len(shared) + ["i64"] * len(scalars)
         struct = "{ " + ", ".join(fields) + " }" if fields else "{ i8 }"
         ctx = fn.alloca("ctx.", struct, 1, align=8)
@@ -388,6 +392,7 @@ class _Lowering:
         heap = self.allocate(body, inner_ptrs, private)  # private to each thread
         inner = self.emitter(body, inner_ptrs)
         inner.vars = {v: VarInfo(Value(f"%s{k}", "int64"), 0) for k, v in enumerate(scalars)}
+        inner.vars.update(constants)
         md = self._annotation_metadata(loop)
         self.serial(inner, loop, True, md, lo=Value("%lo", "int64"), hi=Value("%hi", "int64"))
         self.free(body, heap)
@@ -412,6 +417,10 @@ class _Lowering:
         lo = fn.op(f"add i64 {base.ref}, {off.ref}", "int64")
         hi = fn.op(f"add i64 {lo.ref}, {size.ref}", "int64")
         return lo, hi
+
+
+def _is_literal(value: Value) -> bool:
+    return value.ref.lstrip("-").isdigit()
 
 
 def hoist_init(loop: Loop) -> tuple[Block, Loop] | None:

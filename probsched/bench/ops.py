@@ -1,0 +1,148 @@
+"""The operator-suite benchmark (``probsched bench --suite ops``), side by side in one run.
+
+Every suite operator at DESIGN.md's shape, plus SFM at 256x256 (``SFM-256``), is tuned over
+the generated space for ``--trials`` trials (default 200) in a temporary database. The
+yardstick ``G`` is numpy's GFLOP/s on GMM-1024 with 2 BLAS threads, timed in this run. numpy
+always runs in a fresh process (:func:`~probsched.bench.naive.numpy_seconds`), so no BLAS
+thread spins while our kernels run. Columns per operator:
+
+- ``tuned GFLOP/s``: the best correct candidate (checked against the reference by the
+  runner; ``correct`` says whether there was one), ``trials``, ``failed``, ``tune s`` (wall);
+- ``naive GFLOP/s, runner``: the untransformed kernel, default pipeline, isolated runner;
+  ``naive GFLOP/s, LLVM loop heuristics``: the same with LLVM's loop vectorizer and unroller
+  (:func:`~probsched.bench.naive.heuristics_gflops`); ``naive used``: the faster of the two,
+  the one ``tuned / naive`` divides by;
+- ``numpy GFLOP/s`` where numpy has the op (GMM: 2-thread sgemm, SFM, NRM);
+- ``tuned / G``, ``tuned / numpy``, ``tuned / naive``;
+- ``bar``: the operator's target, ``met``: whether the tuned kernel reaches it;
+  ``>= 10x naive``: the bar every operator has besides.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..errors import ProbschedError
+from ..ir import lower
+from ..measure import Builder, Runner
+from ..workloads import SUITE, gmm, sfm
+from . import suite
+from .naive import NUMPY_OPS, heuristics_gflops, numpy_seconds
+
+DEFAULT_TRIALS = 200
+NAIVE_BAR = 10.0
+NAIVE_KEY = f">= {NAIVE_BAR:g}x naive"
+# Per operator: (what the tuned GFLOP/s is divided by, the minimum ratio).
+BARS = {
+    "GMM": ("G", 0.95),
+    "C1D": ("G", 0.9),
+    "C2D": ("G", 1.0),
+    "DEP": ("G", 0.65),
+    "NRM": ("numpy", 6.0),
+    "SFM": ("numpy", 1.5),
+    "SFM-256": ("numpy", 1.5),
+    "CBR": ("G", 1.0),
+}
+
+
+def operators() -> dict:
+    """Label -> workload: the suite at its default shapes, SFM-256 right after SFM."""
+    ops = {}
+    for name, (make, shape, _) in SUITE.items():
+        ops[name] = make(**shape)
+        if name == "SFM":
+            ops["SFM-256"] = sfm(n=256, m=256)
+    return ops
+
+
+def _gflops(wl, seconds: float | None) -> float | None:
+    return wl.flops / seconds / 1e9 if seconds else None
+
+
+def _naive(wl) -> tuple[float | None, float]:
+    """The untransformed kernel: (runner GFLOP/s, None if wrong or failed; heuristics')."""
+    program = lower(wl)
+    with Builder(workers=1) as builder, Runner(timeout_s=300.0) as runner:
+        (built,) = builder.build_many([program])
+        res = runner.run(built.artifact, wl) if built.ok else None
+    runner_gflops = _gflops(wl, res.latency_s) if res is not None and res.correct else None
+    return runner_gflops, heuristics_gflops(wl, program)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def _row(label: str, wl, res, g, numpy, naive_runner, naive_heur) -> dict:
+    tuned = res.best_gflops
+    used = "runner" if naive_runner and naive_runner >= naive_heur else "LLVM loop heuristics"
+    vs_naive = _ratio(tuned, naive_runner if used == "runner" else naive_heur)
+    base, bar = BARS[label]
+    against = _ratio(tuned, g if base == "G" else numpy)
+    return {
+        "op": label,
+        "shape": ", ".join(f"{k}={v}" for k, v in wl.params),
+        "tuned GFLOP/s": tuned,
+        "correct": tuned is not None,
+        "trials": res.trials,
+        "failed": res.failures,
+        "tune s": res.wall_s,
+        "naive GFLOP/s, runner": naive_runner,
+        "naive GFLOP/s, LLVM loop heuristics": naive_heur,
+        "naive used": used,
+        "numpy GFLOP/s": numpy,
+        "tuned / G": _ratio(tuned, g),
+        "tuned / numpy": _ratio(tuned, numpy),
+        "tuned / naive": vs_naive,
+        "bar": f">= {bar}x {base}",
+        "met": against is not None and against >= bar,
+        NAIVE_KEY: vs_naive is not None and vs_naive >= NAIVE_BAR,
+    }
+
+
+def ops_bench(trials: int = DEFAULT_TRIALS, ops=None, progress=None, seed: int = 0) -> dict:
+    """Tune each operator of ``ops`` (labels of :func:`operators`; all by default) for
+    ``trials`` trials and report it against numpy, naive and ``G``; see the module docstring."""
+    from ..search.tuner import tune
+
+    progress = progress or (lambda msg: None)
+    cases = operators()
+    unknown = set(ops or ()) - set(cases)
+    if unknown:
+        raise ProbschedError(f"unknown ops {sorted(unknown)}; known: {', '.join(cases)}")
+    if ops is not None:
+        cases = {label: wl for label, wl in cases.items() if label in ops}
+    progress("G: numpy GMM-1024, 2 BLAS threads")
+    yardstick = gmm(b=1, n=1024, m=1024, k=1024)
+    g = _gflops(yardstick, numpy_seconds("GMM", yardstick))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="probsched-ops-") as tmp:
+        for label, wl in cases.items():
+            op = label.split("-")[0]
+            progress(f"{label}: numpy and the naive kernel")
+            if (wl.name, wl.params) == (yardstick.name, yardstick.params):
+                numpy = g  # GMM-1024: G itself
+            else:
+                numpy = _gflops(wl, numpy_seconds(op, wl)) if op in NUMPY_OPS else None
+            naive = _naive(wl)
+            progress(f"{label}: tuning the generated space, {trials} trials")
+            db = str(Path(tmp) / f"{label}.db")
+            res = tune(wl, None, trials, db, seed, progress=False, reference=False)
+            progress(
+                f"{label}: {res.trials} trials ({res.failures} failed) in "
+                f"{res.wall_s:.0f} s, best {res.best_gflops or 0:.2f} GFLOP/s"
+            )
+            rows.append(_row(label, wl, res, g, numpy, *naive))
+    summary = {
+        "G: numpy GMM-1024 GFLOP/s, 2 BLAS threads": g,
+        "trials per operator": trials,
+        "bars met": f"{sum(r['met'] for r in rows)}/{len(rows)}",
+        f"{NAIVE_KEY} met": f"{sum(r[NAIVE_KEY] for r in rows)}/{len(rows)}",
+    }
+    return {"rows": rows, "summary": summary}
+
+
+@suite("ops")
+def run(trials: int | None, progress) -> dict:
+    return ops_bench(DEFAULT_TRIALS if trials is None else trials, progress=progress)

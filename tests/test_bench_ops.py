@@ -1,0 +1,48 @@
+"""The operator-suite benchmark on a restricted set, with a few trials: its structure and that
+the figures are positive and the tuned kernels correct (no timing is asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from probsched.bench import markdown
+from probsched.bench.ops import BARS, operators, ops_bench
+from probsched.errors import ProbschedError
+
+
+def test_operators_are_the_suite_plus_sfm_256():
+    ops = operators()
+    assert list(ops) == ["GMM", "C1D", "C2D", "DEP", "NRM", "SFM", "SFM-256", "CBR"]
+    assert set(ops) == set(BARS)
+    assert dict(ops["SFM-256"].params) == {"n": 256, "m": 256}
+
+
+def test_ops_bench_on_nrm_and_sfm_256():
+    messages = []
+    result = ops_bench(trials=3, ops=["NRM", "SFM-256"], progress=messages.append)
+    rows = {r["op"]: r for r in result["rows"]}
+    assert list(rows) == ["NRM", "SFM-256"]
+    for row in rows.values():
+        assert row["correct"] is True
+        assert 0 < row["trials"] <= 3 and 0 <= row["failed"] < row["trials"]
+        for col in (
+            "tuned GFLOP/s",
+            "tune s",
+            "naive GFLOP/s, LLVM loop heuristics",
+            "numpy GFLOP/s",
+            "tuned / G",
+            "tuned / numpy",
+            "tuned / naive",
+        ):
+            assert row[col] > 0, col
+        assert row["naive used"] in ("runner", "LLVM loop heuristics")
+        assert row["bar"].endswith("numpy") and isinstance(row["met"], bool)
+        assert isinstance(row[">= 10x naive"], bool)
+    assert result["summary"]["G: numpy GMM-1024 GFLOP/s, 2 BLAS threads"] > 0
+    assert any("SFM-256" in m for m in messages)
+    assert "| NRM |" in markdown({"suite": "ops", "date": "-", "machine": "-", **result})
+
+
+def test_unknown_op_is_an_error():
+    with pytest.raises(ProbschedError, match="unknown ops"):
+        ops_bench(trials=1, ops=["XYZ"])
