@@ -16,6 +16,7 @@ from ..ir import expr as E
 from ..ir.program import Program, Store
 from .buffers import BufferPlan, offset_var
 from .irtext import BYTES, Function, Module, Value, const, intrinsic_suffix, vec_type
+from .mathfns import exp_f32
 
 
 @dataclass
@@ -314,6 +315,8 @@ class ExprEmitter:
                 )
             x = self.convert(x, "float32")
             sfx = intrinsic_suffix(x.dtype, x.lanes)
+        if name == "exp" and x.dtype == "float32":
+            return exp_f32(self, x)  # inline: llvm.exp.* would be one libm call per lane
         llvm_name = {"exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "fabs"}.get(name)
         if llvm_name is None:
             raise CodegenError(f"unknown function {name!r}")
