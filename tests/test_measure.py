@@ -184,3 +184,11 @@ def test_worker_failures_and_restarts():
 def test_runner_overhead_reports(builder, runner):
     stats = runner_overhead(WL, builder.build(lower(WL)).artifact, runner, calls=2)
     assert stats["kernel_s"] > 0 and stats["wall_s"] > 0 and stats["repeats"] >= 3
+
+
+def test_a_loser_is_timed_by_one_warm_run(builder, runner):
+    (built,) = builder.build_many([lower(WL)])
+    full = runner.run(built.artifact, WL)
+    loser = runner.run(built.artifact, WL, slow_s=full.min_s / 1e3)  # "slower than" anything
+    assert loser.ok and loser.correct and len(loser.runs_s) == 1
+    assert len(runner.run(built.artifact, WL, slow_s=10.0).runs_s) >= 3  # not a loser

@@ -8,7 +8,9 @@ keeps them (the first contact is a request of its own, with a generous timeout).
 2. one run, checked against the reference (``check_outputs``), so wrong code is never timed;
 3. ``warmup`` runs, then timed runs until ``min_repeats`` runs *and* ``min_time_s`` of kernel
    time (at most ``max_repeats``; fewer when the kernel is so slow that they would not fit in
-   80 % of ``timeout_s``).
+   80 % of ``timeout_s``). Given ``slow_s`` (a tuner passes a few times its best latency so
+   far), a candidate whose checking run and one more both take longer is timed by that one
+   run only: a loser needs no precise figure, and slow losers dominate a tuning run's time.
 
 ``timeout_s`` bounds all of that for one candidate; a crash or hang fails the candidate, and the
 next one gets a fresh worker.
@@ -95,8 +97,10 @@ class Runner:
         self.worker = Worker(name="probsched-run")  # recycled per candidate, not per request
         self._candidates = 0
 
-    def run(self, artifact: CompiledArtifact, workload: Workload, *, seed: int = 0) -> RunResult:
-        """Check and time ``artifact`` (built from a program of ``workload``)."""
+    def run(self, artifact: CompiledArtifact, workload: Workload, *, seed: int = 0,
+            slow_s: float | None = None) -> RunResult:
+        """Check and time ``artifact`` (built from a program of ``workload``); ``slow_s``:
+        see the module docstring."""
         if self.worker.pid is None:  # no process (yet, or after a crash): the next is fresh
             self._candidates = 0
         elif self.recycle_after and self._candidates >= self.recycle_after:
@@ -104,14 +108,14 @@ class Runner:
             self._candidates = 0
         self._candidates += 1
         key = (workload.structural_hash, seed)
-        reply = self.worker.call(_measure, key, artifact, self.config,
+        reply = self.worker.call(_measure, key, artifact, self.config, slow_s,
                                  timeout_s=self.config.timeout_s)
         if reply.ok and reply.value is None:  # first contact with this workload
             prep = self.worker.call(_prepare, key, workload, seed,
                                     timeout_s=self.prepare_timeout_s)
             if not prep.ok:
                 return _failed(prep, f"preparing inputs and reference of {workload.name}: ")
-            reply = self.worker.call(_measure, key, artifact, self.config,
+            reply = self.worker.call(_measure, key, artifact, self.config, slow_s,
                                      timeout_s=self.config.timeout_s)
         if not reply.ok:
             return _failed(reply)
@@ -169,7 +173,8 @@ def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
         _cases.popitem(last=False)
 
 
-def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig) -> RunResult | None:
+def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig,
+             slow_s: float | None = None) -> RunResult | None:
     """None when this process has not prepared the workload yet."""
     start = time.perf_counter()
     case = _cases.get(key)
@@ -190,6 +195,13 @@ def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig) -
     ok, err, msg = _check(case, cfg.rtol)
     if not ok:
         return RunResult.failed("wrong", msg, err)
+
+    if slow_s is not None and first > slow_s:
+        t = time.perf_counter()
+        call()
+        again = time.perf_counter() - t
+        if again > slow_s:  # warm and still slow: a loser
+            return RunResult(True, again, again, (again,), err, kernel_s=first + again)
 
     soft_deadline = start + 0.8 * cfg.timeout_s
     runs: list[float] = []

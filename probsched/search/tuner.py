@@ -10,6 +10,9 @@ Resume. With a database that already holds records of the workload (same structu
 same target), those records train the model first and their best seed the population; their
 decisions are never measured again. ``trials`` counts only the new trials of this run.
 
+Losers are timed once: a candidate more than ``SLOW_FACTOR`` times slower than the best so far
+gets one warm run instead of repeats (its figure is still real and checked).
+
 Small budgets. A round measures ``batch`` candidates (64), but at most a quarter of the
 budget (at least 32), and the GBDT predicts (instead of random scores) from one round's worth
 of records on (at most 64): so that a budget of 64 trials still has a round that learns.
@@ -38,6 +41,10 @@ from .cost_model import CostModel, GBDTConfig, GBDTModel, RandomModel
 from .database import Database, Record
 from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import program_features
+
+SLOW_FACTOR = 3.0
+"""A candidate slower than this many times the best so far (twice: cold and warm) is timed by
+one run: precision is wasted on a loser (measure/runner.py)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
                 lat = []
                 for cand, b in zip(batch, built, strict=True):
                     if b.ok:
-                        res = runner.run(b.artifact, workload)
+                        slow = SLOW_FACTOR * best.latency_s if best and best.ok else None
+                        res = runner.run(b.artifact, workload, slow_s=slow)
                     else:
                         res = RunResult.failed("build", b.error or "build failed")
                     t = time.perf_counter()
