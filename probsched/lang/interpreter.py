@@ -2,11 +2,11 @@
 
 Values are ints, floats, bools, strings, lists, None and the schedule's random variables. A
 call is, in this order of lookup, a rule (a ``def``), a builtin (``len range min max``, the
-dtypes as conversions, ``num_cores`` and the ``QUERIES`` of the program, which call the
-Schedule method of that name) or a primitive: any public Schedule method registered as an
-instruction. A sampled integer used in arithmetic, a comparison, a condition or as a list index
-stands for its value (``sch.get(rv)``); passed to a primitive it stays a random variable, so
-the trace links the two.
+dtypes as conversions, ``num_cores``, ``vector_lanes`` and the ``QUERIES`` of the program,
+which call the Schedule method of that name) or a primitive: any public Schedule method
+registered as an instruction. A sampled integer used in arithmetic, a comparison, a condition
+or as a list index stands for its value (``sch.get(rv)``); passed to a primitive it stays a
+random variable, so the trace links the two.
 
 **Addresses.** Every sampling call gets an address: the dynamic path to it (the call sites of
 the enclosing rule calls and the enclosing loops with their iteration index) then its own call
@@ -39,11 +39,12 @@ MAX_DEPTH = 64  # nested rule calls
 # Queries of the current program: builtins that call the Schedule method of the same name and
 # return plain values (no trace entry), so rules can check before they act.
 QUERIES = (
-    "block_name", "is_alive", "is_reduction", "is_injective", "can_inline", "is_output",
-    "num_consumers", "num_producers", "loop_types", "reuse_reads", "loop_kind",
+    "block_name", "is_alive", "is_reduction", "is_injective", "has_select", "can_inline",
+    "is_output", "num_consumers", "num_producers", "loop_types", "reuse_reads", "loop_kind",
     "loop_children", "legal", "loop_extent",
 )
 BUILTINS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64", "num_cores",
+            "vector_lanes",
             *QUERIES)
 CONSTANTS = {"true": True, "false": False}
 
@@ -307,6 +308,12 @@ class Interpreter:
             if vals:
                 raise self.error("num_cores() takes no arguments", e.loc, code)
             return os.cpu_count() or 1
+        if f == "vector_lanes":
+            if vals:
+                raise self.error("vector_lanes() takes no arguments", e.loc, code)
+            from ..codegen.target import host
+
+            return host().f32_lanes
         if f == "len":
             if len(vals) != 1 or not isinstance(vals[0], list | tuple | str):
                 raise self.error("len() takes one list", e.loc, code)

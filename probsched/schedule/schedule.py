@@ -260,6 +260,11 @@ class Schedule:
         return all(analysis.affine(i) is not None for ld in E.loads(blk.body.value)
                    for i in ld.indices)
 
+    def has_select(self, block: RV) -> bool:
+        """Whether ``block``'s value has a ``select`` (an if-then-else, e.g. padding)."""
+        blk = self._node(block, "has_select")
+        return any(isinstance(e, E.Select) for e in E.walk(blk.body.value))
+
     def can_inline(self, block: RV) -> bool:
         """Whether compute_inline(block) would succeed."""
         return inlining.can_inline(self.program, self._block(block, "can_inline", (block,), 1))
