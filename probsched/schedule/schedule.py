@@ -17,6 +17,7 @@ l5, l6 = split(l2, [None, 8])
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -329,8 +330,7 @@ class Schedule:
         if kind is None or kind.sampling or not hasattr(self, prim):
             raise self._fail("legal", (prim,), f"{prim!r} is not a primitive")
         method = getattr(self, prim)
-        if len(args) == 1 and isinstance(args[0], list | tuple) and any(
-                p.kind == p.VAR_POSITIONAL for p in inspect.signature(method).parameters.values()):
+        if len(args) == 1 and isinstance(args[0], list | tuple) and _variadic(prim):
             args = tuple(args[0])  # legal("reorder", order), as the interpreter spreads it
         saved = (self.program, len(self._instructions), dict(self._values), self._next_rv,
                  self._alive)
@@ -842,6 +842,13 @@ class Schedule:
         rv = self._rv("l", value)
         self._record("sample_compute_location", (block,), (rv,), decision=int(decision))
         return rv
+
+
+@functools.cache
+def _variadic(prim: str) -> bool:
+    """Whether Schedule method ``prim`` takes ``*args`` (fuse, reorder)."""
+    params = inspect.signature(getattr(Schedule, prim)).parameters.values()
+    return any(p.kind == p.VAR_POSITIONAL for p in params)
 
 
 def _is_int(x: Any) -> bool:
