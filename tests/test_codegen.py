@@ -214,3 +214,22 @@ def test_reduction_init_is_hoisted_before_the_outermost_reduce_loop(golden):
     _, tiled = tiled_matmul(4, 8, 4, 2, 4, {})
     kk = tiled.body[0].body[0].body[0]
     assert hoist_init(kk) is None  # kk encloses spatial loops ii, ji
+
+
+@pytest.mark.parametrize(("m", "lanes", "contiguous"), [(256, 64, True), (24, 8, True),
+                                                          (12, 8, False), (20, 16, False)])
+def test_fused_index_lanes_load_contiguously_when_they_stay_in_one_row(m, lanes, contiguous):
+    # sum of squares over a fused (i, j) loop, partial sums over `lanes` vector lanes: lane
+    # indices (k * lanes + v) // m and % m are one row and consecutive columns when m is a
+    # multiple of the lanes; otherwise lanes straddle rows and must be gathered.
+    import probsched as ps
+
+    wl = ps.workloads.nrm(n=8, m=m)
+    sch = ps.Schedule(wl, seed=0)
+    i, j = sch.get_loops(sch.get_block("S"))
+    outer, inner = sch.split(sch.fuse(i, j), [None, lanes])
+    partial = sch.rfactor(inner, -1)
+    sch.vectorize(sch.get_loops(partial)[-1])
+    kernel = assert_matches(wl, sch.program, keep_text=True)
+    gathered = "extractelement <8 x ptr>" in kernel.ir or "gather" in kernel.ir
+    assert gathered != contiguous

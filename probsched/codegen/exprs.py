@@ -9,6 +9,7 @@ are computed once as scalars and broadcast.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import CodegenError
@@ -21,11 +22,13 @@ from .mathfns import exp_f32
 
 @dataclass
 class VarInfo:
-    """A variable's lane-0 value (i64), lane coefficient and, in vector context, its vector."""
+    """A variable's lane-0 value (i64), lane coefficient and, in vector context, its vector;
+    ``align``: a number the lane-0 value is known to be a multiple of (0: it is 0)."""
 
     base: Value
     coeff: int | None = 0
     vec: Value | None = None
+    align: int = 1
 
 
 class ExprEmitter:
@@ -71,7 +74,37 @@ class ExprEmitter:
             if ka is not None:
                 return cb * ka
             return None
+        if isinstance(e, E.Binary) and e.op in ("//", "%") and self.lanes:
+            return self._coeff_divmod(e)
         return 0 if all(self.coeff(k) == 0 for k in E.children(e)) else None
+
+    def _coeff_divmod(self, e: E.Binary) -> int | None:
+        """``x // d`` and ``x % d`` when the lanes of ``x`` never cross a multiple of ``d``:
+        then ``x // d`` is the same in every lane and ``x % d`` grows as ``x`` does. That
+        holds when ``d`` is a multiple of the vector's span (lanes x step) and lane 0 of ``x``
+        is too (a fused or reshaped index, e.g. ``(i * 64 + v) % 256``)."""
+        c, d = self.coeff(e.a), _int_const(e.b)
+        if c is None or d is None or d <= 0:
+            return None
+        if c == 0:
+            return 0 if self.coeff(e.b) == 0 else None
+        span = self.lanes * c
+        if c < 0 or d % span or self.align(e.a) % span:
+            return None
+        return 0 if e.op == "//" else c
+
+    def align(self, e: E.Expr) -> int:
+        """A number the lane-0 value of integer ``e`` is a multiple of (0 when it is 0)."""
+        if isinstance(e, E.Const):
+            k = _int_const(e)
+            return abs(k) if k is not None else 1
+        if isinstance(e, E.Var):
+            return self.vars[e.name].align
+        if isinstance(e, E.Binary) and e.op in ("+", "-"):
+            return math.gcd(self.align(e.a), self.align(e.b))
+        if isinstance(e, E.Binary) and e.op == "*":
+            return self.align(e.a) * self.align(e.b)
+        return 1
 
     def depends(self, e: E.Expr) -> bool:
         """True when ``e`` may differ between lanes."""

@@ -162,8 +162,9 @@ class _Lowering:
             return self.module.loop_metadata(f'!"llvm.loop.unroll.count", i32 {step}')
         return None
 
-    def _bind(self, ex: ExprEmitter, var: str, base: Value, coeff: int = 0) -> None:
-        info = VarInfo(base, coeff)
+    def _bind(self, ex: ExprEmitter, var: str, base: Value, coeff: int = 0,
+              align: int = 1) -> None:
+        info = VarInfo(base, coeff, align=align)
         if ex.lanes and coeff:
             splat = ex.splat(base, ex.lanes)
             step = ex.iota(ex.lanes)
@@ -227,8 +228,9 @@ class _Lowering:
         if loop.extent > MAX_VECTOR_LANES and loop.extent % native:
             return f"extent {loop.extent} > {MAX_VECTOR_LANES} is not a multiple of {native}"
         probe = self.emitter(ex.fn, ex.ptrs)
-        probe.vars = {k: VarInfo(v.base, 0) for k, v in ex.vars.items()}
-        probe.vars[loop.var] = VarInfo(Value("0", "int64"), 1)
+        probe.vars = {k: VarInfo(v.base, 0, align=v.align) for k, v in ex.vars.items()}
+        probe.lanes = native if loop.extent > native and loop.extent % native == 0 else loop.extent
+        probe.vars[loop.var] = VarInfo(Value("0", "int64"), 1, align=probe.lanes)
         return self._plan_nodes(probe, loop.body)
 
     def _plan_nodes(self, probe: ExprEmitter, nodes: tuple[Node, ...]) -> str | None:
@@ -242,7 +244,8 @@ class _Lowering:
             for name in probe.offset_names(node):
                 probe.vars[name] = VarInfo(Value("0", "int64"), 0)
             for iv, b in zip(node.iter_vars, node.bindings, strict=True):
-                probe.vars[iv.name] = VarInfo(Value("0", "int64"), probe.coeff(b))
+                probe.vars[iv.name] = VarInfo(Value("0", "int64"), probe.coeff(b),
+                                              align=probe.align(b))
             for st in (node.init, node.body):
                 if st is None:
                     continue
@@ -265,13 +268,13 @@ class _Lowering:
         try:
             if loop.extent <= MAX_VECTOR_LANES:
                 for start in range(0, loop.extent, width):
-                    self._bind(ex, loop.var, Value(str(start), "int64"), coeff=1)
+                    self._bind(ex, loop.var, Value(str(start), "int64"), coeff=1, align=width)
                     self.nodes(ex, loop.body, in_parallel)
             else:
 
                 def bind(chunk: Value) -> None:
                     start = ex.fn.op(f"mul nuw nsw i64 {chunk.ref}, {width}", "int64")
-                    self._bind(ex, loop.var, start, coeff=1)
+                    self._bind(ex, loop.var, start, coeff=1, align=width)
 
                 chunks = Loop(loop.var, loop.extent // width, loop.body)
                 self.serial(ex, chunks, in_parallel, None, bind=bind)
@@ -291,17 +294,17 @@ class _Lowering:
         # variables, which may shadow loops. Likewise evaluate every binding before binding any.
         offsets = [(name, start) for name, start in ex.offsets(block)]
         bound = [(name, ex.convert(ex._scalar(start, "int64"), "int64"),
-                  ex.coeff(start) if ex.lanes else 0, None) for name, start in offsets]
+                  ex.coeff(start) if ex.lanes else 0, None, 1) for name, start in offsets]
         for iv, b in zip(block.iter_vars, block.bindings, strict=True):
             base = ex.convert(ex._scalar(b, "int64"), "int64")
             coeff = ex.coeff(b) if ex.lanes else 0
             vec = ex.as_vector(ex.emit(b, "int64")) if coeff is None else None
-            bound.append((iv.name, base, coeff, vec))
-        for name, base, coeff, vec in bound:
+            bound.append((iv.name, base, coeff, vec, ex.align(b)))
+        for name, base, coeff, vec, align in bound:
             if vec is not None:
                 ex.vars[name] = VarInfo(base, None, vec)
             else:
-                self._bind(ex, name, base, coeff)
+                self._bind(ex, name, base, coeff, align)
         ex.fp_flags = "reassoc nsz contract" if block.reduction == "sum" else "contract"
         if block.init is not None:
             first = E.all_of(*(E.eq(E.Var(iv.name), 0) for iv in block.iter_vars if iv.reduce))
