@@ -32,13 +32,16 @@ def test_ops_bench_on_nrm_and_sfm_256():
             "numpy GFLOP/s",
             "tuned / G",
             "tuned / numpy",
+            "naive GFLOP/s",
             "tuned / naive",
+            "tuned / naive, heuristics",
         ):
             assert row[col] > 0, col
-        assert row["naive used"] in ("runner", "LLVM loop heuristics")
         assert row["bar"].endswith("numpy") and isinstance(row["met"], bool)
         assert isinstance(row[">= 10x naive"], bool)
-    assert result["summary"]["G: numpy GMM-1024 GFLOP/s, 2 BLAS threads"] > 0
+    summary = result["summary"]
+    assert summary["G: numpy GMM-1024 GFLOP/s, 2 BLAS threads (median of the runs)"] > 0
+    assert len(summary["G, each run"].split(", ")) == 2  # first and last (no GMM here)
     assert any("SFM-256" in m for m in messages)
     assert "| NRM |" in markdown({"suite": "ops", "date": "-", "machine": "-", **result})
 
