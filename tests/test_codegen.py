@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from probsched.bench.programs import register_tile_matmul, set_kind, tiled_matmul
@@ -233,3 +234,18 @@ def test_fused_index_lanes_load_contiguously_when_they_stay_in_one_row(m, lanes,
     kernel = assert_matches(wl, sch.program, keep_text=True)
     gathered = "extractelement <8 x ptr>" in kernel.ir or "gather" in kernel.ir
     assert gathered != contiguous
+
+
+def test_a_bound_call_keeps_its_kernel_alive():
+    import gc
+
+    wl = gmm(b=1, n=8, m=8, k=8)
+    kernel = compile_program(lower(wl))
+    arrays = [np.asarray(x) for x in random_inputs(wl)] + [np.zeros((1, 8, 8), np.float32)]
+    call = kernel.bind(*arrays)
+    del kernel
+    gc.collect()
+    for _ in range(3):  # code freed under it would crash or compute garbage
+        compile_program(lower(gmm(b=1, n=16, m=16, k=16)))
+    call()
+    np.testing.assert_allclose(arrays[2], arrays[0] @ arrays[1], rtol=1e-5, atol=1e-5)

@@ -106,8 +106,13 @@ class Kernel:
     def bind(self, *arrays: np.ndarray):
         """A no-argument call of the kernel on ``arrays`` (inputs then outputs), for timing:
         reading ``a.ctypes.data`` costs ~10 us a call, which would distort short kernels.
-        The caller keeps the arrays alive."""
-        return functools.partial(self._fn, *[a.ctypes.data for a in arrays])
+        The caller keeps the arrays alive; the call keeps the kernel's code alive."""
+        fn, pointers = self._fn, [a.ctypes.data for a in arrays]
+
+        def call(_code=self):  # a bound call outliving its Kernel would jump into freed code
+            return fn(*pointers)
+
+        return call
 
 
 def coerce(x, spec: ArgSpec) -> np.ndarray:
