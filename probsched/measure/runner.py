@@ -26,6 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..codegen.compile import CompiledArtifact
 from ..codegen.runtime import NP_DTYPES, load_object
@@ -41,6 +42,10 @@ ALIGN = 64
 
 
 WARMUP_S = 0.01  # minimum warm-up time per candidate
+PROCESS_WARMUP_S = 0.25
+"""Minimum warm-up of a worker's first candidate: for ~100 ms after a worker starts, a parallel
+kernel's calls took 8 ms each (a 20 us kernel, on this 2-core machine) before settling."""
+_warmed_up = False  # whether this worker process has had its first warm-up
 
 
 @dataclass(frozen=True)
@@ -157,7 +162,11 @@ _cases: OrderedDict[tuple[str, int], _Case] = OrderedDict()
 
 def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
     pristine = random_inputs(workload, seed=seed)
-    refs = reference(workload, *pristine)
+    # One BLAS thread: OpenBLAS's threads keep spinning for a while after a call, and on a
+    # 2-core machine they took a core from the next kernel's threads (a 20 us kernel then
+    # measured 8 ms: a parallel region waited for a descheduled thread).
+    with threadpool_limits(1, user_api="blas"):
+        refs = reference(workload, *pristine)
     tolerance = None
     if all(np.issubdtype(r.dtype, np.floating) and np.isfinite(r).all() for r in refs):
         tolerance = tuple(float(np.abs(r).max(initial=0.0)) for r in refs)
@@ -209,11 +218,14 @@ def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig,
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        global _warmed_up
         t = time.perf_counter()
         # Warm up for at least ``warmup`` calls and WARMUP_S: the first milliseconds after a
         # load (thread start-up, page faults, clock ramp) ran a 2 ms kernel 4x slower.
+        warmup_s = WARMUP_S if _warmed_up else PROCESS_WARMUP_S
+        _warmed_up = True
         done = 0
-        while done < cfg.warmup or time.perf_counter() - t < WARMUP_S:
+        while done < cfg.warmup or time.perf_counter() - t < warmup_s:
             if time.perf_counter() + first > soft_deadline:
                 break
             call()

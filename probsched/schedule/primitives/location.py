@@ -118,7 +118,8 @@ def _reverse_plan(program: Program, name: str, var: str
         if other.body.buffer in reads and tree.find_block(program, other.name)[0] >= lpath[0]:
             raise ValueError(f"block {name} reads {other.body.buffer}, which block "
                              f"{other.name} computes after loop {var}")
-    carried = {var} | {lp.var for lp in tree.ancestors(program, lpath)}
+    # A loop of one iteration carries nothing (e.g. a k loop split into a single block).
+    carried = {lp.var for lp in (loop, *tree.ancestors(program, lpath)) if lp.extent > 1}
     for p in producers:
         for iv, b in zip(p.iter_vars, p.bindings, strict=True):
             if iv.reduce and E.free_vars(b) & carried:
