@@ -175,11 +175,19 @@ class Schedule:
         raise self._fail(prim, args, f"{what}: expected an integer or a sampled value, got {x!r}")
 
     def _apply(self, prim: str, args: tuple, fn, *fn_args):
-        """Run a pure primitive; turn its ValueError into a ScheduleError."""
+        """Run a pure primitive; turn its ValueError into a ScheduleError. The last success
+        is remembered: rules ask ``legal(prim, ...)`` and then do it, which would otherwise
+        run the primitive twice on the same program."""
+        program = self.program
+        last = self.__dict__.get("_last_apply")
+        if last is not None and last[0] is program and last[1] is fn and _same(last[2], fn_args):
+            return last[3]
         try:
-            return fn(self.program, *fn_args)
+            result = fn(program, *fn_args)
         except ValueError as exc:
             raise self._fail(prim, args, str(exc)) from None
+        self._last_apply = (program, fn, fn_args, result)
+        return result
 
     # ------------------------------------------------------------ queries
 
@@ -842,6 +850,14 @@ class Schedule:
         rv = self._rv("l", value)
         self._record("sample_compute_location", (block,), (rv,), decision=int(decision))
         return rv
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    """Equal arguments of a primitive (names, numbers and lists of them)."""
+    try:
+        return a == b
+    except Exception:  # noqa: BLE001 - e.g. arrays: not the same, run it again
+        return False
 
 
 @functools.cache
