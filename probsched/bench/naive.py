@@ -41,9 +41,15 @@ NUMPY_OPS = {
 }
 
 
-def time_call(fn, inputs, min_time_s: float = 0.3, max_runs: int = 200) -> float:
-    """Median seconds per call of ``fn(*inputs)`` after one warm-up (in this process)."""
+def time_call(fn, inputs, min_time_s: float = 0.3, max_runs: int = 200,
+              warmup_s: float = 0.25) -> float:
+    """Median seconds per call of ``fn(*inputs)`` after at least one call and ``warmup_s`` of
+    warm-up (in this process): threads just started run slow for ~100 ms on this machine,
+    numpy's OpenBLAS threads as much as our kernels' (measure/runner.py's PROCESS_WARMUP_S)."""
+    start = time.perf_counter()
     fn(*inputs)
+    while time.perf_counter() - start < warmup_s:
+        fn(*inputs)
     runs: list[float] = []
     start = time.perf_counter()
     while len(runs) < 3 or (time.perf_counter() - start < min_time_s and len(runs) < max_runs):
