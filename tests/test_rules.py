@@ -117,8 +117,10 @@ def test_builtin_library_path_and_unknown_library(tmp_path):
     assert "multi_level_tiling" in library().rules
     path = tmp_path / "x.sched"
     path.write_text('use "probsched:nope.sched"\n')
-    with pytest.raises(ProbschedError, match="no built-in rule library 'nope.sched'"):
+    with pytest.raises(ProbschedError, match="no built-in rule library 'nope.sched'") as info:
         ps.load(path)
+    assert info.value.location is not None  # the error points at the `use` line
+    assert str(info.value).startswith(f"{path}:1:1: error:")
 
 
 # ---------------------------------------------------------------- the generated space

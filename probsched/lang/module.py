@@ -343,7 +343,10 @@ def _use(tree: ast.Module, use: ast.Use, root_dir: Path, loading: tuple[Path, ..
     if builtin:  # a rule library shipped in probsched/rules/: use "probsched:cpu.sched"
         from ..rules import library_path
 
-        target = library_path(use.path[len(BUILTIN_PREFIX):])
+        try:
+            target = library_path(use.path[len(BUILTIN_PREFIX):])
+        except SchedError as exc:
+            raise located(SchedError, exc.message, use.loc, tree.source) from None
     else:
         target = (here / use.path).resolve()
     if target in loading:
