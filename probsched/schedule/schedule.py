@@ -53,6 +53,7 @@ class Schedule:
         self._next_rv = 0
         loops, blocks = self.program.paths()
         self._alive = loops.keys() | blocks.keys()  # loop and block names after the last step
+        self._last_apply: tuple | None = None  # (program, primitive, arguments, result)
 
     # ------------------------------------------------------------ state
 
@@ -179,7 +180,7 @@ class Schedule:
         is remembered: rules ask ``legal(prim, ...)`` and then do it, which would otherwise
         run the primitive twice on the same program."""
         program = self.program
-        last = self.__dict__.get("_last_apply")
+        last = self._last_apply
         if last is not None and last[0] is program and last[1] is fn and _same(last[2], fn_args):
             return last[3]
         try:
