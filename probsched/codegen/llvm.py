@@ -229,7 +229,7 @@ class _Lowering:
             return f"extent {loop.extent} > {MAX_VECTOR_LANES} is not a multiple of {native}"
         probe = self.emitter(ex.fn, ex.ptrs)
         probe.vars = {k: VarInfo(v.base, 0, align=v.align) for k, v in ex.vars.items()}
-        probe.lanes = native if loop.extent > native and loop.extent % native == 0 else loop.extent
+        probe.lanes = _chunk_width(loop.extent)
         probe.vars[loop.var] = VarInfo(Value("0", "int64"), 1, align=probe.lanes)
         return self._plan_nodes(probe, loop.body)
 
@@ -262,8 +262,7 @@ class _Lowering:
         """The loop runs with its variable as a vector. A loop wider than the machine's
         vectors runs as native-width vectors one after another (LLVM legalizes odd widths
         like <24 x float> poorly); a very wide one as a loop over native-width vectors."""
-        native = T.host().f32_lanes
-        width = native if loop.extent > native and loop.extent % native == 0 else loop.extent
+        width = _chunk_width(loop.extent)
         ex.lanes = width
         try:
             if loop.extent <= MAX_VECTOR_LANES:
@@ -420,6 +419,13 @@ class _Lowering:
         lo = fn.op(f"add i64 {base.ref}, {off.ref}", "int64")
         hi = fn.op(f"add i64 {lo.ref}, {size.ref}", "int64")
         return lo, hi
+
+
+def _chunk_width(extent: int) -> int:
+    """Lanes per vector of a vectorized loop: native width when the loop is a multiple of it
+    (it then runs as native vectors one after another), else the whole loop."""
+    native = T.host().f32_lanes
+    return native if extent > native and extent % native == 0 else extent
 
 
 def _is_literal(value: Value) -> bool:

@@ -163,8 +163,7 @@ _cases: OrderedDict[tuple[str, int], _Case] = OrderedDict()
 def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
     pristine = random_inputs(workload, seed=seed)
     # One BLAS thread: OpenBLAS's threads keep spinning for a while after a call, and on a
-    # 2-core machine they took a core from the next kernel's threads (a 20 us kernel then
-    # measured 8 ms: a parallel region waited for a descheduled thread).
+    # 2-core machine they would take a core from the kernel timed next.
     with threadpool_limits(1, user_api="blas"):
         refs = reference(workload, *pristine)
     tolerance = None

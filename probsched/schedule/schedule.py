@@ -181,7 +181,7 @@ class Schedule:
         run the primitive twice on the same program."""
         program = self.program
         last = self._last_apply
-        if last is not None and last[0] is program and last[1] is fn and _same(last[2], fn_args):
+        if last is not None and last[0] is program and last[1] is fn and last[2] == fn_args:
             return last[3]
         try:
             result = fn(program, *fn_args)
@@ -851,14 +851,6 @@ class Schedule:
         rv = self._rv("l", value)
         self._record("sample_compute_location", (block,), (rv,), decision=int(decision))
         return rv
-
-
-def _same(a: tuple, b: tuple) -> bool:
-    """Equal arguments of a primitive (names, numbers and lists of them)."""
-    try:
-        return a == b
-    except Exception:  # noqa: BLE001 - e.g. arrays: not the same, run it again
-        return False
 
 
 @functools.cache
