@@ -19,7 +19,8 @@ def _program(what: Schedule | Program | Workload) -> Program:
 
 
 def compile(what: Schedule | Program | Workload, **options) -> Kernel:  # noqa: A001
-    """JIT-compile in this process; ``kernel(*inputs)`` returns the outputs.
+    """JIT-compile in this process; ``kernel(*inputs)`` returns the outputs. A schedule's
+    code is built for its target; ``target=`` says otherwise.
 
     >>> import numpy as np, probsched as ps
     >>> wl = ps.workloads.gmm(b=1, n=4, m=3, k=5)
@@ -28,6 +29,8 @@ def compile(what: Schedule | Program | Workload, **options) -> Kernel:  # noqa: 
     >>> float(c[0, 0, 0])
     5.0
     """
+    if isinstance(what, Schedule):
+        options.setdefault("target", what.target)
     return compile_program(_program(what), **options)
 
 
@@ -38,6 +41,7 @@ def measure(what: Schedule | Program, workload: Workload | None = None, **option
 
     if isinstance(what, Schedule):
         workload = workload or what.workload
+        options.setdefault("target", what.target)
     if workload is None:
         raise TypeError("measure(program) needs the workload too")
     return run_isolated(_program(what), workload, **options)

@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         result = run_file(args.file, workload=args.workload, space=args.space, seed=args.seed,
-                          trace=args.trace, params=args.param)
+                          trace=args.trace, params=args.param, target=args.target)
     except ProbschedError as exc:
         return _lang_error(args.file, exc)
     if args.json:
@@ -78,7 +78,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise ProbschedError(f"--trials must be >= 1, got {args.trials}")
     result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
-                  progress=not args.quiet)
+                  progress=not args.quiet, target=args.target)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -103,6 +103,7 @@ def _show(args: argparse.Namespace) -> int:
     from .lang.run import parse_params
     from .lang.trace_printer import format_trace_space
     from .search.database import Database
+    from .target import resolve
 
     try:
         mod = load_module(args.file)
@@ -111,18 +112,20 @@ def _show(args: argparse.Namespace) -> int:
         return _lang_error(args.file, exc)
     if not Path(args.db).exists():
         raise ProbschedError(f"{args.db}: no such database")
+    target = resolve(args.target)
     with Database(args.db, create=False) as db:
-        best = db.best(wl)
+        best = db.best(wl, target=target.key)
     if not best:
         raise ProbschedError(f"{args.db} has no correct record of workload {wl.name} with "
-                             "these parameters (pass the same --param values as to tune)")
+                             f"these parameters for target {target.key} (pass the same "
+                             "--param and --target values as to tune)")
     rec = best[0]
     if args.trace:
         print(format_trace_space(rec.trace, wl.name, "best"), end="")
         return 0
-    program = rec.trace.replay(wl).program
+    program = rec.trace.replay(wl, target=target).program
     if args.llvm or args.asm:
-        kernel = compile_program(program, keep_text=True)
+        kernel = compile_program(program, target=target, keep_text=True)
         print(kernel.ir if args.llvm else kernel.asm)
     elif args.program:
         print(program)
@@ -138,6 +141,12 @@ def load_module(path: str):
     from .lang import load
 
     return load(path)
+
+
+def _target_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--target", default=None, metavar="NAME",
+                        help="what to build for: cpu or host (the default), or an x86-64 "
+                        "level that runs here (x86-64-v2, x86-64-v3, x86-64-v4)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="override a workload parameter (repeatable), e.g. --param n=64")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    _target_option(run)
     run.set_defaults(run=_run)
 
     tune = sub.add_parser("tune", help="search a space of a .sched file for the fastest "
@@ -182,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="override a workload parameter (repeatable), e.g. --param n=64")
     tune.add_argument("--json", action="store_true", help="print one JSON object")
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
+    _target_option(tune)
     tune.set_defaults(run=_tune)
 
     show = sub.add_parser("show", help="the best record of a workload in a tuning database")
@@ -195,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--trace", action="store_true", help="the trace, as .sched text")
     what.add_argument("--llvm", action="store_true", help="the optimized LLVM IR")
     what.add_argument("--asm", action="store_true", help="the assembly")
+    _target_option(show)
     show.set_defaults(run=_show)
     return parser
 

@@ -12,13 +12,13 @@ import pytest
 
 from probsched.bench.programs import register_tile_matmul, set_kind, tiled_matmul
 from probsched.codegen import compile_program, lower_program
-from probsched.codegen.target import host
 from probsched.errors import CodegenError
 from probsched.ir import lower
 from probsched.ir.compute import WorkloadBuilder, axes
 from probsched.ir.expr import all_of, exp, reduce_max, select
 from probsched.ir.program import LoopKind as K
 from probsched.ir.reference import check_outputs, random_inputs, reference
+from probsched.target import host
 from probsched.workloads import SUITE, gmm
 
 
@@ -56,23 +56,23 @@ def test_hand_scheduled_gmm_matches_reference(shape, tiles, kinds):
 
 def test_vectorized_loop_emits_vector_instructions():
     wl, prog = tiled_matmul(16, 32, 8, 4, 16, {"ji": K.VECTORIZED})
-    ir = lower_program(prog).ir
-    assert f"<{host().f32_lanes} x float>" in ir  # 16 lanes run as native-width vectors
+    ir = lower_program(prog, host()).ir
+    assert f"<{host().vector_lanes()} x float>" in ir  # 16 lanes run as native-width vectors
     assert "llvm.masked" not in ir  # no partial tile, so no masks
 
 
 def test_vectorized_reduction_axis_combines_lanes():
     wl = gmm(b=1, n=5, m=3, k=32)
     prog = set_kind(lower(wl), "k", K.VECTORIZED)
-    assert "llvm.vector.reduce.fadd" in lower_program(prog).ir
+    assert "llvm.vector.reduce.fadd" in lower_program(prog, host()).ir
     assert_matches(wl, prog)
 
 
 def test_wide_vector_loop_runs_as_a_loop_over_native_vectors():
     wl = gmm(b=1, n=2, m=128, k=3)
     prog = set_kind(lower(wl), "j", K.VECTORIZED)
-    ir = lower_program(prog).ir
-    assert f"<{host().f32_lanes} x float>" in ir and "llvm.loop.vectorize.enable" not in ir
+    ir = lower_program(prog, host()).ir
+    assert f"<{host().vector_lanes()} x float>" in ir and "llvm.loop.vectorize.enable" not in ir
     assert_matches(wl, prog)
 
 
@@ -80,7 +80,7 @@ def test_odd_wide_vector_loop_falls_back_to_scalar_loop_with_hint():
     wl = gmm(b=1, n=2, m=3, k=101)
     prog = set_kind(lower(wl), "k", K.VECTORIZED)
     assert_matches(wl, prog)
-    assert "llvm.loop.vectorize.enable" in lower_program(prog).ir
+    assert "llvm.loop.vectorize.enable" in lower_program(prog, host()).ir
 
 
 def padded_workload(h=6, c=8, pad=2):
@@ -131,7 +131,7 @@ def test_large_intermediate_goes_to_the_heap():
     T = wb.compute("T", (i, j), X[i, j] * 2.0)
     wb.compute("Y", (i, j), T[i, j] + 1.0)
     wl = wb.build()
-    assert "@malloc" in lower_program(lower(wl)).ir
+    assert "@malloc" in lower_program(lower(wl), host()).ir
     assert_matches(wl, lower(wl))
 
 
@@ -176,10 +176,10 @@ def test_parallel_loop_runs_on_two_os_threads():
 
 
 def test_invalid_ir_is_a_codegen_error():
-    from probsched.codegen.target import optimize
+    from probsched.codegen.machine import optimize
 
     with pytest.raises(CodegenError, match="invalid"):
-        optimize("define void @f() { ret i32 0 }")
+        optimize("define void @f() { ret i32 0 }", host())
 
 
 def test_local_accumulator_becomes_registers():

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import probsched as ps
 from probsched.codegen import compile_program
-from probsched.codegen.target import host
 from probsched.ir.compute import WorkloadBuilder, axes
 from probsched.ir.expr import exp
+from probsched.target import host
 
 N = 4096  # a multiple of every vector width used below
 SMALLEST_NORMAL_RESULT = -87.33654  # below: exp is denormal, flushing to 0 is allowed
@@ -133,7 +133,7 @@ def test_exp_property_normal_range(xs):
 
 def test_vectorized_exp_calls_no_libm():
     kernel = exp_kernel(True)
-    assert f"<{host().f32_lanes} x float>" in kernel.ir
+    assert f"<{host().vector_lanes()} x float>" in kernel.ir
     assert "expf" not in kernel.ir and "llvm.exp." not in kernel.ir
     assert "expf" not in kernel.asm
 

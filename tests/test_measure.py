@@ -15,10 +15,11 @@ import threadpoolctl
 from probsched.codegen import LoweredKernel, build, lower_program
 from probsched.ir import lower
 from probsched.measure import Builder, Runner, Worker, measure, measure_many, runner_overhead
+from probsched.target import host
 from probsched.workloads import gmm
 
 WL = gmm(b=1, n=32, m=32, k=32)
-SIG = lower_program(lower(WL)).signature
+SIG = lower_program(lower(WL), host()).signature
 
 SEGFAULT = """
 define void @gmm(ptr %A, ptr %B, ptr %C) {

@@ -26,7 +26,7 @@ def suite(name: str):
 
 
 def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
-    from ..codegen.target import host
+    from ..target import host
     from . import (  # noqa: F401  (each registers its suite)
         costmodel,  # noqa: F401
         handwritten,
@@ -44,6 +44,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
         "suite": name,
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, {host().describe()}",
+        "target": host().key,
         **result,
     }
 

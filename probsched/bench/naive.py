@@ -3,7 +3,7 @@
 Per suite operator at DESIGN.md's shape: the untransformed kernel's GFLOP/s (measured by the
 isolated runner, checked against the reference), numpy's GFLOP/s for the same op where numpy
 has it, and the compile time; also the same kernel when LLVM's own loop vectorizer and
-unroller may act (off by default, see codegen/target.py). Then the runtime's own costs:
+unroller may act (off by default, see codegen/machine.py). Then the runtime's own costs:
 compile time, runner overhead, parallel speed-up and the cost of one parallel region, each
 side by side with its baseline.
 """

@@ -1,13 +1,15 @@
 """From a program to object code (``build``, run by builder workers) and to an in-process
-callable (``compile_program``)."""
+callable (``compile_program``), for a target (the host when none is given)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
+from ..errors import CodegenError
 from ..ir.program import Program
-from . import target as T
+from ..target import CpuTarget, Target, resolve
+from . import machine as M
 from .llvm import LoweredKernel, lower_program
 from .runtime import Kernel, KernelSignature, load_object
 
@@ -20,27 +22,39 @@ class CompiledArtifact:
     object_code: bytes
     signature: KernelSignature
     compile_s: float
+    target: CpuTarget | None = None
 
 
-def build(what: Program | LoweredKernel, *, llvm_loop_heuristics: bool = False) -> CompiledArtifact:
-    """Lower (if given a program), optimize and emit object code."""
+def cpu(target: Target | str | None) -> CpuTarget:
+    """The CPU target to build for (codegen here emits CPU code only)."""
+    t = resolve(target)
+    if not isinstance(t, CpuTarget):
+        raise CodegenError(f"the LLVM CPU backend cannot build for {t.describe()}")
+    return t
+
+
+def build(what: Program | LoweredKernel, *, target: Target | str | None = None,
+          llvm_loop_heuristics: bool = False) -> CompiledArtifact:
+    """Lower (if given a program), optimize and emit object code for ``target``."""
     t0 = time.perf_counter()
-    lowered = what if isinstance(what, LoweredKernel) else lower_program(what)
-    mod = T.optimize(lowered.ir, llvm_loop_heuristics=llvm_loop_heuristics)
-    obj = T.emit_object(mod)
-    return CompiledArtifact(obj, lowered.signature, time.perf_counter() - t0)
+    t = cpu(target)
+    lowered = what if isinstance(what, LoweredKernel) else lower_program(what, t)
+    mod = M.optimize(lowered.ir, t, llvm_loop_heuristics=llvm_loop_heuristics)
+    obj = M.emit_object(mod, t)
+    return CompiledArtifact(obj, lowered.signature, time.perf_counter() - t0, t)
 
 
-def compile_program(
-    program: Program, *, keep_text: bool = False, llvm_loop_heuristics: bool = False
-) -> Kernel:
-    """JIT ``program`` in this process. ``keep_text`` keeps the optimized LLVM IR
-    (``kernel.ir``) and the assembly (``kernel.asm``) for inspection;
-    ``llvm_loop_heuristics`` lets LLVM vectorize and unroll loops on its own judgement."""
-    lowered = lower_program(program)
-    mod = T.optimize(lowered.ir, llvm_loop_heuristics=llvm_loop_heuristics)
-    obj = T.emit_object(mod)
+def compile_program(program: Program, *, target: Target | str | None = None,
+                    keep_text: bool = False, llvm_loop_heuristics: bool = False) -> Kernel:
+    """JIT ``program`` in this process, built for ``target`` (which must run here).
+    ``keep_text`` keeps the optimized LLVM IR (``kernel.ir``) and the assembly
+    (``kernel.asm``) for inspection; ``llvm_loop_heuristics`` lets LLVM vectorize and unroll
+    loops on its own judgement."""
+    t = cpu(target)
+    lowered = lower_program(program, t)
+    mod = M.optimize(lowered.ir, t, llvm_loop_heuristics=llvm_loop_heuristics)
+    obj = M.emit_object(mod, t)
     info = {}
     if keep_text:
-        info = {"ir": str(mod), "asm": T.emit_assembly(mod)}
-    return load_object(obj, lowered.signature, **info)
+        info = {"ir": str(mod), "asm": M.emit_assembly(mod, t)}
+    return load_object(obj, lowered.signature, target=t, **info)

@@ -8,7 +8,8 @@ libgomp's ``GOMP_parallel`` runs on every thread over a static share of the iter
 
 >>> from probsched.workloads import gmm
 >>> from probsched.ir import lower
->>> lowered = lower_program(lower(gmm(b=1, n=4, m=4, k=4)))
+>>> from probsched.target import host
+>>> lowered = lower_program(lower(gmm(b=1, n=4, m=4, k=4)), host())
 >>> lowered.signature.entry, [a.name for a in lowered.signature.args]
 ('gmm', ['A', 'B', 'C'])
 """
@@ -20,10 +21,11 @@ from dataclasses import dataclass, replace
 
 from ..ir import expr as E
 from ..ir.program import Block, Loop, LoopKind, Node, Program
-from . import target as T
+from ..target import CpuTarget
 from .buffers import BufferPlan, plan_buffers
 from .exprs import ExprEmitter, VarInfo, reduction_update
 from .irtext import BYTES, Function, Module, Value, vec_type
+from .machine import function_attributes
 from .runtime import ArgSpec, KernelSignature
 
 MAX_VECTOR_LANES = 64
@@ -38,22 +40,18 @@ class LoweredKernel:
     signature: KernelSignature
 
 
-def lower_program(program: Program) -> LoweredKernel:
-    """LLVM IR text and calling signature of ``program``'s kernel."""
+def lower_program(program: Program, target: CpuTarget) -> LoweredKernel:
+    """LLVM IR text and calling signature of ``program``'s kernel for ``target``."""
     entry = _symbol(program.name)
     module = Module()
-    h = T.host()
-    attrs = f'"target-cpu"="{h.cpu}" "target-features"="{h.features}"'
-    if h.vector_bits >= 512:
-        attrs += ' "prefer-vector-width"="512"'
-    module.attributes = f"attributes #0 = {{ nounwind {attrs} }}"
+    module.attributes = f"attributes #0 = {{ nounwind {function_attributes(target)} }}"
     args = [program.buffer(n) for n in (*program.inputs, *program.outputs)]
     params = ", ".join(f"ptr noalias %arg.{b.name}" for b in args)
     fn = Function(entry, params, attrs="#0")
     module.functions.append(fn)
     ptrs = {b.name: f"%arg.{b.name}" for b in args}
     plans = plan_buffers(program)
-    lw = _Lowering(module, program, entry, plans)
+    lw = _Lowering(module, program, entry, plans, target.vector_lanes())
     shared = [n for n, plan in plans.items() if plan.parallel_loop is None]
     heap = lw.allocate(fn, ptrs, shared)
     lw.body(fn, ptrs, program.body)
@@ -72,8 +70,9 @@ def _symbol(name: str) -> str:
 
 class _Lowering:
     def __init__(self, module: Module, program: Program, entry: str,
-                 plans: dict[str, BufferPlan]):
+                 plans: dict[str, BufferPlan], native_lanes: int):
         self.module = module
+        self.native_lanes = native_lanes  # float32 lanes of the target's vectors
         self.program = program
         self.entry = entry
         self.plans = plans
@@ -224,12 +223,12 @@ class _Lowering:
     def vector_plan(self, ex: ExprEmitter, loop: Loop) -> str | None:
         """None when the loop body can run on vectors; else why not (it then stays a scalar
         loop with a vectorization hint for LLVM)."""
-        native = T.host().f32_lanes
+        native = self.native_lanes
         if loop.extent > MAX_VECTOR_LANES and loop.extent % native:
             return f"extent {loop.extent} > {MAX_VECTOR_LANES} is not a multiple of {native}"
         probe = self.emitter(ex.fn, ex.ptrs)
         probe.vars = {k: VarInfo(v.base, 0, align=v.align) for k, v in ex.vars.items()}
-        probe.lanes = _chunk_width(loop.extent)
+        probe.lanes = _chunk_width(loop.extent, native)
         probe.vars[loop.var] = VarInfo(Value("0", "int64"), 1, align=probe.lanes)
         return self._plan_nodes(probe, loop.body)
 
@@ -262,7 +261,7 @@ class _Lowering:
         """The loop runs with its variable as a vector. A loop wider than the machine's
         vectors runs as native-width vectors one after another (LLVM legalizes odd widths
         like <24 x float> poorly); a very wide one as a loop over native-width vectors."""
-        width = _chunk_width(loop.extent)
+        width = _chunk_width(loop.extent, self.native_lanes)
         ex.lanes = width
         try:
             if loop.extent <= MAX_VECTOR_LANES:
@@ -421,10 +420,9 @@ class _Lowering:
         return lo, hi
 
 
-def _chunk_width(extent: int) -> int:
-    """Lanes per vector of a vectorized loop: native width when the loop is a multiple of it
-    (it then runs as native vectors one after another), else the whole loop."""
-    native = T.host().f32_lanes
+def _chunk_width(extent: int, native: int) -> int:
+    """Lanes per vector of a vectorized loop: ``native`` (the target's) when the loop is a
+    multiple of it (it then runs as native vectors one after another), else the whole loop."""
     return native if extent > native and extent % native == 0 else extent
 
 

@@ -20,7 +20,8 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from ..errors import CodegenError, ProbschedError
-from . import target as T
+from ..target import CpuTarget, host
+from . import machine as M
 
 NP_DTYPES = {"float32": np.float32, "float64": np.float64, "int32": np.int32, "int64": np.int64}
 
@@ -122,10 +123,17 @@ def coerce(x, spec: ArgSpec) -> np.ndarray:
     return a
 
 
-def load_object(obj: bytes, signature: KernelSignature, **info) -> Kernel:
-    """Load object code made by :func:`probsched.codegen.target.emit_object`."""
+def load_object(obj: bytes, signature: KernelSignature, *, target: CpuTarget | None = None,
+                **info) -> Kernel:
+    """Load object code made by :func:`probsched.codegen.machine.emit_object` (for
+    ``target``: refused when this host lacks a feature its code needs)."""
+    if target is not None:
+        missing = target.missing_on(host())
+        if missing:
+            raise CodegenError(f"code built for {target.cpu} needs {', '.join(missing)}, "
+                               f"which this host ({host().cpu}) lacks")
     load_openmp()
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), T.new_jit_target_machine())
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), M.new_jit_target_machine())
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     return Kernel(engine, signature, **info)

@@ -23,7 +23,6 @@ import difflib
 import functools
 import inspect
 import operator
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,11 +41,10 @@ MAX_DEPTH = 64  # nested rule calls
 QUERIES = (
     "block_name", "is_alive", "is_reduction", "is_injective", "has_select", "can_inline",
     "is_output", "num_consumers", "num_producers", "loop_types", "reuse_reads", "loop_kind",
-    "loop_children", "legal", "loop_extent",
+    "loop_children", "legal", "loop_extent", "vector_lanes", "vector_registers", "cache_bytes",
+    "num_cores",
 )
-BUILTINS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64", "num_cores",
-            "vector_lanes",
-            *QUERIES)
+BUILTINS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64", *QUERIES)
 CONSTANTS = {"true": True, "false": False}
 
 
@@ -305,16 +303,6 @@ class Interpreter:
         if f in QUERIES:
             return self.call_query(e, args, code)
         vals = [self.value(a) for a in args]
-        if f == "num_cores":
-            if vals:
-                raise self.error("num_cores() takes no arguments", e.loc, code)
-            return os.cpu_count() or 1
-        if f == "vector_lanes":
-            if vals:
-                raise self.error("vector_lanes() takes no arguments", e.loc, code)
-            from ..codegen.target import host
-
-            return host().f32_lanes
         if f == "len":
             if len(vals) != 1 or not isinstance(vals[0], list | tuple | str):
                 raise self.error("len() takes one list", e.loc, code)

@@ -73,7 +73,8 @@ def parse_params(items: Sequence[str]) -> dict[str, int]:
 
 
 def run_file(path: str, *, workload: str | None = None, space: str | None = None,
-             seed: int = 0, trace: str | None = None, params: Sequence[str] = ()) -> RunReport:
+             seed: int = 0, trace: str | None = None, params: Sequence[str] = (),
+             target=None) -> RunReport:
     from ..api import measure
 
     mod = load(path)
@@ -83,11 +84,11 @@ def run_file(path: str, *, workload: str | None = None, space: str | None = None
             recorded = Trace.from_json(Path(trace).read_text(encoding="utf-8"))
         except OSError as exc:
             raise ProbschedError(f"cannot read trace {trace}: {exc}") from None
-        sch = recorded.replay(wl, seed=seed)
+        sch = recorded.replay(wl, seed=seed, target=target)
         space_name = space
     else:
         sp = mod.space(space) if space is not None else _only_space(mod, wl.name)
-        sch = Schedule(wl, seed=seed)
+        sch = Schedule(wl, seed=seed, target=target)
         if sp is not None:
             sp.apply(sch)
         space_name = None if sp is None else sp.name

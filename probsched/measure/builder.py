@@ -11,9 +11,10 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..codegen.compile import CompiledArtifact, build
+from ..codegen.compile import CompiledArtifact, build, cpu
 from ..codegen.llvm import LoweredKernel
 from ..ir.program import Program
+from ..target import CpuTarget, Target
 from .worker import Reply, Worker, wait_any
 
 
@@ -31,15 +32,17 @@ class BuildResult:
 
 
 class Builder:
-    """A pool of ``workers`` compile processes.
+    """A pool of ``workers`` compile processes building for ``target`` (the host when None).
 
     ``timeout_s`` bounds one compile; ``recycle_after`` compiles, a worker is replaced by a
     fresh process (llvmlite leaks ~137 KB per optimized module).
     """
 
-    def __init__(self, workers: int = 2, timeout_s: float = 30.0, recycle_after: int = 200):
+    def __init__(self, workers: int = 2, timeout_s: float = 30.0, recycle_after: int = 200, *,
+                 target: Target | str | None = None):
         if workers < 1:
             raise ValueError(f"Builder: workers must be >= 1, got {workers}")
+        self.target: CpuTarget = cpu(target)
         self.timeout_s = timeout_s
         self.pool = tuple(Worker(recycle_after=recycle_after, name=f"probsched-build-{i}")
                           for i in range(workers))
@@ -70,7 +73,7 @@ class Builder:
                         results[i] = BuildResult(None, f"cannot build a {type(item).__name__}; "
                                                  "expected a Program or LoweredKernel", "error")
                         continue
-                    w.submit(build, item, timeout_s=self.timeout_s)
+                    w.submit(_build, item, self.target, timeout_s=self.timeout_s)
                     running[w] = i
             wait_any(list(running))
             for w in list(running):
@@ -87,6 +90,10 @@ class Builder:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _build(item: Program | LoweredKernel, target: CpuTarget) -> CompiledArtifact:
+    return build(item, target=target)
 
 
 def _result(reply: Reply) -> BuildResult:

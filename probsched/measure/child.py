@@ -22,10 +22,11 @@ import signal  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from ..codegen import compile as _compile  # noqa: E402,F401  (preloaded for workers)
-from ..codegen import runtime, target  # noqa: E402
+from ..codegen import runtime  # noqa: E402
 from ..ir import reference as _reference  # noqa: E402,F401
+from ..target import host  # noqa: E402
 
-target.host()
+host()
 runtime.load_openmp()
 
 _PR_SET_PDEATHSIG = 1

@@ -15,6 +15,7 @@ from ..codegen.compile import CompiledArtifact
 from ..codegen.llvm import LoweredKernel
 from ..ir.compute import Workload
 from ..ir.program import Program
+from ..target import Target
 from .builder import Builder, BuildResult
 from .runner import Runner, RunResult
 
@@ -22,15 +23,18 @@ Buildable = Program | LoweredKernel | CompiledArtifact
 
 
 def measure(what: Buildable, workload: Workload, *, seed: int = 0,
-            builder: Builder | None = None, runner: Runner | None = None) -> RunResult:
+            builder: Builder | None = None, runner: Runner | None = None,
+            target: Target | str | None = None) -> RunResult:
     """Build (unless given an artifact), check and time one candidate of ``workload``. A
-    builder or runner not given is made for this call and closed after it."""
-    return measure_many([what], workload, seed=seed, builder=builder, runner=runner)[0]
+    builder (for ``target``, the host when None) or runner not given is made for this call
+    and closed after it."""
+    return measure_many([what], workload, seed=seed, builder=builder, runner=runner,
+                        target=target)[0]
 
 
 def measure_many(items: Iterable[Buildable], workload: Workload, *, seed: int = 0,
-                 builder: Builder | None = None,
-                 runner: Runner | None = None) -> list[RunResult]:
+                 builder: Builder | None = None, runner: Runner | None = None,
+                 target: Target | str | None = None) -> list[RunResult]:
     """:func:`measure` for many candidates: all are built (in parallel), then each is run."""
     items = list(items)
     with contextlib.ExitStack() as stack:
@@ -38,7 +42,8 @@ def measure_many(items: Iterable[Buildable], workload: Workload, *, seed: int = 
         built: list[BuildResult] = []
         if to_build:
             if builder is None:
-                builder = stack.enter_context(Builder(workers=min(2, len(to_build))))
+                builder = stack.enter_context(Builder(workers=min(2, len(to_build)),
+                                                      target=target))
             built = builder.build_many(to_build)
         if runner is None:
             runner = stack.enter_context(Runner())

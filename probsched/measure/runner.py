@@ -190,7 +190,7 @@ def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig,
         return None
     _cases.move_to_end(key)
     _check_signature(artifact, case)
-    kernel = load_object(artifact.object_code, artifact.signature)
+    kernel = load_object(artifact.object_code, artifact.signature, target=artifact.target)
     for work, orig in zip(case.inputs, case.pristine, strict=True):
         np.copyto(work, orig)
     for out in case.outputs:

@@ -29,6 +29,7 @@ from ..ir import analysis
 from ..ir import expr as E
 from ..ir.compute import Workload
 from ..ir.program import Block, LoopKind, Program, lower
+from ..target import Target, resolve
 from . import sampling, tree
 from .instructions import REGISTRY, instruction
 from .primitives import caching, inlining, location, loops, reduction
@@ -39,11 +40,14 @@ INLINE = "<inline>"
 
 
 class Schedule:
-    """A workload's program under transformation. Primitives are methods; ``trace`` records
-    them; ``get(rv)`` gives a random variable's value."""
+    """A workload's program under transformation, for a target (the host when None).
+    Primitives are methods; ``trace`` records them; ``get(rv)`` gives a random variable's
+    value; queries such as ``vector_lanes()`` read the target."""
 
-    def __init__(self, workload: Workload, seed: int = 0, *, program: Program | None = None):
+    def __init__(self, workload: Workload, seed: int = 0, *, program: Program | None = None,
+                 target: Target | str | None = None):
         self.workload = workload
+        self.target = resolve(target)
         self.program = program if program is not None else lower(workload)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
@@ -331,6 +335,25 @@ class Schedule:
         """How many statements (loops and blocks) ``loop``'s body holds directly."""
         var = self._loop(loop, "loop_children", (loop,), 1)
         return len(tree.node_at(self.program, tree.find_loop(self.program, var)).body)
+
+    # Queries of the target (a space sizes its tiles by them).
+
+    def vector_lanes(self, dtype: str = "float32") -> int:
+        """Lanes of ``dtype`` in one vector register of the target."""
+        return self.target.vector_lanes(dtype)
+
+    def vector_registers(self) -> int:
+        """How many vector registers the target has (16 with AVX2, 32 with AVX-512)."""
+        return self.target.vector_registers
+
+    def cache_bytes(self, level: int) -> int:
+        """The size in bytes of the target's level-``level`` data cache (1, 2 or 3; L1 and
+        L2 per core)."""
+        return self.target.cache_bytes(level)
+
+    def num_cores(self) -> int:
+        """How many cores the target's code runs on."""
+        return self.target.cores
 
     def legal(self, prim: str, *args: Any) -> bool:
         """Whether primitive ``prim`` (not a sampler) would accept ``args`` now; the schedule

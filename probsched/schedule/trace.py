@@ -77,12 +77,14 @@ class Trace:
             d[index] = _freeze(decision)
         return Trace(self.instructions, tuple(sorted(d.items())))
 
-    def replay(self, workload, decisions: Mapping[int, Any] | None = None, *, seed: int = 0):
-        """Run the instructions on a fresh schedule of ``workload``; ``decisions`` (by
-        instruction index) override this trace's own. Returns the :class:`Schedule`."""
+    def replay(self, workload, decisions: Mapping[int, Any] | None = None, *, seed: int = 0,
+               target=None):
+        """Run the instructions on a fresh schedule of ``workload`` for ``target``;
+        ``decisions`` (by instruction index) override this trace's own. Returns the
+        :class:`Schedule`."""
         from .schedule import Schedule
 
-        sch = Schedule(workload, seed=seed)
+        sch = Schedule(workload, seed=seed, target=target)
         chosen = self.decision_map if decisions is None else {**self.decision_map, **decisions}
         sch.replay_instructions(self.instructions, chosen)
         return sch

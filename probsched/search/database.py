@@ -313,13 +313,15 @@ class Database:
             (wid, decisions_key(trace), *args)).fetchone()
         return row is not None
 
-    def measured_decisions(self, wl: Workload | str) -> set[str]:
-        """The :func:`decisions_key` of every record of ``wl`` (to skip duplicates in bulk)."""
+    def measured_decisions(self, wl: Workload | str, *, target: str | None = None) -> set[str]:
+        """The :func:`decisions_key` of every record of ``wl`` (measured on ``target`` if
+        given), to skip duplicates in bulk."""
         wid = self.workload_id(wl)
         if wid is None:
             return set()
+        where, args = _filters(False, target)
         rows = self._conn.execute(
-            "SELECT DISTINCT decisions FROM records WHERE workload_id = ?", (wid,))
+            f"SELECT DISTINCT decisions FROM records WHERE workload_id = ? {where}", (wid, *args))
         return {key for (key,) in rows}
 
     def count(self, wl: Workload | str | None = None, *, only_ok: bool = False) -> int:

@@ -35,6 +35,7 @@ from ..errors import ProbschedError
 from ..ir.compute import Workload
 from ..ir.program import Program
 from ..schedule import Schedule, Trace
+from ..target import Target, resolve
 from . import features as F
 from .cost_model import CostModel
 from .database import Database, decisions_key
@@ -115,12 +116,13 @@ class EvolutionarySearch:
 
     def __init__(self, workload: Workload, space, model: CostModel, *, seed: int = 0,
                  config: SearchConfig | None = None, db: Database | None = None,
-                 target: str | None = None):
+                 target: Target | None = None):
         self.workload, self.space, self.model = workload, space, model
         self.config = config or SearchConfig()
         self.rng = np.random.default_rng(seed)
-        self.db, self.target = db, target
-        self.measured_keys: set[str] = set(db.measured_decisions(workload)) if db else set()
+        self.db, self.target = db, resolve(target)
+        self.measured_keys: set[str] = (
+            set(db.measured_decisions(workload, target=self.target.key)) if db else set())
         self.population = self.config.population
         self._cost_s: float | None = None  # seconds per new candidate in the last round
         self._replays: dict[tuple, Candidate | None] = {}
@@ -138,7 +140,7 @@ class EvolutionarySearch:
             if cache_key in self._replays:
                 self.stats["cache_hits"] += 1
                 return self._replays[cache_key]
-        sch = Schedule(self.workload, seed=int(self.rng.integers(2**31)))
+        sch = Schedule(self.workload, seed=int(self.rng.integers(2**31)), target=self.target)
         self.stats["replays"] += 1
         try:
             made = self.space.apply(sch, decisions)
@@ -171,7 +173,7 @@ class EvolutionarySearch:
         if self.db is None or n <= 0:
             return []
         out = []
-        for rec in self.db.best(self.workload, n, target=self.target):
+        for rec in self.db.best(self.workload, n, target=self.target.key):
             decisions = [d for _, d in sorted(rec.trace.decisions)]
             cand = self._make(_InOrder(decisions))
             if cand is not None:

@@ -31,12 +31,12 @@ import threading
 import time
 from dataclasses import dataclass, fields
 
-from ..codegen.target import host
 from ..ir.compute import Workload
 from ..ir.program import Program
 from ..lang.module import Space
 from ..measure import Builder, Runner, RunResult
 from ..schedule import Trace
+from ..target import Target, resolve
 from .cost_model import CostModel, GBDTConfig, GBDTModel, RandomModel
 from .database import Database, Record
 from .evolutionary import EvolutionarySearch, SearchConfig
@@ -111,8 +111,10 @@ def numpy_latency_s(workload: Workload, threads: int = 2) -> float | None:
 def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          db: str | Database | None = "runs.db", seed: int = 0, progress: bool = True, *,
          cost_model: str | CostModel = "gbdt", runner_timeout_s: float = 10.0,
-         builder_workers: int = 2, reference: bool = True, **config) -> TuneResult:
+         builder_workers: int = 2, reference: bool = True, target: Target | str | None = None,
+         **config) -> TuneResult:
     """Tune ``workload`` over ``space`` for ``trials`` new trials; see the module docstring.
+    ``target``: what to build for (the host when None; records are kept per target);
     ``db``: a path, an open :class:`Database` or None (in memory); ``cost_model``: "gbdt",
     "random" or a :class:`CostModel`; ``config``: :class:`SearchConfig` fields (e.g.
     ``population=128``); ``reference``: time numpy for the summary."""
@@ -128,7 +130,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
 
         space = generated_space()
     database = db if isinstance(db, Database) else Database(":memory:" if db is None else db)
-    target = host().describe()
+    tgt = resolve(target)
+    target_key = tgt.key
     batch_size = min(cfg.batch, max(32, trials // 4))
     model = _model(cost_model, seed, batch_size)
     if isinstance(model, GBDTModel):  # scikit-learn's import (~1 s) overlaps the first batch
@@ -137,19 +140,20 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     key = workload.structural_hash
     overhead = 0.0
     t = time.perf_counter()
-    old = database.records(workload, target=target)
+    old = database.records(workload, target=target_key)
     if old:
-        programs = [program_features(r.trace.replay(workload).program) for r in old]
+        programs = [program_features(r.trace.replay(workload, target=tgt).program)
+                    for r in old]
         model.update(programs, [r.trace for r in old], [r.latency_s for r in old], key)
     search = EvolutionarySearch(workload, space, model, seed=seed, config=cfg, db=database,
-                                target=target)
+                                target=tgt)
     overhead += time.perf_counter() - t
     best = min(old, key=lambda r: r.latency_s, default=None)
     new: list[Record] = []
     failures = 0
     bar = _bar(trials, progress)
     try:
-        with Builder(workers=builder_workers) as builder, \
+        with Builder(workers=builder_workers, target=tgt) as builder, \
                 Runner(timeout_s=runner_timeout_s) as runner:
             while len(new) < trials:
                 batch = search.propose(min(batch_size, trials - len(new)))
@@ -164,10 +168,10 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
                     else:
                         res = RunResult.failed("build", b.error or "build failed")
                     t = time.perf_counter()
-                    rid = database.add_record(workload, cand.trace, res, target=target,
+                    rid = database.add_record(workload, cand.trace, res, target=target_key,
                                               space=space.name, seed=seed)
                     overhead += time.perf_counter() - t
-                    rec = _as_record(rid, cand, res, target, space.name, seed)
+                    rec = _as_record(rid, cand, res, target_key, space.name, seed)
                     new.append(rec)
                     lat.append(rec.latency_s)
                     failures += not rec.ok
@@ -188,7 +192,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     result = TuneResult(
         workload.name, workload.flops, ok_best.trace if ok_best else None,
         ok_best.latency_s if ok_best else math.inf,
-        ok_best.trace.replay(workload).program if ok_best else None,
+        ok_best.trace.replay(workload, target=tgt).program if ok_best else None,
         tuple(new), len(new), failures, wall_s, overhead,
         numpy_latency_s(workload) if reference else None, dict(search.stats))
     if not isinstance(db, Database):

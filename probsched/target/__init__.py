@@ -1,0 +1,50 @@
+"""What code is built for: the :class:`Target` value, made once and passed down explicitly.
+
+The schedule's queries (``vector_lanes()``, ``vector_registers()``, ``cache_bytes(level)``,
+``num_cores()``), codegen, the builder and the database's record keys all read a target given
+to them; :func:`resolve` is the one place that turns "none given" into the host.
+
+Kinds: :class:`~.cpu.CpuTarget` (``"host"`` or an x86-64 level such as ``"x86-64-v3"``). A
+CUDA device will be another kind beside it, with the same ``kind``, ``key`` and ``describe``.
+
+>>> resolve(None) is host()
+True
+>>> resolve("x86-64-v3").cpu
+'x86-64-v3'
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ..errors import ProbschedError
+from .cpu import LEVELS, CpuTarget, cpu_target, host
+
+__all__ = ["LEVELS", "CpuTarget", "Target", "cpu_target", "host", "resolve"]
+
+
+@runtime_checkable
+class Target(Protocol):
+    """What every kind of target says of itself."""
+
+    kind: str
+
+    @property
+    def key(self) -> str:
+        """Records measured for this target are stored and looked up under this text."""
+
+    def describe(self) -> str:
+        """One line for people: what the code is for."""
+
+
+def resolve(target: Target | str | None) -> Target:
+    """The target to use: the host when ``None``, a target by name (``"host"``, ``"cpu"``,
+    ``"x86-64-v3"``, ...), or ``target`` itself."""
+    if target is None:
+        return host()
+    if isinstance(target, str):
+        return cpu_target("host" if target == "cpu" else target)
+    if isinstance(target, CpuTarget):
+        return target
+    raise ProbschedError(f"not a target: {target!r} (give a name such as 'host' or "
+                         f"'x86-64-v3', or a probsched.target.CpuTarget)")
