@@ -66,13 +66,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from .lang.run import _only_space, parse_params
+    from .lang.run import parse_params
     from .search.tuner import tune
 
     try:
         mod = load_module(args.file)
         wl = mod.workload(args.workload, **parse_params(args.param))
-        sp = mod.space(args.space) if args.space is not None else _only_space(mod, wl.name)
+        sp = mod.space(args.space) if args.space is not None else mod.space_for(wl.name)
     except ProbschedError as exc:
         return _lang_error(args.file, exc)
     if args.trials < 1:

@@ -16,7 +16,9 @@ import pytest
 
 import probsched as ps
 from probsched.measure import RunResult
-from probsched.search.database import SCHEMA_VERSION, Database, decisions_key
+from probsched.schedule import decisions_key
+from probsched.search.database import SCHEMA_VERSION, Database
+from probsched.search.jsonl import export_jsonl, import_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = "x86_64-test cpu=test vector=256b"
@@ -29,7 +31,7 @@ def make_trace(factors=None, seed=0, wl=WL):
     loops = sch.get_loops(sch.get_block("C"))
     t = sch.sample_perfect_tile(loops[1], n=2)
     sch.split(loops[1], t)
-    return sch.trace if factors is None else sch.trace.with_decision(2, factors)
+    return sch.trace if factors is None else sch.trace.with_decision("#0", factors)
 
 
 def ok(latency, runs=None):
@@ -51,10 +53,11 @@ def test_round_trip(tmp_path):
         recs = db.records(WL)
         assert [r.id for r in recs] == [r1, r2]
         a = recs[0]
-        assert a.trace == t1 and a.trace.decision_map == {2: (2, 8)}
+        assert a.trace == t1 and a.trace.decision_map == {"#0": (2, 8)}
         assert (a.latency_s, a.runs_s, a.min_s) == (2e-6, (1e-6, 2e-6, 5e-6), 1e-6)
         assert (a.target, a.space, a.seed, a.error, a.error_kind) == (TARGET, "s", 7, None, None)
-        assert a.ok and a.workload_id == wid and a.decisions == decisions_key(t1)
+        assert a.ok and a.workload_id == wid
+        assert a.decisions == decisions_key(t1.decision_map) == t1.key
         assert a.created <= time.time() and a.max_abs_err == 1e-7
         assert a.result() == ok(2e-6, (1e-6, 2e-6, 5e-6))
         assert recs[1].trace == t2 and recs[1].space is None and recs[1].seed is None
@@ -114,8 +117,9 @@ def test_duplicates_by_decisions():
         assert db.has_decisions(WL, make_trace((2, 8), seed=5))
         assert not db.has_decisions(WL, make_trace((8, 2)))
         assert not db.has_decisions(WL, make_trace((2, 8)), target="another target")
-        assert db.measured_decisions(WL) == {decisions_key(make_trace((2, 8)))}
-    assert decisions_key(make_trace((2, 8))) == "[[2,[2,8]]]"
+        assert db.measured_decisions(WL) == {make_trace((2, 8)).key}
+    assert make_trace((2, 8)).key == '[["#0",[2,8]]]'
+    assert decisions_key({"b": 1, "a": [2, 3]}) == decisions_key({"a": (2, 3), "b": 1})
 
 
 WRITER = textwrap.dedent("""
@@ -132,7 +136,7 @@ WRITER = textwrap.dedent("""
     with Database(sys.argv[1]) as db:
         for i in range(n):
             lat = 1e-6 * (1 + i % 7)
-            rid = db.add_record(wl, trace.with_decision(2, (1, 16)) if i % 2 else trace,
+            rid = db.add_record(wl, trace.with_decision("#0", (1, 16)) if i % 2 else trace,
                                 RunResult(True, lat, lat, (lat,)), target="t", seed=i)
             print(rid, flush=True)
             time.sleep(pause)
@@ -193,9 +197,9 @@ def test_jsonl_round_trip(tmp_path):
         a.add_record(WL, make_trace((1, 16)), RunResult.failed("timeout", "took > 10 s"),
                      target=TARGET)
         a.add_record(small, make_trace((2, 4), wl=small), ok(1e-6), target=TARGET)
-        assert a.export_jsonl(tmp_path / "all.jsonl") == 3
-        assert b.import_jsonl(tmp_path / "all.jsonl") == 3
-        assert b.import_jsonl(tmp_path / "all.jsonl") == 0  # duplicates skipped
+        assert export_jsonl(a, tmp_path / "all.jsonl") == 3
+        assert import_jsonl(b, tmp_path / "all.jsonl") == 3
+        assert import_jsonl(b, tmp_path / "all.jsonl") == 0  # duplicates skipped
 
         def fields(db, wl):
             return [(r.trace, r.decisions, r.target, r.runs_s, r.latency_s, r.error,
@@ -207,9 +211,9 @@ def test_jsonl_round_trip(tmp_path):
             (w.structural_hash, w.text, w.flops) for w in b.workloads()]
 
         buf = io.StringIO()
-        assert a.export_jsonl(buf, small) == 1
+        assert export_jsonl(a, buf, small) == 1
         with Database(":memory:") as c:
-            assert c.import_jsonl(io.StringIO(buf.getvalue())) == 1
+            assert import_jsonl(c, io.StringIO(buf.getvalue())) == 1
             assert c.best(small.structural_hash)[0].latency_s == 1e-6
 
 
@@ -218,15 +222,16 @@ def test_import_corrupt_line_names_it_and_adds_nothing(tmp_path):
         a.add_record(WL, make_trace((2, 8)), ok(2e-6), target=TARGET)
         a.add_record(WL, make_trace((4, 4)), ok(1e-6), target=TARGET)
         buf = io.StringIO()
-        a.export_jsonl(buf)
+        export_jsonl(a, buf)
     good = buf.getvalue().splitlines()
     bad = tmp_path / "bad.jsonl"
     with Database(":memory:") as b:
         for broken in ['{"version": 1, "trunc', '[1, 2]', good[1].replace('"target"', '"t"'),
-                       good[1].replace('"version":1', '"version":9')]:
+                       good[1].replace('"version":2', '"version":9'),
+                       good[1].replace('"version":2', '"version":1')]:
             bad.write_text(good[0] + "\n\n" + broken + "\n")
             with pytest.raises(ps.ProbschedError, match=r"bad\.jsonl:3:1: error: bad record"):
-                b.import_jsonl(bad)
+                import_jsonl(b, bad)
             assert b.count() == 0 and b.workloads() == []
         # the rolled-back workload must not linger in the id cache
         b.add_record(WL, make_trace(), ok(1e-6), target=TARGET)
@@ -248,6 +253,23 @@ def test_schema_version_checked(tmp_path):
     raw.close()
     with pytest.raises(ps.ProbschedError, match="unknown database schema version 'x'"):
         Database(path)
+
+
+def test_a_database_of_decisions_by_index_is_refused_and_left_as_it_is(tmp_path):
+    """Schema 1 keyed decisions by instruction index: reading them by address would give the
+    wrong candidates, so the file is refused with what to do, and not modified."""
+    path = tmp_path / "old.db"
+    Database(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    raw.commit()
+    raw.execute("PRAGMA journal_mode=DELETE")
+    raw.close()
+    before = path.read_bytes()
+    with pytest.raises(ps.ProbschedError, match="old.db: database schema version 1.*by "
+                       "instruction index.*by address.*new database"):
+        Database(path)
+    assert path.read_bytes() == before
 
 
 def test_not_a_probsched_database(tmp_path):

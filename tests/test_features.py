@@ -238,7 +238,7 @@ def test_trace_features_encode_kinds_and_decisions():
     sch.vectorize(j)
     t = extract_trace([sch.trace])
     assert t.shape == (1, n_trace_features()) and len(trace_feature_names()) == t.shape[1]
-    decided = sch.trace.decision(2)  # get_block, get_loops, then the sampling
+    decided = sch.trace.decision_at(2)  # get_block, get_loops, then the sampling
     row = 2 ** t[0] - 1
     assert row[_tname("length")] == pytest.approx(4)  # queries are left out
     assert row[_tname("p0_sample_perfect_tile")] == 1
@@ -255,9 +255,9 @@ def test_trace_features_differ_with_decisions_and_cap_length():
     sch.split(i, sch.sample_perfect_tile(i, 2, 16))
     idx = next(k for k, inst in enumerate(sch.trace.instructions)
                if inst.kind == "sample_perfect_tile")
-    other = sch.trace.with_decision(idx, [2, 32])
+    other = sch.trace.with_decision(sch.trace.instructions[idx].address, [2, 32])
     a, b = extract_trace([sch.trace, other])
-    if tuple(sch.trace.decision(idx)) != (2, 32):
+    if tuple(sch.trace.decision_at(idx)) != (2, 32):
         assert not np.array_equal(a, b)
     short = extract_trace([sch.trace], max_len=1)
     assert short.shape == (1, n_trace_features(1))

@@ -47,7 +47,7 @@ def test_example(name):
         text = format_trace_space(sch.trace, wl.name)
         again = ps.Schedule(wl, seed=seed + 50)
         ps.parse(text, "trace.sched").space().apply(again)
-        assert again.trace == sch.trace and str(again.program) == str(sch.program)
+        assert again.trace.same_steps(sch.trace) and str(again.program) == str(sch.program)
         # the trace as JSON
         back = ps.Trace.from_json(sch.trace.to_json())
         assert str(back.replay(wl).program) == str(sch.program)

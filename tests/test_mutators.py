@@ -58,8 +58,8 @@ def sample(space, wl, seed=0):
 
 def test_choices_pair_addresses_with_sampling_instructions():
     sch, made = sample(rich, workload())
-    choices = choices_of(sch.trace, made)
-    assert [c.address for c in choices] == [0, 1, 2, 3, 4]
+    choices = choices_of(sch.trace)
+    assert [c.address for c in choices] == ["#0", "#1", "#2", "#3", "#4"]
     assert [c.kind for c in choices] == ["sample_perfect_tile"] * 2 + \
         ["sample_categorical"] * 2 + ["sample_compute_location"]
     assert [c.parallel_extent for c in choices] == [False, False, False, True, False]
@@ -79,7 +79,7 @@ def _mutations(name: str, seed: int = 0):
     for k in range(N):
         if k % 50 == 0:
             sch, made = sample(rich, wl, seed=k)
-            choices = choices_of(sch.trace, made)
+            choices = choices_of(sch.trace)
         changed = MUTATORS[name].fn(choices, rng)
         assert changed is not None and len(changed) == 1
         (addr, new), = changed.items()
@@ -97,8 +97,8 @@ def test_tile_size_keeps_the_product_and_the_innermost_bound():
         assert all(t >= 1 for t in new) and len(new) == len(old.decision)
         assert tuple(new) != tuple(old.decision)
         seen.add((old.address, tuple(new)))
-    assert len({t for a, t in seen if a == 0}) >= 15  # 64 in 4 tiles: many outcomes
-    assert len({t for a, t in seen if a == 1}) >= 5
+    assert len({t for a, t in seen if a == "#0"}) >= 15  # 64 in 4 tiles: many outcomes
+    assert len({t for a, t in seen if a == "#1"}) >= 5
 
 
 def test_categorical_picks_another_index_in_range():
@@ -130,21 +130,21 @@ def test_parallel_extent_steps_to_a_neighbour():
 
 def test_mutators_without_their_choice_are_not_applicable():
     sch, made = sample(tiles_only, workload())
-    choices = choices_of(sch.trace, made)
+    choices = choices_of(sch.trace)
     rng = np.random.default_rng(0)
     for name in ("categorical", "compute_location", "parallel_extent"):
         assert MUTATORS[name].fn(choices, rng) is None
     # propose falls through to the one that applies
     for _ in range(20):
         new = propose(choices, rng)
-        assert new is not None and new[0] != made[0]
+        assert new is not None and new["#0"] != made["#0"]
 
 
 def test_a_space_without_choices_has_no_mutation():
     wl = workload()
     empty = ps.space(lambda sch: None, name="empty")
     sch, made = sample(empty, wl)
-    assert mutate(empty, wl, choices_of(sch.trace, made), np.random.default_rng(0)) is None
+    assert mutate(empty, wl, choices_of(sch.trace), np.random.default_rng(0)) is None
 
 
 def test_mutated_decisions_replay_and_keep_their_invariants():
@@ -153,13 +153,13 @@ def test_mutated_decisions_replay_and_keep_their_invariants():
     sch, made = sample(rich, wl, seed=3)
     programs = set()
     for _ in range(40):
-        out = mutate(rich, wl, choices_of(sch.trace, made), rng)
+        out = mutate(rich, wl, choices_of(sch.trace), rng)
         assert out is not None
         sch, made = out
-        tl, tc = made[0], made[1]
+        tl, tc = made["#0"], made["#1"]
         assert math.prod(tl) == 64 and tl[-1] <= 8
         assert math.prod(tc) == 48 and tc[-1] <= 4
-        assert 0 <= made[2] < 4 and 0 <= made[3] < 3 and made[4] >= -2
+        assert 0 <= made["#2"] < 4 and 0 <= made["#3"] < 3 and made["#4"] >= -2
         programs.add(str(sch.program))
     assert len(programs) >= 20
 
@@ -184,8 +184,8 @@ def test_failed_replays_are_retried_then_dropped():
 
     fragile.apply = counting
     sch = ps.Schedule(wl, seed=0)
-    made = original(sch, {0: (1, 64)})
-    assert mutate(fragile, wl, choices_of(sch.trace, made), np.random.default_rng(0),
+    original(sch, {"#0": (1, 64)})
+    assert mutate(fragile, wl, choices_of(sch.trace), np.random.default_rng(0),
                   retries=3) is None
     assert len(calls) == 3
 

@@ -108,9 +108,8 @@ space s for w:
     mod.space().apply(sch)
     assert [b.name for b in sch.program.blocks()] == ["C"]
     assert "vectorized(8)" in str(sch.program)
-    bad = ps.parse("space s:\n    is_reduction(1, 2)\n")
     with pytest.raises(ProbschedError, match=r"<string>:2:5: error: is_reduction\(\): too many"):
-        bad.space().apply(sch)
+        ps.parse("space s:\n    is_reduction(1, 2)\n")  # arities of queries are static
 
 
 def test_builtin_library_path_and_unknown_library(tmp_path):
@@ -158,7 +157,7 @@ def test_every_suite_operator_at_small_shapes(name):
         assert again.trace == sch.trace
         text = ps.Schedule(wl, seed=seed + 8)  # the trace as text runs to the same trace
         ps.parse(format_trace_space(sch.trace, wl.name), "t.sched").space().apply(text)
-        assert text.trace == sch.trace and str(text.program) == str(sch.program)
+        assert text.trace.same_steps(sch.trace) and str(text.program) == str(sch.program)
     assert len(programs) > 1  # the space is a space
 
 

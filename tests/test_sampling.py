@@ -29,7 +29,7 @@ def draw_tiles(n: int, max_innermost: int, draws: int = 1000, extent: int = 512)
     for _ in range(draws):
         rvs = sch.sample_perfect_tile(loop, n, max_innermost)
         tiles = tuple(sch.get(rv) for rv in rvs)
-        assert sch.trace.decision(len(sch.trace) - 1) == tiles  # the decision is the tiles
+        assert sch.trace.decision_at(len(sch.trace) - 1) == tiles  # the decision is the tiles
         out.append(tiles)
     return out
 
@@ -94,7 +94,7 @@ def test_a_stale_tile_decision_is_repaired_from_the_innermost_out():
     sch, loop = loop_of_extent(48)
     rvs = sch.sample_perfect_tile(loop, 3, 16, decision=[2, 8, 4])  # made for 64
     assert [sch.get(rv) for rv in rvs] == [3, 4, 4]
-    assert sch.trace.decision(2) == (3, 4, 4)  # the trace records the repaired decision
+    assert sch.trace.decision_at(2) == (3, 4, 4)  # the trace records the repaired decision
     with pytest.raises(ps.ScheduleError, match=r"decision \[2, 8\] has 2 tiles, not 3"):
         sch.sample_perfect_tile(loop, 3, 16, decision=[2, 8])
 
@@ -115,11 +115,11 @@ def test_categorical_frequencies_follow_the_probabilities():
 def test_categorical_decision_is_the_index_and_unnormalised_probs_work():
     sch = ps.Schedule(gmm(b=1, n=4, m=4, k=4), seed=0)
     v = sch.sample_categorical([4, 8, 16], [1, 1, 2])
-    assert sch.get(v) == [4, 8, 16][sch.trace.decision(0)]
+    assert sch.get(v) == [4, 8, 16][sch.trace.decision_at(0)]
     v = sch.sample_categorical([4, 8, 16], [1, 1, 2], decision=2)
-    assert sch.get(v) == 16 and sch.trace.decision(1) == 2
+    assert sch.get(v) == 16 and sch.trace.decision_at(1) == 2
     v = sch.sample_categorical([4, 8, 16], [0, 1, 0], decision=7)  # stale: resampled
-    assert sch.get(v) == 8 and sch.trace.decision(2) == 1
+    assert sch.get(v) == 8 and sch.trace.decision_at(2) == 1
 
 
 # ---------------------------------------------------------------- compute locations
@@ -141,7 +141,7 @@ def test_sampled_compute_locations_are_valid(wl, block):
     seen = set()
     for _ in range(20):
         loc = sch.sample_compute_location(b)
-        decision = sch.trace.decision(len(sch.trace) - 1)
+        decision = sch.trace.decision_at(len(sch.trace) - 1)
         value = sch.get(loc)
         seen.add(decision)
         assert decision >= -2
@@ -157,14 +157,14 @@ def test_a_stale_compute_location_falls_back_to_a_valid_one_before_it():
     sch = ps.Schedule(sfm(n=4, m=6), seed=0)
     b = sch.get_block("E")
     sch.sample_compute_location(b, decision=99)
-    fallback = sch.trace.decision(1)
+    fallback = sch.trace.decision_at(1)
     assert fallback >= -1 and fallback <= 99
     sch.sample_compute_location(b, decision=fallback)
-    assert sch.trace.decision(2) == fallback
+    assert sch.trace.decision_at(2) == fallback
     # Decision -2 (inline) where inlining is impossible: the root.
     m = sch.get_block("M")  # a reduction: never inlined
     sch.sample_compute_location(m, decision=-2)
-    assert sch.trace.decision(4) == -1
+    assert sch.trace.decision_at(4) == -1
 
 
 # ---------------------------------------------------------------- seeds

@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 import probsched as ps
 from probsched.ir.reference import check_outputs, random_inputs, reference
-from probsched.schedule import tree
+from probsched.schedule import INLINE, ROOT, tree
 from probsched.schedule.primitives import caching, inlining, location
-from probsched.schedule.schedule import INLINE, ROOT
 from probsched.workloads import c2d, cbr, gmm, nrm, sfm
 
 
@@ -252,7 +251,7 @@ def test_stale_decision_falls_back_to_the_last_valid_location():
     sch = small_c2d()
     loc = sch.sample_compute_location(sch.get_block("P"), decision=100)
     assert sch.get(loc) == "rc"
-    assert dict(sch.trace.decisions)[1] == 6
+    assert sch.trace.decision_at(1) == 6
 
 
 # ---------------------------------------------------------------- compute_at errors

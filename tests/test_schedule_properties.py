@@ -17,8 +17,8 @@ import probsched as ps
 from probsched.ir import expr as E
 from probsched.ir.program import Block, Loop
 from probsched.ir.reference import check_outputs, random_inputs, reference
+from probsched.schedule import INSTRUCTIONS as REGISTRY
 from probsched.schedule import RV, Trace, sampling, tree
-from probsched.schedule.instructions import REGISTRY
 from probsched.testing import STEPS, apply_step, code_size, schedules, traces, workloads
 from probsched.workloads import SUITE
 
@@ -71,7 +71,7 @@ GMM = SUITE["GMM"][0](**SUITE["GMM"][2])
 
 @given(traces(tiled, GMM))
 def test_traces_of_a_space_replay_like_the_space(trace):
-    tiles = [trace.decision(k) for k, inst in enumerate(trace.instructions)
+    tiles = [trace.decision_at(k) for k, inst in enumerate(trace.instructions)
              if inst.kind == "sample_perfect_tile"]
     assert [_prod(t) for t in tiles] == [GMM.stages[-1].shape[1], GMM.stages[-1].shape[2]]
     again = Trace.from_json(trace.to_json())
@@ -130,9 +130,9 @@ def test_with_decision_changes_exactly_that_decisions_effect(sch, data):
     assume(choices)
     index = data.draw(st.sampled_from(choices), label="instruction")
     inst = trace.instructions[index]
-    new = _new_decision(data, inst, trace.decision(index))
-    event(f"{inst.kind}: decision {'changed' if new != trace.decision(index) else 'kept'}")
-    changed = trace.with_decision(index, new)
+    new = _new_decision(data, inst, trace.decision_at(index))
+    event(f"{inst.kind}: decision {'changed' if new != trace.decision_at(index) else 'kept'}")
+    changed = trace.with_decision(inst.address, new)
     try:
         other = changed.replay(sch.workload)
     except ps.ScheduleError:
@@ -142,10 +142,10 @@ def test_with_decision_changes_exactly_that_decisions_effect(sch, data):
     # The same instructions; the new decision is used as given; no other decision moves but
     # the tiles of loops whose extents changed (repaired to fit them).
     assert other.trace.instructions == changed.instructions
-    assert other.trace.decision(index) == changed.decision(index)
-    for k, decision in changed.decisions:
+    assert other.trace.decision_at(index) == changed.decision_at(index)
+    for k, later in changed.sampling():
         if k not in repaired:
-            assert other.trace.decision(k) == decision, k
+            assert other.trace.decision(later.address) == changed.decision(later.address), k
     _assert_same_except(sch.program.body, other.program.body, loops, annotated)
     assert sch.program.buffers == other.program.buffers
     if inst.kind == "sample_perfect_tile":  # the split's own loops take the new tiles
@@ -155,7 +155,7 @@ def test_with_decision_changes_exactly_that_decisions_effect(sch, data):
                     path = tree.find_loop(other.program, other.get(rv))
                     if path is not None:
                         assert tree.node_at(other.program, path).extent == tile
-    if new == trace.decision(index):
+    if new == trace.decision_at(index):
         assert str(other.program) == str(sch.program)
 
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 import probsched as ps
-from probsched.schedule import RV, Instruction, Trace
-from probsched.schedule.instructions import REGISTRY
+from probsched.schedule import INSTRUCTIONS as REGISTRY
+from probsched.schedule import QUERIES, RV, Instruction, Trace
 from probsched.workloads import gmm
 
 
@@ -68,28 +68,41 @@ def test_replay_gives_the_same_program_and_trace():
 
 def test_replay_with_decisions_overrides_the_trace():
     trace = sampled().trace
-    index = next(k for k, inst in enumerate(trace.instructions)
-                 if inst.kind == "sample_perfect_tile")
-    sch = trace.replay(WL, decisions={index: (1, 8, 4)})
-    assert sch.trace.decision(index) == (1, 8, 4)
+    address = next(inst.address for inst in trace.instructions
+                   if inst.kind == "sample_perfect_tile")
+    assert address == "#0"  # not in a space: the choice's order
+    sch = trace.replay(WL, decisions={address: (1, 8, 4)})
+    assert sch.trace.decision(address) == (1, 8, 4)
     assert "for i_2 in unrolled(4)" in str(sch.program)
-    assert trace.with_decision(index, [1, 8, 4]).replay(WL).trace == sch.trace
+    assert trace.with_decision(address, [1, 8, 4]).replay(WL).trace == sch.trace
 
 
 def test_with_decision_none_samples_afresh_from_the_replay_seed():
     trace = sampled(seed=1).trace
-    index = max(trace.decision_map)  # the categorical
-    cleared = trace.with_decision(index, None)
-    assert index not in cleared.decision_map and len(cleared) == len(trace)
-    decisions = {cleared.replay(WL, seed=s).trace.decision(index) for s in range(12)}
+    address = list(trace.decision_map)[-1]  # the categorical
+    cleared = trace.with_decision(address, None)
+    assert address not in cleared.decision_map and len(cleared) == len(trace)
+    decisions = {cleared.replay(WL, seed=s).trace.decision(address) for s in range(12)}
     assert decisions == {0, 1, 2}
     assert cleared.replay(WL, seed=3).trace == cleared.replay(WL, seed=3).trace
 
 
-def test_with_decision_checks_the_index():
+def test_with_decision_checks_the_address():
     trace = sampled().trace
-    with pytest.raises(ps.ProbschedError, match="trace has no instruction 99"):
-        trace.with_decision(99, 1)
+    with pytest.raises(ps.ProbschedError, match="no sampling instruction at address '#9'"):
+        trace.with_decision("#9", 1)
+
+
+def test_decisions_are_keyed_by_address_in_json_and_a_stray_one_is_refused():
+    trace = sampled().trace
+    data = json.loads(trace.to_json())
+    assert [a for a, _ in data["decisions"]] == ["#0", "#1", "#2"]
+    data["decisions"][0][0] = 2  # an instruction index, as older probsched wrote them
+    with pytest.raises(ps.ProbschedError, match="an address is text"):
+        Trace.from_json(json.dumps(data))
+    data["decisions"][0][0] = "#7"
+    with pytest.raises(ps.ProbschedError, match="decisions at '#7', where no sampling"):
+        Trace.from_json(json.dumps(data))
 
 
 def test_stale_tile_decisions_are_repaired_on_another_shape():
@@ -97,7 +110,7 @@ def test_stale_tile_decisions_are_repaired_on_another_shape():
     sch = trace.replay(gmm(b=1, n=24, m=12, k=8))
     for index, inst in enumerate(trace.instructions):
         if inst.kind == "sample_perfect_tile":
-            old, new = trace.decision(index), sch.trace.decision(index)
+            old, new = trace.decision_at(index), sch.trace.decision_at(index)
             extent = 24 if inst.attr("n") == 3 else 12
             assert _prod(new) == extent and new[-1] <= inst.attr("max_innermost_factor")
             assert old[-1] % new[-1] == 0  # the innermost keeps what still divides
@@ -115,7 +128,8 @@ def test_simplified_drops_unused_queries_and_samplings(golden):
     simple = trace.simplified()
     assert [inst.kind for inst in simple.instructions] == [
         "get_block", "get_loops", "sample_perfect_tile", "split"]
-    assert simple.decision(2) == trace.decision(5)
+    assert simple.decision_at(2) == trace.decision_at(5) == trace.decision("#1")
+    assert list(simple.decision_map) == ["#1"]
     assert str(simple.replay(WL).program) == str(sch.program)
     assert simple.simplified() == simple
     golden(str(simple))
@@ -156,9 +170,12 @@ def test_replay_of_an_illegal_trace_names_the_primitive():
 
 
 def test_every_primitive_is_a_registered_instruction():
-    methods = {name for name in dir(ps.Schedule)
-               if getattr(getattr(ps.Schedule, name), "instruction_kind", None)}
-    assert methods == set(REGISTRY)
+    public = {name for name in dir(ps.Schedule) if not name.startswith("_")}
+    not_declared = public - set(REGISTRY) - set(QUERIES) - {
+        "get", "copy", "trace", "replay", "workload", "program", "target", "seed", "rng",
+        "decisions", "site"}
+    assert not_declared == set(), "every public method is an instruction or a query"
+    assert set(REGISTRY) <= public and set(QUERIES) <= public
     assert {k for k, v in REGISTRY.items() if v.sampling} == {
         "sample_perfect_tile", "sample_categorical", "sample_compute_location"}
     assert {k for k, v in REGISTRY.items() if v.pure and not v.sampling} == {

@@ -57,9 +57,8 @@ def test_faulty_candidates_are_stored_with_their_reason_and_the_best_is_correct(
         records = d.records(wl)
     kinds = {}
     for r in records:
-        fault = r.trace.decision(
-            next(k for k, inst in enumerate(r.trace.instructions)
-                 if inst.kind == "sample_categorical"))
+        fault = next(r.trace.decision(inst.address) for inst in r.trace.instructions
+                     if inst.kind == "sample_categorical")
         kinds.setdefault(fault, set()).add(r.error_kind)
     assert kinds == {0: {None}, 1: {"crash"}, 2: {"timeout"}, 3: {"wrong"}}
     assert all(r.error for r in records if not r.ok)

@@ -12,7 +12,7 @@ import statistics
 import time
 
 from ..lang import parser
-from ..lang.module import parse
+from ..lang.loader import parse
 from ..schedule import Schedule
 from ..workloads import gmm
 from . import suite

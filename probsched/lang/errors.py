@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 from ..errors import Location, ProbschedError
 
 
@@ -29,3 +32,9 @@ def located(cls: type[ProbschedError], message: str, loc: Location, source: str 
     """``cls(message, loc)`` with the source context appended to the message."""
     ctx = context(source, loc) if source else ""
     return cls(f"{message}\n{ctx}" if ctx else message, loc)
+
+
+def did_you_mean(message: str, name: str, known: Iterable[str]) -> str:
+    """``message``, and the closest of ``known`` to ``name`` if one is close."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"{message}; did you mean '{close[0]}'?" if close else message

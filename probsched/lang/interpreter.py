@@ -1,50 +1,42 @@
 """Runs a space against a :class:`~probsched.schedule.Schedule`, addressing its random choices.
 
 Values are ints, floats, bools, strings, lists, None and the schedule's random variables. A
-call is, in this order of lookup, a rule (a ``def``), a builtin (``len range min max``, the
-dtypes as conversions, ``num_cores``, ``vector_lanes`` and the ``QUERIES`` of the program,
-which call the Schedule method of that name) or a primitive: any public Schedule method
-registered as an instruction. A sampled integer used in arithmetic, a comparison, a condition
+call is, in this order of lookup, a rule (a ``def``), a builtin (``len range min max`` and
+the dtypes as conversions), a query (the registry's ``QUERIES``, of the program or the
+target: the Schedule method of that name) or a primitive (the registry's ``INSTRUCTIONS``).
+A sampled integer used in arithmetic, a comparison, a condition
 or as a list index stands for its value (``sch.get(rv)``); passed to a primitive it stays a
 random variable, so the trace links the two.
 
 **Addresses.** Every sampling call gets an address: the dynamic path to it (the call sites of
 the enclosing rule calls and the enclosing loops with their iteration index) then its own call
-site, written ``matmul.sched:14:5[2] > rules/common.sched:3:10``. Given a decision map, a
-sampling call whose address is in it is passed that decision (``decision=``); others sample
-afresh. Running the same space with the decisions a run recorded repeats that run exactly, so
-without data-dependent control flow this is trace replay; with it, a changed decision may take
-another branch and the rest of the program still runs (and stays legal).
+site, written ``matmul.sched:14:5[2] > rules/common.sched:3:10``. The schedule records each
+decision under its address and, where its decision map has one for that address, uses it
+instead of sampling (``Schedule(..., decisions=...)``). Running the same space with the
+decisions a run recorded repeats that run exactly, so without data-dependent control flow
+this is trace replay; with it, a changed decision may take another branch and the rest of
+the program still runs (and stays legal).
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
-import inspect
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import Location, ProbschedError, ScheduleError
-from ..schedule import RV, Schedule
-from ..schedule.instructions import REGISTRY
+from ..schedule import INSTRUCTIONS, QUERIES, RV, Schedule
+from ..values import is_int, is_number
 from . import ast
-from .errors import SchedError, located
+from .errors import SchedError, did_you_mean, located
 
 MAX_STEPS = 100_000  # statements one run may execute
 MAX_DEPTH = 64  # nested rule calls
 
-# Queries of the current program: builtins that call the Schedule method of the same name and
-# return plain values (no trace entry), so rules can check before they act.
-QUERIES = (
-    "block_name", "is_alive", "is_reduction", "is_injective", "has_select", "can_inline",
-    "is_output", "num_consumers", "num_producers", "loop_types", "reuse_reads", "loop_kind",
-    "loop_children", "legal", "loop_extent", "vector_lanes", "vector_registers", "cache_bytes",
-    "num_cores",
-)
-BUILTINS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64", *QUERIES)
+# The language's own functions; the registry's queries are builtins too.
+FUNCTIONS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64")
+BUILTINS = (*FUNCTIONS, *QUERIES)
 CONSTANTS = {"true": True, "false": False}
 
 
@@ -60,21 +52,6 @@ class Code:
     @property
     def name(self) -> str:
         return self.node.name
-
-
-_PRIMITIVES: dict[str, tuple[Any, inspect.Signature, bool]] = {}
-
-
-def primitives() -> dict[str, tuple[Any, inspect.Signature, bool]]:
-    """name -> (Schedule method, signature, is sampling) for every registered primitive."""
-    if not _PRIMITIVES:
-        for name in dir(Schedule):
-            fn = getattr(Schedule, name)
-            kind = getattr(fn, "instruction_kind", None)
-            if name.startswith("_") or kind not in REGISTRY:
-                continue
-            _PRIMITIVES[name] = (fn, inspect.signature(fn), REGISTRY[kind].sampling)
-    return _PRIMITIVES
 
 
 class _Return:
@@ -104,22 +81,18 @@ def _type_name(v: Any) -> str:
 
 
 class Interpreter:
-    """One run of a space: the schedule, the rules in scope and the decision map."""
+    """One run of a space: the schedule and the rules in scope."""
 
-    def __init__(self, sch: Schedule, rules: Mapping[str, Code],
-                 decisions: Mapping[Any, Any] | None = None):
+    def __init__(self, sch: Schedule, rules: Mapping[str, Code]):
         self.sch = sch
         self.rules = rules
-        self.decisions = decisions or {}
-        self.recorded: dict[str, Any] = {}
         self.steps = 0
         self.path: list[str] = []
 
     # ------------------------------------------------ entry points
 
-    def run_space(self, code: Code) -> dict[str, Any]:
+    def run_space(self, code: Code) -> None:
         self.run_body(code.node.body, {}, code)
-        return self.recorded
 
     def run_body(self, body: tuple[ast.Stmt, ...], env: dict, code: Code) -> _Return | None:
         for stmt in body:
@@ -188,7 +161,7 @@ class Interpreter:
                 return env[e.id]
             if e.id in CONSTANTS:
                 return CONSTANTS[e.id]
-            raise self.error(_unknown(f"name '{e.id}' is not defined", e.id, env), e.loc, code)
+            raise self.error(did_you_mean(f"name '{e.id}' is not defined", e.id, env), e.loc, code)
         if isinstance(e, ast.Const):
             return e.value
         if isinstance(e, ast.Call):
@@ -219,7 +192,7 @@ class Interpreter:
             if e.op == "not":
                 return not self.truth(x)
             x = self.value(x)
-            if not _is_number(x):
+            if not is_number(x):
                 raise self.error(f"unary '{e.op}' needs a number, got {_type_name(x)}", e.loc,
                                  code)
             return -x if e.op == "-" else x
@@ -235,7 +208,7 @@ class Interpreter:
         return bool(self.value(v))
 
     def arith(self, e: ast.BinOp, a: Any, b: Any, code: Code) -> Any:
-        ok = (_is_number(a) and _is_number(b)) or (
+        ok = (is_number(a) and is_number(b)) or (
             e.op == "+" and type(a) is type(b) and isinstance(a, list | str))
         if not ok:
             raise self.error(f"unsupported operand types for '{e.op}': {_type_name(a)} and "
@@ -268,13 +241,14 @@ class Interpreter:
         rule = self.rules.get(e.func)
         if rule is not None:
             return self.call_rule(e, rule, args, kwargs, code)
-        if e.func in BUILTINS:
+        if e.func in QUERIES:
+            return self.call_query(e, args, kwargs, code)
+        if e.func in FUNCTIONS:
             return self.call_builtin(e, args, kwargs, code)
-        prim = primitives().get(e.func)
-        if prim is not None:
-            return self.call_primitive(e, prim, args, kwargs, code)
-        raise self.error(_unknown(f"unknown function '{e.func}'", e.func,
-                                  [*self.rules, *BUILTINS, *primitives()]), e.loc, code)
+        if e.func in INSTRUCTIONS:
+            return self.call_primitive(e, args, kwargs, code)
+        raise self.error(did_you_mean(f"unknown function '{e.func}'", e.func,
+                                      [*self.rules, *BUILTINS, *INSTRUCTIONS]), e.loc, code)
 
     def call_rule(self, e: ast.Call, rule: Code, args: list, kwargs: dict, code: Code) -> Any:
         if len(self.path) >= MAX_DEPTH:
@@ -300,15 +274,13 @@ class Interpreter:
         if kwargs:
             raise self.error(f"{e.func}() takes no keyword arguments", e.loc, code)
         f = e.func
-        if f in QUERIES:
-            return self.call_query(e, args, code)
         vals = [self.value(a) for a in args]
         if f == "len":
             if len(vals) != 1 or not isinstance(vals[0], list | tuple | str):
                 raise self.error("len() takes one list", e.loc, code)
             return len(vals[0])
         if f == "range":
-            if not 1 <= len(vals) <= 3 or not all(_is_int(v) for v in vals):
+            if not 1 <= len(vals) <= 3 or not all(is_int(v) for v in vals):
                 raise self.error("range() takes 1 to 3 integers", e.loc, code)
             if len(vals) == 3 and vals[2] == 0:
                 raise self.error("range() step must not be zero", e.loc, code)
@@ -319,20 +291,22 @@ class Interpreter:
         if f in ("min", "max"):
             items = vals[0] if len(vals) == 1 and isinstance(vals[0], list | tuple) else vals
             items = [self.value(v) for v in items]
-            if not items or not all(_is_number(v) for v in items):
+            if not items or not all(is_number(v) for v in items):
                 raise self.error(f"{f}() takes numbers or a non-empty list of numbers", e.loc,
                                  code)
             return min(items) if f == "min" else max(items)
-        if len(vals) != 1 or not _is_number(vals[0]):
+        if len(vals) != 1 or not is_number(vals[0]):
             raise self.error(f"{f}() converts one number", e.loc, code)
         try:
             return int(vals[0]) if f.startswith("int") else float(vals[0])
         except (OverflowError, ValueError) as exc:
             raise self.error(f"{f}(): {exc}", e.loc, code) from None
 
-    def call_query(self, e: ast.Call, args: list, code: Code) -> Any:
+    def call_query(self, e: ast.Call, args: list, kwargs: dict, code: Code) -> Any:
+        if kwargs:
+            raise self.error(f"{e.func}() takes no keyword arguments", e.loc, code)
         try:
-            _query_signature(e.func).bind(*args)
+            QUERIES[e.func].signature.bind(*args)
         except TypeError as exc:
             raise self.error(f"{e.func}(): {exc}", e.loc, code) from None
         try:
@@ -340,16 +314,14 @@ class Interpreter:
         except ProbschedError as exc:
             raise self.error(exc.message, e.loc, code) from None
 
-    def call_primitive(self, e: ast.Call, prim, args: list, kwargs: dict, code: Code) -> Any:
-        method, signature, sampling = prim  # arity was checked statically (module._check_code)
-        args = spread_list(signature, args)
-        address = None
-        if sampling:
-            address = " > ".join((*self.path, f"{code.unit}:{e.loc.line}:{e.loc.column}"))
-            if address in self.decisions:
-                kwargs["decision"] = self.decisions[address]
+    def call_primitive(self, e: ast.Call, args: list, kwargs: dict, code: Code) -> Any:
+        kind = INSTRUCTIONS[e.func]  # arity was checked statically (checker.py)
+        if kind.variadic and len(args) == 1 and isinstance(args[0], list | tuple):
+            args = list(args[0])  # reorder(order) is reorder(*order)
+        if kind.sampling:
+            self.sch.site = " > ".join((*self.path, f"{code.unit}:{e.loc.line}:{e.loc.column}"))
         try:
-            out = method(self.sch, *args, **kwargs)
+            out = getattr(self.sch, e.func)(*args, **kwargs)
         except ProbschedError as exc:
             if exc.location is not None:
                 raise
@@ -357,27 +329,9 @@ class Interpreter:
             raise self.error(exc.message, e.loc, code, cls) from None
         except (TypeError, ValueError, IndexError, KeyError) as exc:
             raise self.error(f"{e.func}(): bad arguments ({exc})", e.loc, code) from exc
-        if sampling:
-            trace = self.sch.trace
-            self.recorded[address] = trace.decision(len(trace) - 1)
+        finally:
+            self.sch.site = None
         return list(out) if isinstance(out, tuple) else out
-
-
-@functools.cache
-def _query_signature(name: str) -> inspect.Signature:
-    """A query's parameters (``self`` left out); computing one costs ~80 us, and a generated
-    space asks hundreds of queries per run."""
-    params = list(inspect.signature(getattr(Schedule, name)).parameters.values())[1:]
-    return inspect.Signature(params)
-
-
-def spread_list(signature: inspect.Signature, args: list) -> list:
-    """A variadic primitive (``fuse``, ``reorder``) given one list takes its items:
-    ``reorder(order)`` is ``reorder(*order)``."""
-    if len(args) == 1 and isinstance(args[0], list | tuple) and any(
-            p.kind == p.VAR_POSITIONAL for p in signature.parameters.values()):
-        return list(args[0])
-    return args
 
 
 def bind_problem(params: tuple[ast.Param, ...], n_args: int, kwargs) -> str | None:
@@ -395,16 +349,3 @@ def bind_problem(params: tuple[ast.Param, ...], n_args: int, kwargs) -> str | No
     if missing:
         return f"missing argument{'s' * (len(missing) > 1)} {', '.join(missing)}"
     return None
-
-
-def _unknown(message: str, name: str, known) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f"{message}; did you mean '{close[0]}'?" if close else message
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import ProbschedError
 from ..schedule import Schedule, Trace
 from .errors import SchedError
-from .module import load
+from .loader import load
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def run_file(path: str, *, workload: str | None = None, space: str | None = None
         sch = recorded.replay(wl, seed=seed, target=target)
         space_name = space
     else:
-        sp = mod.space(space) if space is not None else _only_space(mod, wl.name)
+        sp = mod.space(space) if space is not None else mod.space_for(wl.name)
         sch = Schedule(wl, seed=seed, target=target)
         if sp is not None:
             sp.apply(sch)
@@ -95,17 +95,3 @@ def run_file(path: str, *, workload: str | None = None, space: str | None = None
     result = measure(sch)
     return RunReport(wl.name, space_name, bool(result.correct), result.max_abs_err,
                      result.latency_s, wl.flops, sch.trace, result.error)
-
-
-def _only_space(mod, workload: str):
-    """The one space for ``workload``; the generated space (probsched/rules/cpu.sched) when
-    the file has none for it."""
-    fits = mod.spaces_for(workload)
-    if len(fits) > 1:
-        raise SchedError(f"{mod.filename} has {len(fits)} spaces for workload {workload} "
-                         f"({', '.join(s.name for s in fits)}); pick one with --space")
-    if fits:
-        return fits[0]
-    from ..rules import generated_space
-
-    return generated_space()

@@ -16,12 +16,11 @@ space trace for gmm:
 
 from __future__ import annotations
 
-from ..schedule.printing import format_trace
 from ..schedule.trace import Trace
 
 
 def format_trace_space(trace: Trace, workload_name: str | None, space_name: str = "trace") -> str:
     """``space SPACE for WORKLOAD:`` and the trace's lines (``pass`` for an empty trace)."""
     head = f"space {space_name} for {workload_name}:" if workload_name else f"space {space_name}:"
-    body = format_trace(trace).splitlines() or ["pass"]
+    body = str(trace).splitlines() or ["pass"]
     return "\n".join([head, *("    " + line for line in body)]) + "\n"

@@ -2,14 +2,16 @@
 
 A round (:meth:`EvolutionarySearch.propose`):
 
-1. the population: the database's best records (``init_best_fraction`` of it, their decisions
-   read back by address), the rest fresh samples of the space (at least ``init_min_fresh``);
+1. the population: the database's best records (``init_best_fraction`` of it: the space run
+   again with their decisions, by address), the rest fresh samples of the space (at least
+   ``init_min_fresh``);
 2. ``generations`` times: the cost model scores the population; the best candidates never
    measured go into a heap; parents are drawn in proportion to their score and each child is
    a mutation (probability ``mutation_prob``) or a copy of its parent;
 3. the batch: the heap's best, except that each pick is, with probability ``epsilon``, a
-   random fresh sample instead. Candidates with decisions already measured (the database's
-   :func:`~.database.decisions_key`) or already picked are skipped: each is measured once.
+   random fresh sample instead. Candidates with decisions already measured (the trace's
+   :func:`~probsched.schedule.decisions_key`) or already picked are skipped: each is
+   measured once.
 
 A candidate is plain frozen data: its decisions by address, its trace and program. Replays
 are cached by decisions (a small space is revisited all the time), as are store features.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,7 +40,7 @@ from ..schedule import Schedule, Trace
 from ..target import Target, resolve
 from . import features as F
 from .cost_model import CostModel
-from .database import Database, decisions_key
+from .database import Database
 from .mutators import Choice, choices_of, default_probs, propose
 
 
@@ -67,7 +69,7 @@ class Candidate:
     """A schedule of the space: its decisions by address (in sampling order), trace, program
     and the database key of its decisions."""
 
-    decisions: tuple[tuple[Any, Any], ...]
+    decisions: tuple[tuple[str, Any], ...]
     trace: Trace
     program: Program
     key: str
@@ -82,30 +84,7 @@ class SearchStrategy(Protocol):
         """These were measured (the tuner stored them and updated the model)."""
 
 
-class _InOrder(Mapping):
-    """Decisions for a replay of a stored trace: the k-th address asked gets the trace's k-th
-    decision (exact for spaces without data-dependent control flow)."""
-
-    def __init__(self, decisions: Sequence[Any]):
-        self.queue = list(decisions)
-        self.given: dict[Any, Any] = {}
-
-    def __contains__(self, address: object) -> bool:
-        if address not in self.given and self.queue:
-            self.given[address] = self.queue.pop(0)
-        return address in self.given
-
-    def __getitem__(self, address: Any) -> Any:
-        return self.given[address]
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.given)
-
-    def __len__(self) -> int:
-        return len(self.queue) + len(self.given)
-
-
-def _frozen(decisions: Mapping[Any, Any]) -> tuple[tuple[Any, Any], ...]:
+def _frozen(decisions: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple((a, tuple(d) if isinstance(d, list | tuple) else d)
                  for a, d in decisions.items())
 
@@ -133,9 +112,9 @@ class EvolutionarySearch:
 
     # ------------------------------------------------------------ candidates
 
-    def _make(self, decisions: Mapping[Any, Any] | None) -> Candidate | None:
+    def _make(self, decisions: Mapping[str, Any] | None) -> Candidate | None:
         """Run the space (with ``decisions``, or sampling fresh); None when it fails."""
-        if decisions is not None and not isinstance(decisions, _InOrder):
+        if decisions is not None:
             cache_key = _frozen(decisions)
             if cache_key in self._replays:
                 self.stats["cache_hits"] += 1
@@ -144,12 +123,12 @@ class EvolutionarySearch:
         self.stats["replays"] += 1
         try:
             made = self.space.apply(sch, decisions)
-            cand = Candidate(_frozen(made), sch.trace, sch.program, decisions_key(sch.trace),
-                             choices_of(sch.trace, made))
+            trace = sch.trace
+            cand = Candidate(_frozen(made), trace, sch.program, trace.key, choices_of(trace))
         except ProbschedError:
             self.stats["failed_replays"] += 1
             cand = None
-        if decisions is not None and not isinstance(decisions, _InOrder):
+        if decisions is not None:
             self._replays[cache_key] = cand
         if cand is not None:
             self._replays[cand.decisions] = cand
@@ -174,8 +153,7 @@ class EvolutionarySearch:
             return []
         out = []
         for rec in self.db.best(self.workload, n, target=self.target.key):
-            decisions = [d for _, d in sorted(rec.trace.decisions)]
-            cand = self._make(_InOrder(decisions))
+            cand = self._make(rec.trace.decision_map)
             if cand is not None:
                 out.append(cand)
         return out

@@ -1,6 +1,6 @@
 """Mutators: change one decision of a candidate; never the IR.
 
-A candidate's decisions are keyed by address (see :mod:`probsched.lang.interpreter`); each
+A candidate's decisions are keyed by address (see :mod:`probsched.schedule.trace`); each
 address belongs to one sampling instruction of the candidate's trace, which says what kind of
 choice it is (:class:`Choice`). A mutator picks a choice it understands and returns the changed
 decisions, or None when it has nothing to change ("not applicable": it is skipped). The space
@@ -36,11 +36,9 @@ import numpy as np
 
 from ..errors import ProbschedError
 from ..schedule import Schedule
-from ..schedule.instructions import REGISTRY
 from ..schedule.sampling import prime_factors
-from ..schedule.trace import Trace
+from ..schedule.trace import Decisions, Trace
 
-Decisions = dict[Any, Any]
 MutatorFn = Callable[[Sequence["Choice"], np.random.Generator], "Decisions | None"]
 
 
@@ -49,7 +47,7 @@ class Choice:
     """One random choice of a candidate: its address, instruction kind, attributes (as the
     trace recorded them) and decision."""
 
-    address: Any
+    address: str
     kind: str
     attrs: tuple[tuple[str, Any], ...]
     decision: Any
@@ -79,21 +77,16 @@ def mutator(name: str, *, prob: float) -> Callable[[MutatorFn], MutatorFn]:
     return register
 
 
-def choices_of(trace: Trace, decisions: Mapping[Any, Any]) -> tuple[Choice, ...]:
-    """The choices of a candidate: its decisions by address, paired in order with the sampling
-    instructions of its trace."""
-    sampling = [(k, inst) for k, inst in enumerate(trace.instructions)
-                if REGISTRY[inst.kind].sampling]
+def choices_of(trace: Trace) -> tuple[Choice, ...]:
+    """The choices of a candidate: the sampling instructions of its trace, each with its
+    address and decision."""
     marked = {inst.inputs[2] for inst in trace.instructions
               if inst.kind == "annotate" and len(inst.inputs) == 3
               and inst.inputs[1] == "parallel_extent"}
-    if len(sampling) != len(decisions):
-        raise ProbschedError(f"{len(decisions)} decisions but {len(sampling)} sampling "
-                             "instructions in the trace")
     return tuple(
-        Choice(addr, inst.kind, inst.attrs, dec,
+        Choice(inst.address, inst.kind, inst.attrs, trace.decision(inst.address),
                inst.kind == "sample_categorical" and bool(set(inst.outputs) & marked))
-        for (addr, dec), (_, inst) in zip(decisions.items(), sampling, strict=True))
+        for _, inst in trace.sampling())
 
 
 # ---------------------------------------------------------------- the mutators
@@ -188,7 +181,7 @@ def propose(choices: Sequence[Choice], rng: np.random.Generator,
 
 
 def mutate(space, workload, choices: Sequence[Choice], rng: np.random.Generator, *,
-           probs: Mapping[str, float] | None = None, retries: int = 4
+           probs: Mapping[str, float] | None = None, retries: int = 4, target=None
            ) -> tuple[Schedule, Decisions] | None:
     """Mutate and replay: the new schedule and its decisions (as the replay made them), or
     None when ``retries`` mutations all failed to replay or no mutator applies."""
@@ -196,7 +189,7 @@ def mutate(space, workload, choices: Sequence[Choice], rng: np.random.Generator,
         new = propose(choices, rng, probs)
         if new is None:
             return None
-        sch = Schedule(workload, seed=int(rng.integers(2**31)))
+        sch = Schedule(workload, seed=int(rng.integers(2**31)), target=target)
         try:
             made = space.apply(sch, new)
         except ProbschedError:

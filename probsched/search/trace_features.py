@@ -1,9 +1,10 @@
 """Features of a trace itself (TLP's idea): the sequence of schedule primitives with their
 arguments, as one fixed-length vector, no program needed.
 
-Query instructions (``get_block``, ``get_loops``, ...) are left out: they change nothing and
-only use positions up. Each remaining instruction, in order and up to ``max_len`` of them,
-gets a one-hot of its kind (``KINDS``, then "other") and ``N_ARGS`` numeric arguments:
+Lookups (``get_block``, ``get_loops``, ...: pure, not sampling) are left out: they change
+nothing and only use positions up. Each remaining instruction, in order and up to ``max_len``
+of them, gets a one-hot of its kind (``KINDS``: the registry's, sorted by name, then
+"other") and ``N_ARGS`` numeric arguments:
 
 - ``split``: the extents of the new loops; ``sample_perfect_tile``: the tiles (the decision);
 - ``reorder``: the extents of the loops in their new order; ``fuse``: the fused extent and the
@@ -14,7 +15,9 @@ gets a one-hot of its kind (``KINDS``, then "other") and ``N_ARGS`` numeric argu
   loop's extent; ``rfactor``: the extent and the factor axis;
 - ``sample_categorical``: the chosen value, the decision (index) and the number of
   candidates; ``sample_compute_location``: the decision; ``cache_read``/``cache_write``: the
-  scope (1 local, 2 global) and the buffer's read index when given as an integer.
+  scope (1 local, 2 global) and the buffer's read index when given as an integer;
+- any other instruction: by the registry's argument kinds, each loop's extent and index,
+  each integer's value.
 
 Loop extents are known where the trace says them: a sampled tiling gives the extent of the
 loop it tiles, a split the extents of its loops; otherwise 0. Before the positions come the
@@ -36,17 +39,12 @@ from typing import Any
 
 import numpy as np
 
+from ..schedule.registry import INSTRUCTIONS, trace_kinds
 from ..schedule.trace import RV, Instruction, Trace
 
 __all__ = ["KINDS", "N_ARGS", "extract_trace", "n_trace_features", "trace_feature_names"]
 
-KINDS = (
-    "split", "fuse", "reorder", "parallel", "vectorize", "unroll", "annotate", "cache_read",
-    "cache_write", "compute_at", "reverse_compute_at", "compute_inline",
-    "reverse_compute_inline", "decompose_reduction", "rfactor", "sample_perfect_tile",
-    "sample_categorical", "sample_compute_location",
-)
-QUERIES = frozenset({"get_block", "get_loops", "get_producers", "get_consumers"})
+KINDS = trace_kinds()
 N_ARGS = 4
 MAX_LEN = 32
 _KIND_INDEX = {k: n for n, k in enumerate(KINDS)}
@@ -80,13 +78,15 @@ def _encode(trace: Trace, row: np.ndarray, max_len: int) -> None:
     extent: dict[RV, int] = {}  # loop RVs -> extent, where known
     origin: dict[RV, int] = {}  # loop RVs -> index among their instruction's outputs
     pos = 0
-    for index, inst in enumerate(trace.instructions):
-        decision = trace.decision(index)
+    for inst in trace.instructions:
+        decision = trace.decision(inst.address) if inst.address is not None else None
         for k, o in enumerate(inst.outputs):
             origin[o] = k
         args = _arguments(inst, decision, values, extent, origin)
-        if inst.kind in QUERIES:
-            continue
+        if inst.kind not in _KIND_INDEX:
+            declared = INSTRUCTIONS.get(inst.kind)
+            if declared is not None and declared.pure and not declared.sampling:
+                continue  # a lookup
         kind = _KIND_INDEX.get(inst.kind, _NK - 1)
         row[kind] += 1
         row[_NK] += 1
@@ -145,11 +145,6 @@ def _arguments(inst: Instruction, decision: Any, values: dict, extent: dict,
         return [total, float(len(ins))]
     if kind == "reorder":
         return [float(extent.get(x, 0)) for x in ins]
-    if kind in ("parallel", "vectorize", "unroll", "compute_at", "reverse_compute_at",
-                "decompose_reduction"):
-        target = ins[0] if kind in ("parallel", "vectorize", "unroll") else \
-            (ins[1] if len(ins) > 1 else None)
-        return loop(target)
     if kind == "annotate":
         return [val(ins[2]) if len(ins) > 2 else 0.0, *loop(ins[0])[:1]]
     if kind == "rfactor":
@@ -159,4 +154,11 @@ def _arguments(inst: Instruction, decision: Any, values: dict, extent: dict,
         code = float(_SCOPES.get(scope, 0)) if isinstance(scope, str) else 0.0
         buf = val(ins[1]) if kind == "cache_read" and len(ins) > 2 else 0.0
         return [code, buf]
-    return []
+    declared = INSTRUCTIONS.get(kind)
+    out: list[float] = []
+    for arg_kind, x in zip(declared.args if declared else (), ins, strict=False):
+        if arg_kind == "loop":
+            out += loop(x)
+        elif arg_kind in ("int", "value"):
+            out.append(val(x))
+    return out

@@ -33,7 +33,7 @@ from dataclasses import dataclass, fields
 
 from ..ir.compute import Workload
 from ..ir.program import Program
-from ..lang.module import Space
+from ..lang.space import Space
 from ..measure import Builder, Runner, RunResult
 from ..schedule import Trace
 from ..target import Target, resolve

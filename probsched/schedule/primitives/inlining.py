@@ -61,15 +61,15 @@ def store_vars(block: Block) -> list[str] | None:
     return names
 
 
-def _is_reduction(block: Block) -> bool:
+def is_reduction(block: Block) -> bool:
     """A reduction, decomposed or not (then it has no init but still reduces)."""
     return (block.init is not None or block.reduction is not None
             or any(iv.reduce for iv in block.iter_vars))
 
 
-def _elementwise_error(block: Block, role: str) -> str | None:
+def elementwise_error(block: Block, role: str) -> str | None:
     """Why ``block`` is not a plain (non-reduction) statement, or None."""
-    if _is_reduction(block):
+    if is_reduction(block):
         return f"{role} {block.name} is a reduction"
     if any(ld.tensor == block.body.buffer for ld in E.loads(block.body.value)):
         return f"{role} {block.name} reads the buffer it writes"
@@ -101,7 +101,7 @@ def inline_error(program: Program, name: str) -> str | None:
         return f"block {name} writes the output {buf.name}; only intermediates can be inlined"
     if buf.scope not in (Scope.GLOBAL, Scope.LOCAL):
         return f"block {name} writes {buf.scope.value} buffer {buf.name}"
-    why = _elementwise_error(block, "block")
+    why = elementwise_error(block, "block")
     if why:
         return why + "; only non-reduction blocks can be inlined"
     if store_vars(block) is None:
@@ -163,7 +163,7 @@ def reverse_compute_inline(program: Program, name: str) -> Program:
     complete before P's loop nest starts. Nothing but C reads P's buffer.
     """
     c_path, c = find(program, name)
-    why = _elementwise_error(c, "block")
+    why = elementwise_error(c, "block")
     if why:
         raise ValueError(why + "; only an elementwise consumer can be folded into its producer")
     p, p_buf = _single_producer(program, c)
@@ -202,7 +202,7 @@ def _single_producer(program: Program, c: Block) -> tuple[Block, str]:
     # nest starts (checked in _check_producer).
     produced.sort(key=lambda bw: max(_position(program, w.name) for w in bw[1]))
     buf, ws = produced[-1]
-    reductions = [w for w in ws if _is_reduction(w)]
+    reductions = [w for w in ws if is_reduction(w)]
     if reductions:  # also a decomposed reduction: an init block and an update block
         raise ValueError(f"producer {reductions[-1].name} is a reduction: cannot fold into a "
                          "reduction; use reverse_compute_at")
@@ -218,7 +218,7 @@ def _position(program: Program, block_name: str) -> tree.Path:
 
 def _check_producer(program: Program, p: Block, c: Block) -> None:
     p_buf = p.body.buffer
-    why = _elementwise_error(p, "producer")
+    why = elementwise_error(p, "producer")
     if why:
         raise ValueError(why)
     scope = program.buffer(p_buf).scope
