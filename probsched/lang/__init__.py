@@ -1,6 +1,7 @@
 """The .sched language: parser (text -> AST), workload builder, interpreter (spaces run on a
 Schedule, random choices addressed), modules (``load``/``parse``, ``@space``) and the trace
-printer. The grammar is ``probsched/grammar/sched.lark``; docs/language.md describes it."""
+printer. The grammar is ``grammar/sched.lark`` at the repository's top (read by
+:func:`probsched.lang.grammar.grammar_text`); docs/language.md describes it."""
 
 from .errors import SchedError
 from .module import Module, PythonSpace, SchedSpace, Space, load, parse, space
