@@ -16,7 +16,7 @@ from hypothesis.extra.lark import from_lark
 
 import probsched as ps
 from probsched.errors import ProbschedError
-from probsched.grammar import grammar_text
+from probsched.lang.grammar import grammar_text
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FILES = sorted(EXAMPLES.glob("*.sched")) + sorted(EXAMPLES.glob("rules/*.sched"))

@@ -1,6 +1,7 @@
 """Text to syntax tree: ``parse(text, filename) -> ast.Module``.
 
-The grammar is ``probsched/grammar/sched.lark`` (LALR, strict, positions propagated), built
+The grammar is ``grammar/sched.lark`` at the repository's top, read by
+:func:`probsched.lang.grammar.grammar_text` (LALR, strict, positions propagated); it is built
 once on first use and cached by Lark. Syntax errors become
 :class:`~probsched.errors.SchedSyntaxError` printed as ``FILE:LINE:COL: error: message`` with
 the source line and a caret (see :mod:`probsched.lang.syntax_errors` for the messages).
@@ -17,9 +18,9 @@ from lark.exceptions import UnexpectedInput, VisitError
 from lark.indenter import Indenter
 
 from ..errors import Location, ProbschedError, SchedSyntaxError
-from ..grammar import grammar_text
 from . import ast
 from .errors import located
+from .grammar import grammar_text
 from .syntax_errors import IndentationMismatch, syntax_error
 
 
