@@ -189,3 +189,44 @@ def test_kill_9_loses_nothing_and_the_same_command_resumes(tmp_path):
     assert len(after) == len(before) + 3
     assert len({dec for _, dec, _ in after}) == len(after)  # nothing measured twice
 
+
+
+class _Recorder(ps.search.MeasureCallback):
+    def __init__(self):
+        self.each, self.rounds = [], []
+
+    def measured(self, candidate, result):
+        self.each.append((candidate.key, result.correct))
+
+    def round_done(self, candidates, results):
+        self.rounds.append(len(candidates))
+
+
+class _Listed:
+    """A strategy through the protocol: the given candidates, in order, then none."""
+
+    def __init__(self, candidates):
+        self.todo, self.seen = list(candidates), []
+
+    def propose(self, n):
+        out, self.todo = self.todo[:n], self.todo[n:]
+        return out
+
+    def measured(self, candidates):
+        self.seen += [c.key for c in candidates]
+
+
+def test_tune_is_composed_of_a_strategy_a_database_and_callbacks(tmp_path):
+    mod = ps.parse(WIDE)
+    wl, sp = mod.workload(n=32, m=32, k=32), mod.space("wide")
+    search = EvolutionarySearch(wl, sp, RandomModel(0), config=SearchConfig(**SMALL))
+    strategy = _Listed(search.propose(5))
+    recorder = _Recorder()
+    with Database(tmp_path / "runs.db") as db:
+        result = ps.tune(wl, sp, trials=10, db=db, progress=False, reference=False,
+                         strategy=strategy, callbacks=[recorder])
+        stored = db.records(wl)
+    assert result.trials == 5  # the strategy ran out
+    assert [k for k, _ in recorder.each] == strategy.seen == [r.decisions for r in stored]
+    assert sum(recorder.rounds) == 5 and all(ok for _, ok in recorder.each)
+    assert [r.id for r in result.records] == [r.id for r in stored]

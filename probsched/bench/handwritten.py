@@ -11,10 +11,10 @@ import importlib.util
 from pathlib import Path
 
 from ..measure import Builder, Runner
+from ..measure.baselines import numpy_seconds
 from ..schedule import Schedule
 from ..workloads import gmm
 from . import suite
-from .naive import numpy_seconds
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gmm_schedule.py"
 

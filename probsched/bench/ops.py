@@ -3,7 +3,7 @@
 Every suite operator at DESIGN.md's shape, plus SFM at 256x256 (``SFM-256``), is tuned over
 the generated space for ``--trials`` trials (default 200) in a temporary database. The
 yardstick ``G`` is numpy's GFLOP/s on GMM-1024 with 2 BLAS threads, timed in this run. numpy
-always runs in a fresh process (:func:`~probsched.bench.naive.numpy_seconds`), so no BLAS
+always runs in a fresh process (:func:`~probsched.measure.baselines.numpy_seconds`), so no BLAS
 thread spins while our kernels run. Columns per operator:
 
 - ``tuned GFLOP/s``: the best correct candidate, timed again after tuning by a fresh runner
@@ -33,9 +33,10 @@ from pathlib import Path
 from ..errors import ProbschedError
 from ..ir import lower
 from ..measure import Builder, Runner
+from ..measure.baselines import NUMPY_OPS, numpy_seconds
 from ..workloads import SUITE, gmm, sfm
 from . import suite
-from .naive import NUMPY_OPS, heuristics_gflops, numpy_seconds, remeasure_gflops
+from .naive import heuristics_gflops, remeasure_gflops
 
 DEFAULT_TRIALS = 200
 NAIVE_BAR = 10.0

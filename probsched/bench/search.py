@@ -102,7 +102,7 @@ def _row(label: str, method: str, res, budget: int | None = None, seed: int | No
 def search_bench(trials: int = 256, budgets=(64, 256), seeds=(0, 1, 2), progress=None,
                  gmm1024: bool = True) -> dict:
     from ..lang import load, parse
-    from ..search.tuner import numpy_latency_s
+    from ..measure.baselines import numpy_latency_s
 
     progress = progress or (lambda msg: None)
     rows, summary = [], {}

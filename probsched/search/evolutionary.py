@@ -28,20 +28,20 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import ProbschedError
 from ..ir.compute import Workload
-from ..ir.program import Program
-from ..schedule import Schedule, Trace
+from ..schedule import Schedule
 from ..target import Target, resolve
-from . import features as F
 from .cost_model import CostModel
-from .database import Database
-from .mutators import Choice, choices_of, default_probs, propose
+from .database import TuningDatabase
+from .features import FeatureCache
+from .mutators import choices_of, default_probs, propose
+from .strategy import Candidate
 
 
 @dataclass(frozen=True)
@@ -64,26 +64,6 @@ class SearchConfig:
     min_population: int = 16
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A schedule of the space: its decisions by address (in sampling order), trace, program
-    and the database key of its decisions."""
-
-    decisions: tuple[tuple[str, Any], ...]
-    trace: Trace
-    program: Program
-    key: str
-    choices: tuple[Choice, ...] = field(compare=False, repr=False, default=())
-
-
-class SearchStrategy(Protocol):
-    def propose(self, n: int) -> list[Candidate]:
-        """Up to ``n`` candidates never measured (fewer, or none, when the space runs out)."""
-
-    def measured(self, candidates: Sequence[Candidate]) -> None:
-        """These were measured (the tuner stored them and updated the model)."""
-
-
 def _frozen(decisions: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple((a, tuple(d) if isinstance(d, list | tuple) else d)
                  for a, d in decisions.items())
@@ -91,12 +71,14 @@ def _frozen(decisions: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 class EvolutionarySearch:
     """See the module docstring. ``db`` (optional) seeds the population with its best records
-    and marks their decisions measured."""
+    and marks their decisions measured; ``features`` computes (and caches) what the model
+    scores (share it with what trains the model)."""
 
     def __init__(self, workload: Workload, space, model: CostModel, *, seed: int = 0,
-                 config: SearchConfig | None = None, db: Database | None = None,
-                 target: Target | None = None):
+                 config: SearchConfig | None = None, db: TuningDatabase | None = None,
+                 target: Target | None = None, features: FeatureCache | None = None):
         self.workload, self.space, self.model = workload, space, model
+        self.features = features or FeatureCache()
         self.config = config or SearchConfig()
         self.rng = np.random.default_rng(seed)
         self.db, self.target = db, resolve(target)
@@ -105,7 +87,6 @@ class EvolutionarySearch:
         self.population = self.config.population
         self._cost_s: float | None = None  # seconds per new candidate in the last round
         self._replays: dict[tuple, Candidate | None] = {}
-        self._features: dict[str, np.ndarray] = {}
         self._probs = dict(self.config.mutator_probs or default_probs())
         self.stats = {"rounds": 0, "replays": 0, "cache_hits": 0, "failed_replays": 0,
                       "search_s": 0.0, "population": self.population}
@@ -167,13 +148,6 @@ class EvolutionarySearch:
             if cand is not None:
                 return cand
         return None
-
-    def features(self, cands: Sequence[Candidate]) -> list[np.ndarray]:
-        """The store features of each candidate (cached by decisions)."""
-        for c in cands:
-            if c.key not in self._features:
-                self._features[c.key] = F.program_features(c.program)
-        return [self._features[c.key] for c in cands]
 
     def _scores(self, cands: Sequence[Candidate]) -> np.ndarray:
         feats = self.features(cands)

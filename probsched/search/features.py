@@ -476,3 +476,18 @@ def _count(e: E.Expr, dtypes: dict[str, str], c: list[int], loads: list) -> bool
     if isinstance(e, E.Reduce):
         return _count(e.body, dtypes, c, loads)
     return False
+
+
+class FeatureCache:
+    """Store features of candidates (anything with ``key`` and ``program``), by decisions
+    key: the strategy ranks with them and the cost model learns from them, so each is
+    computed once."""
+
+    def __init__(self) -> None:
+        self._rows: dict[str, np.ndarray] = {}
+
+    def __call__(self, candidates: Sequence) -> list[np.ndarray]:
+        for c in candidates:
+            if c.key not in self._rows:
+                self._rows[c.key] = program_features(c.program)
+        return [self._rows[c.key] for c in candidates]

@@ -1,10 +1,11 @@
 """``ps.tune``: find the fastest schedule of a space for a workload within a trial budget.
 
-Rounds: the search strategy proposes a batch (never measured decisions); the builder compiles
-it (2 worker processes); the runner checks and times each candidate, one at a time; each result
-goes to the database at once (committed: a ``kill -9`` loses nothing measured, failures
-included, with their reason); the cost model learns from the batch (GBDT: it refits on all
-records of the workload as they grow).
+The loop, composed of parts given through their protocols: a search strategy proposes a batch
+(never measured decisions), the builder compiles it (worker processes), the runner checks and
+times each candidate, one at a time, and every result goes to the callbacks
+(:mod:`.callbacks`): the database sink commits it at once (a ``kill -9`` loses nothing
+measured, failures included, with their reason), the cost model learns from each round, the
+strategy hears what was measured, a progress bar moves, and whatever the caller adds.
 
 Resume. With a database that already holds records of the workload (same structural hash,
 same target), those records train the model first and their best seed the population; their
@@ -18,29 +19,44 @@ budget (at least 32), and the GBDT predicts (instead of random scores) from one 
 of records on (at most 64): so that a budget of 64 trials still has a round that learns.
 
 No space (``space=None``): the generated space (MetaSchedule's CPU rules, written in
-``probsched/rules/cpu.sched``). Tuning also ends early
-when the space has no unmeasured candidate left (small spaces are exhausted quickly).
+``probsched/rules/cpu.sched``). Tuning also ends early when the strategy has no unmeasured
+candidate left (small spaces are exhausted quickly).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
+import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from ..errors import ProbschedError
 from ..ir.compute import Workload
 from ..ir.program import Program
+from ..lang.loader import generated_space
 from ..lang.space import Space
 from ..measure import Builder, Runner, RunResult
+from ..measure.baselines import numpy_latency_s
 from ..schedule import Trace
 from ..target import Target, resolve
+from .callbacks import (
+    DatabaseSink,
+    MeasureCallback,
+    ProgressBar,
+    StrategyFeedback,
+    UpdateCostModel,
+)
 from .cost_model import CostModel, GBDTConfig, GBDTModel, RandomModel
-from .database import Database, Record
+from .database import Database, TuningDatabase
 from .evolutionary import EvolutionarySearch, SearchConfig
-from .features import program_features
+from .features import FeatureCache
+from .records import Record, succeeded
+from .strategy import SearchStrategy
 
 SLOW_FACTOR = 3.0
 """A candidate slower than this many times the best so far (twice: cold and warm) is timed by
@@ -86,144 +102,112 @@ class TuneResult:
         return "\n".join(lines)
 
 
-def _model(cost_model: str | CostModel, seed: int, batch: int) -> CostModel:
+def make_cost_model(cost_model: str | CostModel, seed: int, batch: int) -> CostModel:
+    """``"gbdt"`` (learning from one round's worth of records on), ``"random"`` or a model."""
     if cost_model == "gbdt":
+        threading.Thread(target=importlib.import_module, args=("sklearn.ensemble",),
+                         daemon=True).start()  # scikit-learn's ~1 s import overlaps a batch
         return GBDTModel(GBDTConfig(min_records=min(64, batch)), seed=seed)
     if cost_model == "random":
         return RandomModel(seed=seed)
     if isinstance(cost_model, str):
-        from ..errors import ProbschedError
-
         raise ProbschedError(f"unknown cost model {cost_model!r}; known: gbdt, random")
     return cost_model
 
 
-def numpy_latency_s(workload: Workload, threads: int = 2) -> float | None:
-    """numpy's time for the same op, where numpy has it (by workload name: gmm, sfm, nrm)."""
-    from ..bench.naive import NUMPY_OPS, numpy_seconds
-
-    op = workload.name.upper()
-    if op not in NUMPY_OPS:
-        return None
-    return numpy_seconds(op, workload, threads)
-
-
 def tune(workload: Workload, space: Space | None = None, trials: int = 256,
-         db: str | Database | None = "runs.db", seed: int = 0, progress: bool = True, *,
-         cost_model: str | CostModel = "gbdt", runner_timeout_s: float = 10.0,
-         builder_workers: int = 2, reference: bool = True, target: Target | str | None = None,
+         db: str | TuningDatabase | None = "runs.db", seed: int = 0, progress: bool = True, *,
+         target: Target | str | None = None, cost_model: str | CostModel = "gbdt",
+         strategy: SearchStrategy | None = None, builder: Builder | None = None,
+         runner: Runner | None = None, callbacks: Sequence[MeasureCallback] = (),
+         runner_timeout_s: float = 10.0, builder_workers: int = 2, reference: bool = True,
          **config) -> TuneResult:
     """Tune ``workload`` over ``space`` for ``trials`` new trials; see the module docstring.
-    ``target``: what to build for (the host when None; records are kept per target);
-    ``db``: a path, an open :class:`Database` or None (in memory); ``cost_model``: "gbdt",
-    "random" or a :class:`CostModel`; ``config``: :class:`SearchConfig` fields (e.g.
-    ``population=128``); ``reference``: time numpy for the summary."""
+
+    ``target``: what to build for (the host when None; records are kept per target). ``db``:
+    a path, an open database or None (in memory). ``cost_model``: "gbdt", "random" or a
+    :class:`CostModel`; ``strategy``: a :class:`SearchStrategy` instead of evolutionary
+    search over ``space`` (``config``: :class:`SearchConfig` fields, e.g. ``population=128``);
+    ``builder`` / ``runner``: parts to use (not closed here); ``callbacks``: more
+    :class:`MeasureCallback`\\ s; ``reference``: time numpy for the summary.
+    """
     t_start = time.perf_counter()
     known = {f.name for f in fields(SearchConfig)}
-    unknown = set(config) - known
-    if unknown:
-        raise TypeError(f"tune: unknown options {sorted(unknown)}; search options: "
-                        f"{sorted(known)}")
+    if set(config) - known:
+        raise TypeError(f"tune: unknown options {sorted(set(config) - known)}; search "
+                        f"options: {sorted(known)}")
     cfg = SearchConfig(**config)
-    if space is None:
-        from ..rules import generated_space
-
-        space = generated_space()
-    database = db if isinstance(db, Database) else Database(":memory:" if db is None else db)
+    space = space if space is not None else generated_space()
     tgt = resolve(target)
-    target_key = tgt.key
+    database = _database(db)
     batch_size = min(cfg.batch, max(32, trials // 4))
-    model = _model(cost_model, seed, batch_size)
-    if isinstance(model, GBDTModel):  # scikit-learn's import (~1 s) overlaps the first batch
-        threading.Thread(target=importlib.import_module, args=("sklearn.ensemble",),
-                         daemon=True).start()
-    key = workload.structural_hash
-    overhead = 0.0
+    model = make_cost_model(cost_model, seed, batch_size)
+    features = FeatureCache()
+    learn = UpdateCostModel(model, features, workload.structural_hash)
     t = time.perf_counter()
-    old = database.records(workload, target=target_key)
-    if old:
-        programs = [program_features(r.trace.replay(workload, target=tgt).program)
-                    for r in old]
-        model.update(programs, [r.trace for r in old], [r.latency_s for r in old], key)
-    search = EvolutionarySearch(workload, space, model, seed=seed, config=cfg, db=database,
-                                target=tgt)
-    overhead += time.perf_counter() - t
-    best = min(old, key=lambda r: r.latency_s, default=None)
-    new: list[Record] = []
-    failures = 0
-    bar = _bar(trials, progress)
-    try:
-        with Builder(workers=builder_workers, target=tgt) as builder, \
-                Runner(timeout_s=runner_timeout_s) as runner:
-            while len(new) < trials:
-                batch = search.propose(min(batch_size, trials - len(new)))
-                if not batch:
-                    break
-                built = builder.build_many([c.program for c in batch])
-                lat = []
-                for cand, b in zip(batch, built, strict=True):
-                    if b.ok:
-                        slow = SLOW_FACTOR * best.latency_s if best and best.ok else None
-                        res = runner.run(b.artifact, workload, slow_s=slow)
-                    else:
-                        res = RunResult.failed("build", b.error or "build failed")
-                    t = time.perf_counter()
-                    rid = database.add_record(workload, cand.trace, res, target=target_key,
-                                              space=space.name, seed=seed)
-                    overhead += time.perf_counter() - t
-                    rec = _as_record(rid, cand, res, target_key, space.name, seed)
-                    new.append(rec)
-                    lat.append(rec.latency_s)
-                    failures += not rec.ok
-                    if rec.ok and (best is None or rec.latency_s < best.latency_s):
-                        best = rec
-                    _tick(bar, workload, best, failures)
-                t = time.perf_counter()
-                search.measured(batch)
-                model.update(search.features(batch),
-                             [c.trace for c in batch], lat, key)
-                overhead += time.perf_counter() - t
-    finally:
+    old = database.records(workload, target=tgt.key)
+    if old:  # resume: the model learns from the stored records first
+        learn.learn_from(workload, old, tgt)
+    strategy = strategy or EvolutionarySearch(workload, space, model, seed=seed, config=cfg,
+                                              db=database, target=tgt, features=features)
+    overhead = time.perf_counter() - t
+    sink = DatabaseSink(database, workload, target=tgt.key, space=space.name, seed=seed)
+    sinks: list[MeasureCallback] = [sink, learn, StrategyFeedback(strategy), *callbacks]
+    bar = ProgressBar(trials, workload) if progress else None
+    best = min((r.latency_s for r in old if r.ok), default=math.inf)
+    with contextlib.ExitStack() as stack:
         if bar is not None:
-            bar.close()
-    overhead += search.stats["search_s"]
-    ok_best = best if best is not None and best.ok else None
+            stack.callback(bar.close)
+            sinks.append(bar)
+        builder = builder or stack.enter_context(Builder(workers=builder_workers, target=tgt))
+        runner = runner or stack.enter_context(Runner(timeout_s=runner_timeout_s))
+        while len(sink.records) < trials:
+            batch = strategy.propose(min(batch_size, trials - len(sink.records)))
+            if not batch:
+                break
+            built = builder.build_many([c.program for c in batch])
+            results: list[RunResult] = []
+            for cand, b in zip(batch, built, strict=True):
+                if b.ok:
+                    slow = SLOW_FACTOR * best if math.isfinite(best) else None
+                    res = runner.run(b.artifact, workload, slow_s=slow)
+                else:
+                    res = RunResult.failed("build", b.error or "build failed")
+                if succeeded(res):
+                    best = min(best, res.latency_s)
+                results.append(res)
+                t = time.perf_counter()
+                for s in sinks:
+                    s.measured(cand, res)
+                overhead += time.perf_counter() - t
+            t = time.perf_counter()
+            for s in sinks:
+                s.round_done(batch, results)
+            overhead += time.perf_counter() - t
+    stats = dict(getattr(strategy, "stats", {}))
+    overhead += stats.get("search_s", 0.0)
+    new = sink.records
+    ok_best = min((r for r in (*old, *new) if r.ok), key=lambda r: r.latency_s, default=None)
     wall_s = time.perf_counter() - t_start  # the numpy reference below is not tuning
     result = TuneResult(
         workload.name, workload.flops, ok_best.trace if ok_best else None,
         ok_best.latency_s if ok_best else math.inf,
         ok_best.trace.replay(workload, target=tgt).program if ok_best else None,
-        tuple(new), len(new), failures, wall_s, overhead,
-        numpy_latency_s(workload) if reference else None, dict(search.stats))
-    if not isinstance(db, Database):
+        tuple(new), len(new), sum(not r.ok for r in new), wall_s, overhead,
+        numpy_latency_s(workload) if reference else None, stats)
+    if database is not db and isinstance(database, Database):
         database.close()
     if progress:
         print(result.summary(), file=sys.stderr)
     return result
 
 
-def _as_record(rid: int, cand, res: RunResult, target: str, space: str, seed: int) -> Record:
-    ok = res.correct and res.error_kind is None and math.isfinite(res.latency_s)
-    return Record(rid, 0, cand.trace, cand.key, target, tuple(res.runs_s),
-                  res.latency_s if ok else math.inf, res.error, res.error_kind,
-                  res.max_abs_err, space, seed, time.time())
+def _database(db: str | os.PathLike[str] | TuningDatabase | None) -> TuningDatabase:
+    if db is None:
+        return Database(":memory:")
+    if isinstance(db, str | os.PathLike):
+        return Database(db)
+    return db
 
 
-def _bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="tune", unit="trial", file=sys.stderr, dynamic_ncols=True)
-
-
-def _tick(bar, workload: Workload, best: Record | None, failures: int) -> None:
-    if bar is None:
-        return
-    gflops = (workload.flops / best.latency_s / 1e9
-              if best is not None and best.ok else float("nan"))
-    bar.set_postfix_str(f"best {gflops:.2f} GFLOP/s, {failures} failed", refresh=False)
-    bar.update(1)
-
-
-__all__ = ["TuneResult", "numpy_latency_s", "tune"]
+__all__ = ["SLOW_FACTOR", "TuneResult", "make_cost_model", "tune"]

@@ -1,0 +1,91 @@
+"""Baselines measured beside our kernels: numpy's expression of the same op, where numpy has
+one (matmul on OpenBLAS's sgemm, softmax, the 2-norm), checked against the reference and
+timed in a fresh process.
+
+A fresh process because OpenBLAS's threads keep spinning after a call and would slow down
+whatever is measured next on a small machine (and a runner worker pins BLAS to one thread).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from ..ir.compute import Workload
+from ..ir.reference import random_inputs
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+# The same op written in numpy, where numpy has it (on the workload's inputs).
+NUMPY_OPS = {
+    "GMM": lambda a, b: np.matmul(a, b),
+    "SFM": _softmax,
+    "NRM": lambda a: np.sqrt(np.sum(a * a)),
+}
+
+
+
+def time_call(fn, inputs, min_time_s: float = 0.3, max_runs: int = 200,
+              warmup_s: float = 0.25) -> float:
+    """Median seconds per call of ``fn(*inputs)`` after at least one call and ``warmup_s`` of
+    warm-up (in this process): threads just started run slow for ~100 ms on this machine,
+    numpy's OpenBLAS threads as much as our kernels' (measure/runner.py's PROCESS_WARMUP_S)."""
+    start = time.perf_counter()
+    fn(*inputs)
+    while time.perf_counter() - start < warmup_s:
+        fn(*inputs)
+    runs: list[float] = []
+    start = time.perf_counter()
+    while len(runs) < 3 or (time.perf_counter() - start < min_time_s and len(runs) < max_runs):
+        t = time.perf_counter()
+        fn(*inputs)
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
+
+def _numpy_seconds_here(op: str, workload, threads: int) -> float | None:
+    from threadpoolctl import threadpool_limits as limits
+
+    from ..ir.reference import check_outputs, reference
+
+    inputs = random_inputs(workload)
+    (expected,) = reference(workload, *inputs)
+    if op == "GMM" and all(x.ndim == 3 and x.shape[0] == 1 for x in inputs):
+        inputs = tuple(x[0] for x in inputs)  # 2-D matmul: OpenBLAS sgemm
+        expected = expected[0]
+    with limits(threads, user_api="blas"):
+        try:
+            got = np.asarray(NUMPY_OPS[op](*inputs), dtype=expected.dtype).reshape(expected.shape)
+        except ValueError:  # a workload of that name that is not this op
+            return None
+        if not check_outputs([got], [expected])[0]:
+            return None
+        return time_call(NUMPY_OPS[op], inputs)
+
+
+
+def numpy_seconds(op: str, workload, threads: int = 2) -> float | None:
+    """Median seconds of numpy's expression of ``op`` (a NUMPY_OPS key) on ``workload``'s
+    inputs, timed in a fresh process: OpenBLAS's threads keep spinning after a call and
+    would slow down whatever is measured next on this 2-core machine. None when numpy's
+    answer differs from the reference (a workload named like the op that computes another)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(_numpy_seconds_here, op, workload, threads).result()
+
+
+def numpy_latency_s(workload: Workload, threads: int = 2) -> float | None:
+    """numpy's time for the same op, where numpy has it (by workload name: gmm, sfm, nrm)."""
+    op = workload.name.upper()
+    if op not in NUMPY_OPS:
+        return None
+    return numpy_seconds(op, workload, threads)

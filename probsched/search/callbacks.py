@@ -1,0 +1,111 @@
+"""What happens to each measurement: callbacks of the tuning loop.
+
+The loop (:mod:`.tuner`) measures candidates and hands every result to its callbacks, as it
+comes (:meth:`MeasureCallback.measured`) and per round (:meth:`MeasureCallback.round_done`).
+The ones here: :class:`DatabaseSink` (every record committed at once, so a ``kill -9`` loses
+nothing measured), :class:`UpdateCostModel` (the model learns from each round),
+:class:`StrategyFeedback` (the strategy never proposes a measured candidate again) and
+:class:`ProgressBar`. A user adds any object with these two methods, e.g. to log or plot.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+
+from ..ir.compute import Workload
+from ..measure import RunResult
+from .cost_model import CostModel
+from .database import TuningDatabase
+from .features import FeatureCache, program_features
+from .records import Record, succeeded
+from .strategy import Candidate, SearchStrategy
+
+
+class MeasureCallback:
+    """Told of every measurement; subclasses override what they need (both do nothing)."""
+
+    def measured(self, candidate: Candidate, result: RunResult) -> None:
+        """One candidate was measured (``result`` says how; a failure is a result too)."""
+
+    def round_done(self, candidates: Sequence[Candidate],
+                   results: Sequence[RunResult]) -> None:
+        """A round's candidates were all measured (in this order)."""
+
+
+class DatabaseSink(MeasureCallback):
+    """Commits each measurement to ``db`` as it comes; ``records`` are this run's, in order."""
+
+    def __init__(self, db: TuningDatabase, workload: Workload, *, target: str,
+                 space: str | None, seed: int | None):
+        self.db, self.workload = db, workload
+        self.target, self.space, self.seed = target, space, seed
+        self.records: list[Record] = []
+
+    def measured(self, candidate: Candidate, result: RunResult) -> None:
+        rid = self.db.add_record(self.workload, candidate.trace, result, target=self.target,
+                                 space=self.space, seed=self.seed)
+        ok = succeeded(result)
+        self.records.append(Record(
+            rid, 0, candidate.trace, candidate.key, self.target, tuple(result.runs_s),
+            result.latency_s if ok else math.inf, result.error, result.error_kind,
+            result.max_abs_err, self.space, self.seed, time.time()))
+
+
+
+class UpdateCostModel(MeasureCallback):
+    """The cost model learns from each round (features from ``features``)."""
+
+    def __init__(self, model: CostModel, features: FeatureCache, workload_key: str):
+        self.model, self.features, self.key = model, features, workload_key
+
+    def learn_from(self, workload: Workload, records: Sequence[Record], target) -> None:
+        """Learn from stored records (a resumed run): their traces replayed to programs."""
+        programs = [program_features(r.trace.replay(workload, target=target).program)
+                    for r in records]
+        self.model.update(programs, [r.trace for r in records],
+                          [r.latency_s for r in records], self.key)
+
+    def round_done(self, candidates: Sequence[Candidate],
+                   results: Sequence[RunResult]) -> None:
+        latencies = [r.latency_s if succeeded(r) else math.inf for r in results]
+        self.model.update(self.features(candidates), [c.trace for c in candidates],
+                          latencies, self.key)
+
+
+class StrategyFeedback(MeasureCallback):
+    """Tells the strategy which candidates were measured."""
+
+    def __init__(self, strategy: SearchStrategy):
+        self.strategy = strategy
+
+    def round_done(self, candidates, results) -> None:
+        self.strategy.measured(candidates)
+
+
+class ProgressBar(MeasureCallback):
+    """A tqdm bar on stderr (notebooks too): trials done, best GFLOP/s so far, failures."""
+
+    def __init__(self, total: int, workload: Workload):
+        from tqdm.auto import tqdm
+
+        self.workload = workload
+        self.best = math.inf
+        self.failures = 0
+        self.bar = tqdm(total=total, desc="tune", unit="trial", file=sys.stderr,
+                        dynamic_ncols=True)
+
+    def measured(self, candidate, result: RunResult) -> None:
+        if succeeded(result):
+            self.best = min(self.best, result.latency_s)
+        else:
+            self.failures += 1
+        gflops = self.workload.flops / self.best / 1e9 if math.isfinite(self.best) else math.nan
+        self.bar.set_postfix_str(f"best {gflops:.2f} GFLOP/s, {self.failures} failed",
+                                 refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
