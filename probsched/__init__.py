@@ -7,7 +7,7 @@ from .search.tuner import tune
 # isort: split
 # Importing a subpackage binds its name on this package: the measure package is loaded
 # above, so that ``measure`` below stays the function (``ps.measure(sch)``), not the package.
-from .api import compile, measure, reference
+from .driver.api import compile, measure, reference
 from .errors import (
     CodegenError,
     MeasureError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from probsched.bench import markdown
-from probsched.bench.ops import BARS, operators, ops_bench
+from probsched.driver.bench import markdown
+from probsched.driver.bench.ops import BARS, operators, ops_bench
 from probsched.errors import ProbschedError
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from probsched.cli import main
+from probsched.driver.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 MATMUL = str(REPO / "examples" / "matmul.sched")
@@ -77,7 +77,7 @@ def test_run_workload_without_space_and_choices(tmp_path, capsys):
 def test_subprocess_run_matmul():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run(
-        [sys.executable, "-m", "probsched.cli", "run", "examples/matmul.sched", "--seed", "1",
+        [sys.executable, "-m", "probsched", "run", "examples/matmul.sched", "--seed", "1",
          "--json", *SMALL],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

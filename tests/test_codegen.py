@@ -10,8 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from probsched.bench.programs import register_tile_matmul, set_kind, tiled_matmul
 from probsched.codegen import compile_program, lower_program
+from probsched.driver.bench.programs import register_tile_matmul, set_kind, tiled_matmul
 from probsched.errors import CodegenError
 from probsched.ir import lower
 from probsched.ir.compute import WorkloadBuilder, axes
@@ -152,7 +152,7 @@ def test_parallel_loop_runs_on_two_os_threads():
         from probsched.ir.program import LoopKind
         from probsched.ir.reference import random_inputs
         from probsched.workloads import gmm
-        from probsched.bench.programs import set_kind
+        from probsched.driver.bench.programs import set_kind
         wl = gmm(b=1, n=64, m=64, k=64)
         kernel = compile_program(set_kind(lower(wl), "i", LoopKind.PARALLEL))
         inputs = random_inputs(wl)

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from probsched.bench.costmodel import random_schedules
 from probsched.codegen import compile_program
+from probsched.driver.bench.costmodel import random_schedules
 from probsched.ir.reference import random_inputs
 from probsched.search import CostModel, GBDTModel, RandomModel, extract
 from probsched.search.cost_model import (
@@ -172,7 +172,7 @@ def test_gbdt_ranks_measured_matmul_schedules_better_than_random_large():
 
 def test_suite_shapes_featurize():
     """Programs of GMM and C2D at DESIGN.md's shapes featurize (no measurement)."""
-    from probsched.bench.costmodel import bench_workloads
+    from probsched.driver.bench.costmodel import bench_workloads
 
     for wl in bench_workloads().values():
         schs = random_schedules(wl, 3)

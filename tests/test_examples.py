@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import probsched as ps
-from probsched.bench.handwritten import load_example
+from probsched.driver.bench.handwritten import load_example
 from probsched.ir.reference import check_outputs, random_inputs
 
 

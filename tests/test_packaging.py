@@ -63,7 +63,7 @@ def test_grammar_builds_in_strict_mode():
 
 def test_console_script_declared():
     scripts = importlib.metadata.entry_points(group="console_scripts")
-    assert [ep.value for ep in scripts if ep.name == "probsched"] == ["probsched.cli:main"]
+    assert [ep.value for ep in scripts if ep.name == "probsched"] == ["probsched.driver.cli:main"]
 
 
 def _source_files() -> list[str]:

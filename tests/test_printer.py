@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from probsched.bench.programs import tiled_matmul
+from probsched.driver.bench.programs import tiled_matmul
 from probsched.ir import lower
 from probsched.ir.expr import Var, all_of, eq, exp, maximum, select
 from probsched.ir.printer import format_expr

@@ -117,7 +117,7 @@ def test_search_overhead_per_candidate_is_small():
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "probsched.cli", *args]
+    return [sys.executable, "-m", "probsched", *args]
 
 
 def test_cli_tune_json_and_show(tmp_path):

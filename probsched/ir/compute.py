@@ -306,10 +306,9 @@ class Workload:
         return total
 
     def text(self) -> str:
-        """A canonical text form (also the basis of :attr:`structural_hash`)."""
-        from .printer import format_workload
-
-        return format_workload(self)
+        """A canonical text form (also the basis of :attr:`structural_hash`); the printer
+        (``printer.py``) provides it."""
+        raise NotImplementedError("probsched.ir.printer is not imported")
 
     @property
     def structural_hash(self) -> str:

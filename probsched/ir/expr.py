@@ -81,11 +81,6 @@ class Expr:
     def __ge__(self, other: ExprLike) -> Expr:
         return Compare(">=", self, as_expr(other))
 
-    def __str__(self) -> str:
-        from .printer import format_expr
-
-        return format_expr(self)
-
 
 ExprLike = Expr | int | float | bool
 

@@ -1,6 +1,8 @@
 """The one printer: expressions, workloads and programs as readable text.
 
-Golden tests compare this text, so it is deterministic and stable.
+Golden tests compare this text, so it is deterministic and stable. The nodes print through
+this module, which imports them: so ``str(expr)``, ``str(program)`` and ``workload.text()``
+are set at the end of it, and ``probsched.ir`` imports it before anything else can print.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import math
 
 from . import expr as E
+from .compute import Workload
+from .program import LoopKind, Program, Scope
 
 # Binding strength; higher binds tighter.
 _PREC = {
@@ -108,8 +112,6 @@ def format_workload(wl) -> str:
 
 
 def format_program(program) -> str:
-    from .program import LoopKind, Scope
-
     params = ", ".join(
         f"{n}: {_shape(program.buffer(n).dtype, program.buffer(n).shape)}" for n in program.inputs
     )
@@ -168,3 +170,8 @@ def _emit_block(block, pad: str, lines: list[str]) -> None:
 
 def _store(st) -> str:
     return f"{st.buffer}[{', '.join(format_expr(i) for i in st.indices)}] = {format_expr(st.value)}"
+
+
+E.Expr.__str__ = format_expr  # type: ignore[method-assign]
+Program.__str__ = format_program  # type: ignore[method-assign]
+Workload.text = format_workload  # type: ignore[method-assign]

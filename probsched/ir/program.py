@@ -169,11 +169,6 @@ class Program:
             if isinstance(node, Loop):
                 yield node
 
-    def __str__(self) -> str:
-        from .printer import format_program
-
-        return format_program(self)
-
 
 def walk(body: tuple[Node, ...], path: tuple[Loop, ...] = ()) -> Iterator[tuple[Node, tuple]]:
     """Pre-order (node, enclosing loops) pairs."""

@@ -49,9 +49,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codegen.buffers import plan_buffers
-from ..ir import expr as E
-from ..ir.analysis import affine
 from ..ir.program import Block, Loop, LoopKind, Program, Scope, Store
+from .store_analysis import (
+    StoreInfo,
+    binding_forms,
+    compose,
+    free_vars,
+    index_ops,
+    store_info,
+)
 
 __all__ = ["FEATURE_NAMES", "N_BUFFER_SLOTS", "N_FEATURES", "extract", "program_features"]
 
@@ -83,7 +89,6 @@ _BYTES, _UNIQUE = _BUFFER_NAMES.index("bytes"), _BUFFER_NAMES.index("unique_byte
 _UNROLL_KEYS = ("unroll_max_step", "pragma_auto_unroll_max_step")
 
 _DTYPE_BYTES = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
-_CACHE_LIMIT = 1 << 14
 
 
 def extract(programs: Sequence[Program]) -> list[np.ndarray]:
@@ -118,27 +123,27 @@ def _visit(nodes, loops: tuple[Loop, ...], ctx: _Context, rows: list) -> None:
         if isinstance(node, Loop):
             _visit(node.body, loops + (node,) if node.extent > 1 else loops, ctx, rows)
             continue
-        info = _store_info(node.body, ctx.dtypes)
+        info = store_info(node.body, ctx.dtypes)
         rows.append(_row(node, node.body, info, loops, ctx, is_init=False))
         if node.init is not None:
             reduce_vars: set[str] = set()
             for iv, b in zip(node.iter_vars, node.bindings, strict=True):
                 if iv.reduce:
-                    reduce_vars |= _free_vars(b)
+                    reduce_vars |= free_vars(b)
             init_loops = tuple(lp for lp in loops if lp.var not in reduce_vars)
-            init_info = _store_info(node.init, ctx.dtypes)
+            init_info = store_info(node.init, ctx.dtypes)
             rows.append(_row(node, node.init, init_info, init_loops, ctx, is_init=True))
 
 
-def _row(block: Block, store: Store, info: _StoreInfo, loops: tuple[Loop, ...], ctx: _Context,
+def _row(block: Block, store: Store, info: StoreInfo, loops: tuple[Loop, ...], ctx: _Context,
          *, is_init: bool) -> list[float]:
     ext = {lp.var: lp.extent for lp in loops}
     iters = math.prod(ext.values())
     n = len(loops)
     add, mul, div, mm, fmath, cmp_sel, int_ops = info.ops
-    int_ops += sum(_int_ops_cached(b) for b in block.bindings)
+    int_ops += sum(index_ops(b) for b in block.bindings)
     if block.predicate is not None:
-        int_ops += _int_ops_cached(block.predicate)
+        int_ops += index_ops(block.predicate)
     flops_one = add + mul + div + mm + fmath + cmp_sel
 
     kinds: dict[LoopKind, list[tuple[int, int]]] = {k: [] for k in LoopKind}
@@ -163,7 +168,7 @@ def _row(block: Block, store: Store, info: _StoreInfo, loops: tuple[Loop, ...], 
     vec = kinds[LoopKind.VECTORIZED]
     vec_var = loops[n - 1 - vec[-1][0]].var if vec else None
     inner_var = loops[-1].var if loops else None
-    bind = _binding_forms(block)
+    bind = binding_forms(block)
     slots = []
     unique_total = 0.0
     for name, (reads, write, indices) in info.buffers.items():
@@ -200,7 +205,7 @@ def _buffer_features(ctx: _Context, name: str, reads: int, write: bool, indices:
     placed = plan is not None and plan.starts is not None
     strides = plan.strides if placed else buf.strides
     alloc = (plan.size if plan is not None else buf.size) * esize
-    dims = [_compose(idx, bind, block, ext) for idx in indices]  # per access, per dimension
+    dims = [compose(idx, bind, block, ext) for idx in indices]  # per access, per dimension
     accessed = (reads + int(write)) * iters * esize
 
     all_vars = tuple(ext)
@@ -281,201 +286,6 @@ def _box(dims: list, inner: tuple[str, ...], ext: dict[str, int], shape: tuple[i
         extents.append(min(max(1.0, round(hi - lo) + 1.0), shape[d]))
     outer = math.prod(extents[:-1])
     return outer * extents[-1], outer, extents[-1]
-
-
-# ---------------------------------------------------------------- affine forms
-
-# An index dimension in loop variables: (unit, span, const). ``unit[v]`` is the change of the
-# index when ``v`` steps by one (the stride), ``span[v]`` the average change over ``v``'s range
-# (equal to ``unit`` when affine), ``const`` the index with every loop variable at 0.
-_Dim = tuple[dict[str, float], dict[str, float], float]
-
-_BINDING_CACHE: dict = {}
-_EVAL_CACHE: dict = {}
-_STORE_CACHE: dict = {}
-_INT_OPS_CACHE: dict = {}
-_FREE_CACHE: dict = {}
-
-
-def _cached(cache: dict, key, fn):
-    try:
-        return cache[key]
-    except KeyError:
-        pass
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    value = cache[key] = fn()
-    return value
-
-
-def _free_vars(e: E.Expr) -> frozenset[str]:
-    return _cached(_FREE_CACHE, e, lambda: frozenset(E.free_vars(e)))
-
-
-def _int_ops_cached(e: E.Expr) -> int:
-    return _cached(_INT_OPS_CACHE, e, lambda: sum(
-        1 for n in E.walk(e) if isinstance(n, E.Binary | E.Compare | E.Logical)))
-
-
-def _binding_forms(block: Block) -> dict[str, tuple | None]:
-    """Iteration variable -> affine form (coeffs, const) of its binding in loop variables,
-    or None when not affine."""
-    return {iv.name: _cached(_BINDING_CACHE, b, lambda b=b: affine(b))
-            for iv, b in zip(block.iter_vars, block.bindings, strict=True)}
-
-
-def _compose(access: tuple, bind: dict, block: Block, ext: dict[str, int]) -> list[_Dim]:
-    """An access (per dimension: (affine form in iteration variables or None, expression))
-    as index dimensions in loop variables."""
-    out = []
-    for form, expr in access:
-        dim = None
-        if form is not None:
-            coeffs, const = form
-            acc: dict[str, float] = {}
-            total = float(const)
-            for iv, c in coeffs.items():
-                bf = bind.get(iv)
-                if bf is None:
-                    break
-                bc, bconst = bf
-                total += c * bconst
-                for v, k in bc.items():
-                    acc[v] = acc.get(v, 0) + c * k
-            else:
-                dim = (acc, acc, total)
-        if dim is None:
-            dim = _evaluated(expr, block, ext)
-        out.append(dim)
-    return out
-
-
-def _evaluated(expr: E.Expr, block: Block, ext: dict[str, int]) -> _Dim:
-    """A non-affine index dimension (fused loops: ``//`` and ``%``), probed by evaluation at
-    a few points."""
-    key = (expr, block.iter_vars, block.bindings, tuple(ext.items()))
-
-    def probe() -> _Dim:
-        e = E.substitute(expr, block.binding_map)
-        names = [v for v in _free_vars(e) if v in ext]
-        zero = {v: 0 for v in names}
-        base = _eval(e, zero)
-        if base is None:
-            return {}, {}, 0.0
-        unit, span = {}, {}
-        for v in names:
-            one = _eval(e, {**zero, v: 1})
-            last = _eval(e, {**zero, v: ext[v] - 1})
-            unit[v] = float(one - base) if one is not None else 0.0
-            span[v] = float(last - base) / (ext[v] - 1) if last is not None else 0.0
-        return unit, span, float(base)
-
-    return _cached(_EVAL_CACHE, key, probe)
-
-
-def _eval(e: E.Expr, env: dict[str, int]) -> int | None:
-    if isinstance(e, E.Const):
-        return e.value if isinstance(e.value, int) and not isinstance(e.value, bool) else None
-    if isinstance(e, E.Var):
-        return env.get(e.name, 0)
-    if isinstance(e, E.Binary):
-        a, b = _eval(e.a, env), _eval(e.b, env)
-        if a is None or b is None:
-            return None
-        return E.fold(e.op, a, b)
-    if isinstance(e, E.Select):
-        a, b = _eval(e.a, env), _eval(e.b, env)
-        return None if a is None or b is None else max(a, b)
-    return None
-
-
-# ---------------------------------------------------------------- per store (cached)
-
-
-@dataclass(frozen=True)
-class _StoreInfo:
-    ops: tuple[int, ...]  # add/sub, mul, div, min/max, math, cmp/select, int ops
-    # buffer -> (reads, written, accesses: per access, per dim (affine form or None, expr))
-    buffers: dict
-
-
-def _store_info(store: Store, dtypes: tuple) -> _StoreInfo:
-    return _cached(_STORE_CACHE, (store, dtypes), lambda: _analyse_store(store, dict(dtypes)))
-
-
-def _analyse_store(store: Store, dtypes: dict[str, str]) -> _StoreInfo:
-    counts = [0] * 7
-    loads: list[E.Load] = []
-    _count(store.value, dtypes, counts, loads)
-    for ix in store.indices:
-        counts[6] += _int_ops_cached(ix)
-    buffers: dict[str, list] = {}
-
-    def access(ix: tuple) -> tuple:
-        return tuple((affine(i), i) for i in ix)
-
-    buffers[store.buffer] = [0, True, [access(store.indices)]]
-    for ld in loads:
-        if ld.tensor == store.buffer and ld.indices == store.indices:
-            buffers[store.buffer][0] += 1  # the read of a reduction's update
-            continue
-        entry = buffers.setdefault(ld.tensor, [0, False, []])
-        entry[0] += 1
-        entry[2].append(access(ld.indices))
-    return _StoreInfo(tuple(counts), {k: tuple(v) for k, v in buffers.items()})
-
-
-_FLOAT = E.FLOAT_DTYPES
-
-
-def _count(e: E.Expr, dtypes: dict[str, str], c: list[int], loads: list) -> bool:
-    """Count operations of ``e`` into ``c``; True when ``e`` is a float value."""
-    if isinstance(e, E.Const):
-        return isinstance(e.value, float) or e.dtype in _FLOAT
-    if isinstance(e, E.Var):
-        return False
-    if isinstance(e, E.Load):
-        loads.append(e)
-        for ix in e.indices:
-            c[6] += _int_ops_cached(ix)
-        return dtypes.get(e.tensor, "float32") in _FLOAT
-    if isinstance(e, E.Binary):
-        fa = _count(e.a, dtypes, c, loads)
-        fb = _count(e.b, dtypes, c, loads)
-        if not (fa or fb):
-            c[6] += 1
-            return False
-        op = e.op
-        c[0 if op in ("+", "-") else 1 if op == "*" else 3 if op in ("min", "max") else 2] += 1
-        return True
-    if isinstance(e, E.Compare):
-        fa = _count(e.a, dtypes, c, loads)
-        fb = _count(e.b, dtypes, c, loads)
-        c[5 if fa or fb else 6] += 1
-        return False
-    if isinstance(e, E.Logical):
-        _count(e.a, dtypes, c, loads)
-        if e.b is not None:
-            _count(e.b, dtypes, c, loads)
-        c[6] += 1
-        return False
-    if isinstance(e, E.Call):
-        for a in e.args:
-            _count(a, dtypes, c, loads)
-        c[4] += 1
-        return True
-    if isinstance(e, E.Cast):
-        _count(e.value, dtypes, c, loads)
-        return e.dtype in _FLOAT
-    if isinstance(e, E.Select):
-        _count(e.cond, dtypes, c, loads)
-        fa = _count(e.a, dtypes, c, loads)
-        fb = _count(e.b, dtypes, c, loads)
-        c[5] += 1
-        return fa or fb
-    if isinstance(e, E.Reduce):
-        return _count(e.body, dtypes, c, loads)
-    return False
 
 
 class FeatureCache:

@@ -12,7 +12,7 @@ import datetime
 import platform
 from collections.abc import Callable
 
-from ..errors import ProbschedError
+from ...errors import ProbschedError
 
 SUITES: dict[str, Callable] = {}
 
@@ -26,7 +26,7 @@ def suite(name: str):
 
 
 def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
-    from ..target import host
+    from ...target import host
     from . import (  # noqa: F401  (each registers its suite)
         costmodel,  # noqa: F401
         handwritten,

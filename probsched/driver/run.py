@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ProbschedError
+from ..lang.errors import SchedError
+from ..lang.loader import load
 from ..schedule import Schedule, Trace
-from .errors import SchedError
-from .loader import load
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def parse_params(items: Sequence[str]) -> dict[str, int]:
 def run_file(path: str, *, workload: str | None = None, space: str | None = None,
              seed: int = 0, trace: str | None = None, params: Sequence[str] = (),
              target=None) -> RunReport:
-    from ..api import measure
+    from .api import measure
 
     mod = load(path)
     wl = mod.workload(workload, **parse_params(params))

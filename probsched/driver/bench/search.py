@@ -23,7 +23,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from ..errors import ProbschedError
+from ...errors import ProbschedError
 from . import suite
 from .naive import remeasure_gflops
 
@@ -79,11 +79,11 @@ space c2d_wide for c2d:
     parallel(fuse(b, y0))
 '''
 
-MATMUL = Path(__file__).resolve().parents[2] / "examples" / "matmul.sched"
+MATMUL = Path(__file__).resolve().parents[3] / "examples" / "matmul.sched"
 
 
 def _tune(wl, space, trials: int, seed: int, **options):
-    from ..search.tuner import tune
+    from ...search.tuner import tune
 
     return tune(wl, space, trials=trials, db=None, seed=seed, progress=False,
                 reference=False, **options)
@@ -101,8 +101,8 @@ def _row(label: str, method: str, res, budget: int | None = None, seed: int | No
 
 def search_bench(trials: int = 256, budgets=(64, 256), seeds=(0, 1, 2), progress=None,
                  gmm1024: bool = True) -> dict:
-    from ..lang import load, parse
-    from ..measure.baselines import numpy_latency_s
+    from ...lang import load, parse
+    from ...measure.baselines import numpy_latency_s
 
     progress = progress or (lambda msg: None)
     rows, summary = [], {}

@@ -10,7 +10,7 @@ import json
 import sys
 import traceback
 
-from .errors import ProbschedError
+from ..errors import ProbschedError
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def _lang_error(path: str, exc: ProbschedError) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .lang import load
+    from ..lang import load
 
     try:
         mod = load(args.file)
@@ -48,7 +48,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .lang.run import run_file
+    from .run import run_file
 
     try:
         result = run_file(args.file, workload=args.workload, space=args.space, seed=args.seed,
@@ -66,8 +66,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from .lang.run import parse_params
-    from .search.tuner import tune
+    from ..search.tuner import tune
+    from .run import parse_params
 
     try:
         mod = load_module(args.file)
@@ -99,11 +99,11 @@ def _tune(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .codegen import compile_program
-    from .lang.run import parse_params
-    from .lang.trace_printer import format_trace_space
-    from .search.database import Database
-    from .target import resolve
+    from ..codegen import compile_program
+    from ..lang.trace_printer import format_trace_space
+    from ..search.database import Database
+    from ..target import resolve
+    from .run import parse_params
 
     try:
         mod = load_module(args.file)
@@ -138,7 +138,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def load_module(path: str):
-    from .lang import load
+    from ..lang import load
 
     return load(path)
 

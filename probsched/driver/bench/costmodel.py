@@ -22,11 +22,11 @@ import time
 
 import numpy as np
 
-from ..errors import ScheduleError
-from ..ir import expr as E
-from ..ir.compute import Workload
-from ..ir.program import Block
-from ..schedule import Schedule
+from ...errors import ScheduleError
+from ...ir import expr as E
+from ...ir.compute import Workload
+from ...ir.program import Block
+from ...schedule import Schedule
 from . import suite
 
 WORKLOADS = ("GMM-512", "C2D")
@@ -34,7 +34,7 @@ TOP_K = (1, 5, 10)
 
 
 def bench_workloads() -> dict[str, Workload]:
-    from ..workloads import SUITE, gmm
+    from ...workloads import SUITE, gmm
 
     c2d_fn, c2d_shape, _ = SUITE["C2D"]
     return {"GMM-512": gmm(b=1, n=512, m=512, k=512), "C2D": c2d_fn(**c2d_shape)}
@@ -154,10 +154,10 @@ def random_schedules(workload: Workload, n: int, seed: int = 0, *, parallel: boo
 
 @suite("costmodel")
 def run(trials: int | None, progress) -> dict:
-    from ..measure import measure_many
-    from ..search.cost_model import normalized_throughput
-    from ..search.features import extract
-    from ..search.trace_features import extract_trace
+    from ...measure import measure_many
+    from ...search.cost_model import normalized_throughput
+    from ...search.features import extract
+    from ...search.trace_features import extract_trace
 
     n = trials or 200
     rows, summary = [], {}
@@ -190,7 +190,7 @@ def run(trials: int | None, progress) -> dict:
 def _cross_validate(feats, traces, lat, true, key: str, folds: int = 5) -> dict[str, dict]:
     """Per model, the mean over ``folds`` splits (train on 80 %, rank the other 20 %) of the
     held-out pairwise accuracy and top-k scores, and the mean fit time."""
-    from ..search.cost_model import GBDTModel, RandomModel, pairwise_accuracy, top_k_score
+    from ...search.cost_model import GBDTModel, RandomModel, pairwise_accuracy, top_k_score
 
     perm = np.random.default_rng(0).permutation(len(lat))
     out: dict[str, dict[str, list]] = {}

@@ -11,10 +11,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from ..lang import parser
-from ..lang.loader import parse
-from ..schedule import Schedule
-from ..workloads import gmm
+from ...lang import parser
+from ...lang.loader import parse
+from ...schedule import Schedule
+from ...workloads import gmm
 from . import suite
 
 BAR_MS = 5.0

@@ -7,13 +7,13 @@ always runs in a fresh process (:func:`~probsched.measure.baselines.numpy_second
 thread spins while our kernels run. Columns per operator:
 
 - ``tuned GFLOP/s``: the best correct candidate, timed again after tuning by a fresh runner
-  (median of 3; :func:`~probsched.bench.naive.remeasure_gflops`); ``search's figure``: what
+  (median of 3; :func:`~probsched.driver.bench.naive.remeasure_gflops`); ``search's figure``: what
   the search measured for it (the luckiest of hundreds of noisy measurements, biased
   upwards); ``correct`` says whether there was one; ``trials``, ``failed``, ``tune s`` (wall);
 - ``naive GFLOP/s``: the untransformed kernel as probsched compiles it (the default pipeline:
   LLVM vectorizes and unrolls only where the schedule says), timed by the isolated runner;
   ``naive GFLOP/s, LLVM loop heuristics``: the same program with LLVM's loop vectorizer and
-  unroller on (:func:`~probsched.bench.naive.heuristics_gflops`), which auto-vectorizes
+  unroller on (:func:`~probsched.driver.bench.naive.heuristics_gflops`), which auto-vectorizes
   some naive loops (DEP, NRM, SFM) and is a much harder baseline;
 - ``numpy GFLOP/s`` where numpy has the op (GMM: 2-thread sgemm, SFM, NRM);
 - ``tuned / G``, ``tuned / numpy``, ``tuned / naive`` and ``tuned / naive, heuristics``;
@@ -30,11 +30,11 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from ..errors import ProbschedError
-from ..ir import lower
-from ..measure import Builder, Runner
-from ..measure.baselines import NUMPY_OPS, numpy_seconds
-from ..workloads import SUITE, gmm, sfm
+from ...errors import ProbschedError
+from ...ir import lower
+from ...measure import Builder, Runner
+from ...measure.baselines import NUMPY_OPS, numpy_seconds
+from ...workloads import SUITE, gmm, sfm
 from . import suite
 from .naive import heuristics_gflops, remeasure_gflops
 
@@ -111,7 +111,7 @@ def _row(label: str, wl, res, tuned, g, numpy, naive_runner, naive_heur) -> dict
 def ops_bench(trials: int = DEFAULT_TRIALS, ops=None, progress=None, seed: int = 0) -> dict:
     """Tune each operator of ``ops`` (labels of :func:`operators`; all by default) for
     ``trials`` trials and report it against numpy, naive and ``G``; see the module docstring."""
-    from ..search.tuner import tune
+    from ...search.tuner import tune
 
     progress = progress or (lambda msg: None)
     cases = operators()

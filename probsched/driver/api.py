@@ -3,11 +3,11 @@ schedules alike."""
 
 from __future__ import annotations
 
-from .codegen import Kernel, compile_program
-from .ir.compute import Workload
-from .ir.program import Program, lower
-from .ir.reference import reference
-from .schedule import Schedule
+from ..codegen import Kernel, compile_program
+from ..ir.compute import Workload
+from ..ir.program import Program, lower
+from ..ir.reference import reference
+from ..schedule import Schedule
 
 
 def _program(what: Schedule | Program | Workload) -> Program:
@@ -37,7 +37,7 @@ def compile(what: Schedule | Program | Workload, **options) -> Kernel:  # noqa: 
 def measure(what: Schedule | Program, workload: Workload | None = None, **options):
     """Build and run in isolated worker processes, checked against the reference: a
     :class:`~probsched.measure.RunResult` (``.correct``, ``.latency_s``, ``.error``)."""
-    from .measure import measure as run_isolated
+    from ..measure import measure as run_isolated
 
     if isinstance(what, Schedule):
         workload = workload or what.workload

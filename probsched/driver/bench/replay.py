@@ -13,9 +13,9 @@ from __future__ import annotations
 import statistics
 import time
 
-from ..errors import ScheduleError
-from ..schedule import Schedule, Trace
-from ..workloads import gmm
+from ...errors import ScheduleError
+from ...schedule import Schedule, Trace
+from ...workloads import gmm
 from . import suite
 
 TARGET_INSTRUCTIONS = 40

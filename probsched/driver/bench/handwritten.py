@@ -10,13 +10,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ..measure import Builder, Runner
-from ..measure.baselines import numpy_seconds
-from ..schedule import Schedule
-from ..workloads import gmm
+from ...measure import Builder, Runner
+from ...measure.baselines import numpy_seconds
+from ...schedule import Schedule
+from ...workloads import gmm
 from . import suite
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "gmm_schedule.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "gmm_schedule.py"
 
 
 def load_example():

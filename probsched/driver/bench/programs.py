@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..ir import lower
-from ..ir.expr import Const, Expr, Load, Var, all_of, bounds
-from ..ir.program import Block, Buffer, IterVar, Loop, LoopKind, Program, Scope, Store
-from ..workloads import gmm
+from ...ir import lower
+from ...ir.expr import Const, Expr, Load, Var, all_of, bounds
+from ...ir.program import Block, Buffer, IterVar, Loop, LoopKind, Program, Scope, Store
+from ...workloads import gmm
 
 
 def renest(

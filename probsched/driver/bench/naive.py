@@ -15,15 +15,15 @@ import time
 
 from threadpoolctl import threadpool_limits
 
-from ..codegen import build, compile_program, load_object
-from ..codegen.runtime import all_arrays
-from ..ir import lower
-from ..ir.compute import WorkloadBuilder, axes
-from ..ir.program import LoopKind
-from ..ir.reference import random_inputs
-from ..measure import Builder, Runner, runner_overhead
-from ..measure.baselines import NUMPY_OPS, numpy_seconds, time_call
-from ..workloads import SUITE
+from ...codegen import build, compile_program, load_object
+from ...codegen.runtime import all_arrays
+from ...ir import lower
+from ...ir.compute import WorkloadBuilder, axes
+from ...ir.program import LoopKind
+from ...ir.reference import random_inputs
+from ...measure import Builder, Runner, runner_overhead
+from ...measure.baselines import NUMPY_OPS, numpy_seconds, time_call
+from ...workloads import SUITE
 from . import suite
 from .programs import register_tile_matmul, set_kind
 
