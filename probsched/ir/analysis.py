@@ -86,10 +86,6 @@ def buffers_read(block: Block) -> set[str]:
     return out
 
 
-def buffer_written(block: Block) -> str:
-    return block.body.buffer
-
-
 @dataclass(frozen=True)
 class Interval:
     """Per dimension: start (affine in outer loop variables) and constant extent."""

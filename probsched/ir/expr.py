@@ -543,14 +543,6 @@ def all_of(*conds: ExprLike) -> Expr:
     return Const(True) if out is None else out
 
 
-def any_of(*conds: ExprLike) -> Expr:
-    out: Expr | None = None
-    for c in conds:
-        c = _condition(c)
-        out = c if out is None else Logical("or", out, c)
-    return Const(False) if out is None else out
-
-
 def eq(a: ExprLike, b: ExprLike) -> Expr:
     return Compare("==", as_expr(a), as_expr(b))
 
