@@ -42,10 +42,11 @@ from hypothesis import strategies as st
 
 from .errors import ScheduleError
 from .ir import expr as E
+from .ir import tree
 from .ir.compute import Workload
 from .ir.program import Block, LoopKind
 from .lang.strategies import spaces
-from .schedule import Schedule, Trace, tree
+from .schedule import Schedule, Trace
 from .workloads import SUITE
 
 __all__ = [

@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 import probsched as ps
+from probsched.ir import tree
 from probsched.ir.expr import Var
 from probsched.ir.reference import check_outputs, random_inputs, reference
-from probsched.schedule import tree
 from probsched.schedule.primitives import caching
 from probsched.workloads import SUITE, c2d, cbr, gmm, nrm
 

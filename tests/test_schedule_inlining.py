@@ -9,11 +9,11 @@ import pytest
 
 import probsched as ps
 from probsched.errors import ScheduleError
+from probsched.ir import tree
 from probsched.ir.compute import WorkloadBuilder, axes
 from probsched.ir.expr import Var, exp, maximum
 from probsched.ir.program import Loop
 from probsched.ir.reference import check_outputs, random_inputs, reference
-from probsched.schedule import tree
 from probsched.schedule.primitives import inlining
 from probsched.workloads import SUITE, c1d, c2d, cbr, gmm, sfm
 

@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import probsched as ps
+from probsched.ir import tree
 from probsched.ir.reference import check_outputs, random_inputs, reference
-from probsched.schedule import INLINE, ROOT, tree
+from probsched.schedule import INLINE, ROOT
 from probsched.schedule.primitives import caching, inlining, location
 from probsched.workloads import c2d, cbr, gmm, nrm, sfm
 

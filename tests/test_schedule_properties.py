@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 
 import probsched as ps
 from probsched.ir import expr as E
+from probsched.ir import tree
 from probsched.ir.program import Block, Loop
 from probsched.ir.reference import check_outputs, random_inputs, reference
 from probsched.schedule import INSTRUCTIONS as REGISTRY
-from probsched.schedule import RV, Trace, sampling, tree
+from probsched.schedule import RV, Trace, sampling
 from probsched.testing import STEPS, apply_step, code_size, schedules, traces, workloads
 from probsched.workloads import SUITE
 

@@ -10,9 +10,9 @@ import pytest
 
 import probsched as ps
 from probsched.errors import ScheduleError
+from probsched.ir import tree
 from probsched.ir.expr import Var, free_vars
 from probsched.ir.reference import check_outputs, random_inputs, reference
-from probsched.schedule import tree
 from probsched.schedule.primitives import inlining, reduction
 from probsched.workloads import SUITE, c2d, cbr, gmm, nrm, sfm
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ...ir import analysis
+from ...ir import analysis, tree
 from ...ir import expr as E
 from ...ir.program import Block, Buffer, IterVar, Loop, Node, Program, Scope, Store
-from .. import tree
 
 SCOPES = {"local": Scope.LOCAL, "global": Scope.GLOBAL}
 

@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ...ir import analysis
+from ...ir import analysis, tree
 from ...ir import expr as E
 from ...ir.program import Block, Loop, Node, Program, Scope
-from .. import tree
 
 
 def _alone(program: Program, name: str) -> tuple[tree.Path, Block]:

@@ -11,8 +11,8 @@ import math
 from dataclasses import replace
 
 from ...ir import expr as E
+from ...ir import tree
 from ...ir.program import Block, Loop, LoopKind, Program
-from .. import tree
 
 
 def _loop(program: Program, var: str) -> tuple[tree.Path, Loop]:

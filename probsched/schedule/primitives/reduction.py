@@ -2,7 +2,8 @@
 
 A reduction block carries its init (run when every reduce iteration variable is 0).
 decompose_reduction moves that init into a block of its own before a chosen loop, so the
-update nest can be tiled, vectorized and unrolled without the per-iteration init test.
+update nest can be tiled, vectorized and unrolled without the per-iteration init test (the
+move is :mod:`probsched.ir.reduction`'s, which codegen's lowering shares).
 rfactor reduces in two steps, partial results per iteration of one reduce loop and then a
 reduction of those, so that loop becomes spatial: parallel or vectorized. Semantics follow
 TVM TensorIR; each function raises ``ValueError`` with the reason when the step is illegal.
@@ -12,36 +13,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ...ir import analysis
+from ...ir import analysis, tree
 from ...ir import expr as E
 from ...ir.program import Block, Buffer, IterVar, Loop, Program, Scope, Store
-from .. import tree
-from .inlining import find
+from ...ir.reduction import always_true, check_spatial_store, decompose_init, fed_loops
 
 _COMBINE = {"sum": "+", "max": "max", "min": "min"}
-
-
-def _fed_loops(block: Block) -> tuple[set[str], set[str]]:
-    """Loop variables used by the block's spatial bindings, and by its reduce bindings."""
-    spatial, reduce = set(), set()
-    for iv, b in zip(block.iter_vars, block.bindings, strict=True):
-        (reduce if iv.reduce else spatial).update(E.free_vars(b))
-    return spatial, reduce
-
-
-def _spatial_names(block: Block) -> set[str]:
-    return {iv.name for iv in block.iter_vars if not iv.reduce}
-
-
-def _check_spatial_store(block: Block, st: Store, what: str) -> None:
-    """A reduction's init and store address only the output element (spatial variables)."""
-    used = set().union(*(E.free_vars(i) for i in st.indices)) if st.indices else set()
-    if what == "init":
-        used |= E.free_vars(st.value)
-    extra = used - _spatial_names(block)
-    if extra:
-        raise ValueError(f"the {what} of block {block.name} uses reduce variable(s) "
-                         f"{', '.join(sorted(extra))}")
 
 
 # ---------------------------------------------------------------- decompose_reduction
@@ -49,68 +26,10 @@ def _check_spatial_store(block: Block, st: Store, what: str) -> None:
 
 def decompose_reduction(program: Program, name: str, loop_var: str) -> tuple[Program, str]:
     """Move block ``name``'s init into a new block ``<name>_init`` placed just before loop
-    ``loop_var``; returns the program and the init block's name.
-
-    ``loop_var`` must enclose the block, and no loop outside it may feed a reduce binding
-    (the init would then run again on every iteration of that loop). The init block's
-    iteration variables are the spatial ones; the loops from ``loop_var`` inwards that feed a
-    spatial binding are copied (serial, named ``<var>_init``) around it, the loops outside
-    are shared. The init block's guard is the block's guard where the init ran: with the
-    loops that feed only reduce bindings at 0.
-    """
-    path, block = find(program, name)
-    if block.init is None:
-        raise ValueError(f"block {name} has no init (not a reduction, or already decomposed)")
-    _check_spatial_store(block, block.init, "init")
-    loops = tree.ancestors(program, path)
-    vars_ = [lp.var for lp in loops]
-    if loop_var not in vars_:
-        raise ValueError(f"loop {loop_var} does not enclose block {name}")
-    k = vars_.index(loop_var)
-    spatial, reduce = _fed_loops(block)
-    for lp in loops[:k]:
-        if lp.var in reduce:
-            raise ValueError(
-                f"loop {loop_var} is inside loop {lp.var}, which feeds a reduce binding of "
-                f"block {name}: the init would run again on every iteration of {lp.var}; "
-                f"decompose at {lp.var} or a loop outside it")
-    copied = [lp for lp in loops[k:] if lp.var in spatial]
-    taken = tree.loop_vars(program)
-    rename: dict[str, E.Expr] = {}
-    for lp in copied:
-        new = tree.fresh_name(f"{lp.var}_init", taken)
-        taken.add(new)
-        rename[lp.var] = E.Var(new)
-    init_block = Block(
-        tree.fresh_name(f"{name}_init", {b.name for b in program.blocks()}),
-        tuple(iv for iv in block.iter_vars if not iv.reduce),
-        tuple(E.substitute(b, rename) for iv, b in zip(block.iter_vars, block.bindings,
-                                                       strict=True) if not iv.reduce),
-        block.init,
-        predicate=_init_predicate(block, loops, k, rename),
-    )
-    node: Block | Loop = init_block
-    for lp in reversed(copied):
-        node = Loop(rename[lp.var].name, lp.extent, (node,))
-    program = tree.replace_at(program, path, (replace(block, init=None),))
-    program = tree.insert_at(program, path[: k + 1], (node,))
-    return program, init_block.name
-
-
-def _init_predicate(block: Block, loops: list[Loop], k: int, rename: dict[str, E.Expr]
-                    ) -> E.Expr | None:
-    """The block's guard where its init ran, for the init block: the loops from ``loops[k]``
-    inwards that are not copied (they feed only reduce bindings) are 0 there, the copied ones
-    are renamed; conjuncts that then always hold are dropped."""
-    at_init = {lp.var: E.Const(0) for lp in loops[k:] if lp.var not in rename} | rename
-    ranges = {lp.var: (0, lp.extent - 1) for lp in loops[:k]}
-    ranges |= {rename[lp.var].name: (0, lp.extent - 1) for lp in loops if lp.var in rename}
-    kept = []
-    for c in tree.conjuncts(block.predicate):
-        c = E.substitute(c, at_init)
-        if not _always_true(c, ranges):
-            kept.append(c)
-    return E.all_of(*kept) if kept else None
+    ``loop_var``; returns the program and the init block's name. The transformation is
+    :func:`probsched.ir.reduction.decompose_init` (codegen's lowering uses it too), which
+    says what is legal and where the init block goes."""
+    return decompose_init(program, name, loop_var)
 
 
 # ---------------------------------------------------------------- rfactor
@@ -149,7 +68,7 @@ def rfactor(program: Program, loop_var: str, factor_axis: int) -> tuple[Program,
     rhs = _reduction_rhs(block)
     path = tree.find_block(program, block.name)
     loops = tree.ancestors(program, path)
-    spatial, reduce = _fed_loops(block)
+    spatial, reduce = fed_loops(block)
     if loop_var in spatial:
         raise ValueError(f"loop {loop_var} feeds a spatial binding of block {block.name}; "
                          "rfactor needs a loop feeding reduce bindings only")
@@ -187,8 +106,8 @@ def _reduction_rhs(block: Block) -> E.Expr:
         raise ValueError(f"block {block.name} has no init (decomposed?); rfactor before "
                          "decompose_reduction")
     st = block.body
-    _check_spatial_store(block, st, "store")
-    _check_spatial_store(block, block.init, "init")
+    check_spatial_store(block, st, "store")
+    check_spatial_store(block, block.init, "init")
     own = E.Load(st.buffer, st.indices)
     v = st.value
     if isinstance(v, E.Binary) and v.op == _COMBINE[block.reduction]:
@@ -232,24 +151,10 @@ def _check_guards(block: Block, loops: list[Loop], reduce: set[str], loop_var: s
         if not E.free_vars(c) & reduce:
             continue
         at_zero = E.substitute(c, zero)
-        if not _always_true(at_zero, ranges):
+        if not always_true(at_zero, ranges):
             raise ValueError(f"guard {c} of block {block.name} (a partial tile) would leave "
                              "some partial results uninitialised; use split factors that "
                              "cover the extent more tightly")
-
-
-def _always_true(cond: E.Expr, ranges: dict[str, tuple[int, int]]) -> bool:
-    if isinstance(cond, E.Const):
-        return cond.value is True
-    if isinstance(cond, E.Logical) and cond.op == "and":
-        return _always_true(cond.a, ranges) and _always_true(cond.b, ranges)
-    if isinstance(cond, E.Compare) and cond.op in ("<", "<=", ">", ">="):
-        a, b = E.bounds(cond.a, ranges), E.bounds(cond.b, ranges)
-        if a is None or b is None:
-            return False
-        return {"<": a[1] < b[0], "<=": a[1] <= b[0], ">": a[0] > b[1], ">=": a[0] >= b[1]}[
-            cond.op]
-    return False
 
 
 def _rf_block(block: Block, rhs: E.Expr, red_loops: list[Loop], loop: Loop, name: str,
