@@ -11,6 +11,7 @@ from ..ir.program import Program
 from ..target import CpuTarget, Target, resolve
 from . import machine as M
 from .llvm import LoweredKernel, lower_program
+from .passes import PASSES, Pass
 from .runtime import Kernel, KernelSignature, load_object
 
 
@@ -34,24 +35,27 @@ def cpu(target: Target | str | None) -> CpuTarget:
 
 
 def build(what: Program | LoweredKernel, *, target: Target | str | None = None,
-          llvm_loop_heuristics: bool = False) -> CompiledArtifact:
-    """Lower (if given a program), optimize and emit object code for ``target``."""
+          llvm_loop_heuristics: bool = False,
+          passes: tuple[Pass, ...] = PASSES) -> CompiledArtifact:
+    """Lower (if given a program, through the lowering ``passes``), optimize and emit object
+    code for ``target``."""
     t0 = time.perf_counter()
     t = cpu(target)
-    lowered = what if isinstance(what, LoweredKernel) else lower_program(what, t)
+    lowered = what if isinstance(what, LoweredKernel) else lower_program(what, t, passes=passes)
     mod = M.optimize(lowered.ir, t, llvm_loop_heuristics=llvm_loop_heuristics)
     obj = M.emit_object(mod, t)
     return CompiledArtifact(obj, lowered.signature, time.perf_counter() - t0, t)
 
 
 def compile_program(program: Program, *, target: Target | str | None = None,
-                    keep_text: bool = False, llvm_loop_heuristics: bool = False) -> Kernel:
-    """JIT ``program`` in this process, built for ``target`` (which must run here).
-    ``keep_text`` keeps the optimized LLVM IR (``kernel.ir``) and the assembly
-    (``kernel.asm``) for inspection; ``llvm_loop_heuristics`` lets LLVM vectorize and unroll
-    loops on its own judgement."""
+                    keep_text: bool = False, llvm_loop_heuristics: bool = False,
+                    passes: tuple[Pass, ...] = PASSES) -> Kernel:
+    """JIT ``program`` in this process, built for ``target`` (which must run here), through
+    the lowering ``passes``. ``keep_text`` keeps the optimized LLVM IR (``kernel.ir``) and
+    the assembly (``kernel.asm``) for inspection; ``llvm_loop_heuristics`` lets LLVM
+    vectorize and unroll loops on its own judgement."""
     t = cpu(target)
-    lowered = lower_program(program, t)
+    lowered = lower_program(program, t, passes=passes)
     mod = M.optimize(lowered.ir, t, llvm_loop_heuristics=llvm_loop_heuristics)
     obj = M.emit_object(mod, t)
     info = {}

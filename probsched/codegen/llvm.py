@@ -1,10 +1,12 @@
 """Lowering a :class:`~probsched.ir.program.Program` to LLVM IR text.
 
-The passes, top to bottom: buffers become pointer arguments (inputs, outputs) or allocations
-(intermediates placed and sized by :mod:`.buffers`, on the stack when small); loops become
-counted loops, except that unrolled loops are copied out, vectorized loops run their body once
-on vectors (:mod:`.exprs`), and the outermost parallel loop is outlined into a function that
-libgomp's ``GOMP_parallel`` runs on every thread over a static share of the iterations.
+First the lowering passes rewrite the program (:mod:`.passes`: reduction inits hoisted before
+their loops); then emission, top to bottom: buffers become pointer arguments (inputs,
+outputs) or allocations (intermediates placed and sized by :mod:`.buffers`, on the stack when
+small); loops become counted loops, except that unrolled loops are copied out, vectorized
+loops run their body once on vectors (:mod:`.exprs`), and the outermost parallel loop is
+outlined into a function that libgomp's ``GOMP_parallel`` runs on every thread over a static
+share of the iterations.
 
 >>> from probsched.workloads import gmm
 >>> from probsched.ir import lower
@@ -17,7 +19,7 @@ libgomp's ``GOMP_parallel`` runs on every thread over a static share of the iter
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..ir import expr as E
 from ..ir.program import Block, Loop, LoopKind, Node, Program
@@ -26,6 +28,7 @@ from .buffers import BufferPlan, plan_buffers
 from .exprs import ExprEmitter, VarInfo, reduction_update
 from .irtext import BYTES, Function, Module, Value, vec_type
 from .machine import function_attributes
+from .passes import PASSES, Pass, apply_passes
 from .runtime import ArgSpec, KernelSignature
 
 MAX_VECTOR_LANES = 64
@@ -40,8 +43,11 @@ class LoweredKernel:
     signature: KernelSignature
 
 
-def lower_program(program: Program, target: CpuTarget) -> LoweredKernel:
-    """LLVM IR text and calling signature of ``program``'s kernel for ``target``."""
+def lower_program(program: Program, target: CpuTarget, *,
+                  passes: tuple[Pass, ...] = PASSES) -> LoweredKernel:
+    """LLVM IR text and calling signature of ``program``'s kernel for ``target``, emitted
+    from the program after the lowering ``passes`` (:mod:`.passes`)."""
+    program = apply_passes(program, passes)
     entry = _symbol(program.name)
     module = Module()
     module.attributes = f"attributes #0 = {{ nounwind {function_attributes(target)} }}"
@@ -117,11 +123,6 @@ class _Lowering:
             if isinstance(node, Loop) and _FAULT in dict(node.annotations):
                 if self.inject_fault(ex.fn, dict(node.annotations)[_FAULT]):
                     continue
-            if isinstance(node, Loop):
-                hoisted = hoist_init(node)
-                if hoisted is not None:
-                    init_block, node = hoisted
-                    self.block(ex, init_block)
             if isinstance(node, Block):
                 self.block(ex, node)
             elif node.kind == LoopKind.PARALLEL and not in_parallel and not ex.lanes:
@@ -428,45 +429,6 @@ def _chunk_width(extent: int, native: int) -> int:
 
 def _is_literal(value: Value) -> bool:
     return value.ref.lstrip("-").isdigit()
-
-
-def hoist_init(loop: Loop) -> tuple[Block, Loop] | None:
-    """When ``loop`` is the outermost loop of a reduction's perfect nest, its init as a block
-    of its own to run before the loop, and the loop without the per-iteration init test.
-
-    That holds when the loops from ``loop`` inwards each hold one node, ending in a block with
-    an init; the block's spatial bindings and predicate use none of those loops; its reduce
-    bindings use only those loops and start at 0.
-    """
-    chain, node = [], loop
-    while isinstance(node, Loop):
-        if len(node.body) != 1:
-            return None
-        chain.append(node)
-        node = node.body[0]
-    block = node
-    if block.init is None:
-        return None
-    inner = {lp.var for lp in chain}
-    ranges = {lp.var: (0, lp.extent - 1) for lp in chain}
-    for iv, b in zip(block.iter_vars, block.bindings, strict=True):
-        used = E.free_vars(b)
-        if not iv.reduce and used & inner:
-            return None
-        if iv.reduce:
-            span = E.bounds(b, ranges) if used <= inner else None
-            at_zero = E.substitute(b, {v: E.Const(0) for v in inner})
-            if span is None or span[0] != 0 or at_zero != E.Const(0):
-                return None
-    if block.predicate is not None and E.free_vars(block.predicate) & inner:
-        return None
-    zeros = tuple(E.Const(0) if iv.reduce else b
-                  for iv, b in zip(block.iter_vars, block.bindings, strict=True))
-    init_block = replace(block, bindings=zeros, body=block.init, init=None, reduction=None)
-    body = replace(block, init=None)
-    for lp in reversed(chain):
-        body = replace(lp, body=(body,))
-    return init_block, body
 
 
 def _buffers_used(nodes: tuple[Node, ...]) -> list[str]:
