@@ -13,8 +13,10 @@ import sys
 import time
 
 import probsched as ps
+from probsched.measure import Builder
 from probsched.search import EvolutionarySearch, RandomModel, SearchConfig
 from probsched.search.database import Database
+from probsched.testing import faults
 
 SMALL = {"population": 64, "init_min_fresh": 16}
 
@@ -39,7 +41,7 @@ space wide for gmm:
 @ps.space
 def faulty(sch):
     """Tiles of the rows; each candidate is fine (0), crashes (1), hangs (2) or computes
-    wrong results (3), by the codegen's fault-injection annotation."""
+    wrong results (3), by the annotation that probsched.testing.faults's pass reads."""
     c = sch.get_block("C")
     _, i, j, _ = sch.get_loops(c)
     io, ii = sch.split(i, sch.sample_perfect_tile(i, n=2, max_innermost_factor=4))
@@ -50,8 +52,10 @@ def faulty(sch):
 def test_faulty_candidates_are_stored_with_their_reason_and_the_best_is_correct(tmp_path):
     wl = ps.workloads.gmm(b=1, n=16, m=16, k=16)
     db = tmp_path / "runs.db"
-    result = ps.tune(wl, faulty, trials=12, db=str(db), progress=False, runner_timeout_s=1.0,
-                     reference=False, **SMALL)
+    with Builder(passes=faults.PASSES) as builder:
+        result = ps.tune(wl, faulty, trials=12, db=str(db), progress=False,
+                         runner_timeout_s=1.0, reference=False, builder=builder, **SMALL)
+        assert builder.build(result.best_program).ok  # tune left the builder open
     assert result.trials == 12  # the whole space: 3 tilings x 4 fault kinds
     with Database(db) as d:
         records = d.records(wl)

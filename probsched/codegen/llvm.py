@@ -32,7 +32,6 @@ from .passes import PASSES, Pass, apply_passes
 from .runtime import ArgSpec, KernelSignature
 
 MAX_VECTOR_LANES = 64
-_FAULT = "inject_fault"  # see _Lowering.inject_fault (testing only)
 MAX_UNROLL = 1024
 STACK_LIMIT_BYTES = 64 * 1024
 
@@ -120,9 +119,6 @@ class _Lowering:
 
     def nodes(self, ex: ExprEmitter, nodes: tuple[Node, ...], in_parallel: bool) -> None:
         for node in nodes:
-            if isinstance(node, Loop) and _FAULT in dict(node.annotations):
-                if self.inject_fault(ex.fn, dict(node.annotations)[_FAULT]):
-                    continue
             if isinstance(node, Block):
                 self.block(ex, node)
             elif node.kind == LoopKind.PARALLEL and not in_parallel and not ex.lanes:
@@ -138,22 +134,6 @@ class _Lowering:
                     self.serial(ex, node, in_parallel, vec_md)
             else:
                 self.serial(ex, node, in_parallel, self._annotation_metadata(node))
-
-    def inject_fault(self, fn: Function, kind) -> bool:
-        """Testing only: a loop annotated ``inject_fault = k`` is preceded by a crash (k = 1:
-        a volatile store to address 8), a hang (k = 2: an endless loop) or dropped (k = 3:
-        its stores never happen, so the results are wrong); other k change nothing. Returns
-        whether the loop is dropped. The fault-tolerance tests of the tuner use it."""
-        if kind == 1:
-            fn.emit("store volatile i32 0, ptr inttoptr (i64 8 to ptr), align 4")
-        elif kind == 2:
-            spin, after = fn.label("fault.spin."), fn.label("fault.after.")
-            fn.emit(f"br label %{spin}")
-            fn.start_block(spin)
-            fn.emit('call void asm sideeffect "", ""()')
-            fn.emit(f"br label %{spin}")
-            fn.start_block(after)  # unreachable; what follows is emitted here
-        return kind == 3
 
     def _annotation_metadata(self, loop: Loop) -> str | None:
         ann = dict(loop.annotations)

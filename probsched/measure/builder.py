@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..codegen.compile import CompiledArtifact, build, cpu
 from ..codegen.llvm import LoweredKernel
+from ..codegen.passes import PASSES, Pass
 from ..ir.program import Program
 from ..target import CpuTarget, Target
 from .worker import Reply, Worker, wait_any
@@ -35,14 +36,18 @@ class Builder:
     """A pool of ``workers`` compile processes building for ``target`` (the host when None).
 
     ``timeout_s`` bounds one compile; ``recycle_after`` compiles, a worker is replaced by a
-    fresh process (llvmlite leaks ~137 KB per optimized module).
+    fresh process (llvmlite leaks ~137 KB per optimized module). ``passes``: lowering passes
+    run after the standard ones (:data:`probsched.codegen.passes.PASSES`) on every program;
+    they travel with each request, so their functions must be importable module-level ones
+    (tests inject faults this way: :mod:`probsched.testing.faults`).
     """
 
     def __init__(self, workers: int = 2, timeout_s: float = 30.0, recycle_after: int = 200, *,
-                 target: Target | str | None = None):
+                 target: Target | str | None = None, passes: tuple[Pass, ...] = ()):
         if workers < 1:
             raise ValueError(f"Builder: workers must be >= 1, got {workers}")
         self.target: CpuTarget = cpu(target)
+        self.passes: tuple[Pass, ...] = PASSES + tuple(passes)
         self.timeout_s = timeout_s
         self.pool = tuple(Worker(recycle_after=recycle_after, name=f"probsched-build-{i}")
                           for i in range(workers))
@@ -73,7 +78,7 @@ class Builder:
                         results[i] = BuildResult(None, f"cannot build a {type(item).__name__}; "
                                                  "expected a Program or LoweredKernel", "error")
                         continue
-                    w.submit(_build, item, self.target, timeout_s=self.timeout_s)
+                    w.submit(_build, item, self.target, self.passes, timeout_s=self.timeout_s)
                     running[w] = i
             wait_any(list(running))
             for w in list(running):
@@ -92,8 +97,9 @@ class Builder:
         self.close()
 
 
-def _build(item: Program | LoweredKernel, target: CpuTarget) -> CompiledArtifact:
-    return build(item, target=target)
+def _build(item: Program | LoweredKernel, target: CpuTarget, passes: tuple[Pass, ...]
+           ) -> CompiledArtifact:
+    return build(item, target=target, passes=passes)
 
 
 def _result(reply: Reply) -> BuildResult:

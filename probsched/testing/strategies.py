@@ -40,14 +40,14 @@ from typing import Any
 from hypothesis import reject
 from hypothesis import strategies as st
 
-from .errors import ScheduleError
-from .ir import expr as E
-from .ir import tree
-from .ir.compute import Workload
-from .ir.program import Block, LoopKind
-from .lang.strategies import spaces
-from .schedule import Schedule, Trace
-from .workloads import SUITE
+from ..errors import ScheduleError
+from ..ir import expr as E
+from ..ir import tree
+from ..ir.compute import Workload
+from ..ir.program import Block, LoopKind
+from ..lang.strategies import spaces
+from ..schedule import Schedule, Trace
+from ..workloads import SUITE
 
 __all__ = [
     "STEPS", "apply_step", "code_size", "shapes", "schedules", "spaces", "traces", "workloads",
