@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from ..ir import expr as E
 from ..ir.program import Block, Loop, LoopKind, Node, Program
 from ..target import CpuTarget
+from . import memory
 from .buffers import BufferPlan, plan_buffers
-from .exprs import ExprEmitter, VarInfo, reduction_update
+from .exprs import ExprEmitter
 from .irtext import BYTES, Function, Module, Value, vec_type
+from .lanes import VarInfo
 from .machine import function_attributes
 from .passes import PASSES, Pass, apply_passes
 from .runtime import ArgSpec, KernelSignature
@@ -221,7 +223,7 @@ class _Lowering:
                 if why:
                     return why
                 continue
-            for name in probe.offset_names(node):
+            for name, _ in memory.offsets(probe, node):
                 probe.vars[name] = VarInfo(Value("0", "int64"), 0)
             for iv, b in zip(node.iter_vars, node.bindings, strict=True):
                 probe.vars[iv.name] = VarInfo(Value("0", "int64"), probe.coeff(b),
@@ -229,8 +231,8 @@ class _Lowering:
             for st in (node.init, node.body):
                 if st is None:
                     continue
-                stride = probe.access_stride(st.buffer, st.indices)
-                update = reduction_update(st, node.reduction if st is node.body else None)
+                stride = memory.access_stride(probe, st.buffer, st.indices)
+                update = memory.reduction_update(st, node.reduction if st is node.body else None)
                 if stride == 0 and probe.depends(st.value):
                     if update is None or probe.depends(E.Load(st.buffer, st.indices)):
                         return f"block {node.name}: lanes store different values to one place"
@@ -271,11 +273,11 @@ class _Lowering:
             end_label = self._guard(ex, block.predicate)
         # Starts of compacted buffers are in loop variables: bind them before the iteration
         # variables, which may shadow loops. Likewise evaluate every binding before binding any.
-        offsets = [(name, start) for name, start in ex.offsets(block)]
-        bound = [(name, ex.convert(ex._scalar(start, "int64"), "int64"),
+        offsets = memory.offsets(ex, block)
+        bound = [(name, ex.convert(ex.scalar(start, "int64"), "int64"),
                   ex.coeff(start) if ex.lanes else 0, None, 1) for name, start in offsets]
         for iv, b in zip(block.iter_vars, block.bindings, strict=True):
-            base = ex.convert(ex._scalar(b, "int64"), "int64")
+            base = ex.convert(ex.scalar(b, "int64"), "int64")
             coeff = ex.coeff(b) if ex.lanes else 0
             vec = ex.as_vector(ex.emit(b, "int64")) if coeff is None else None
             bound.append((iv.name, base, coeff, vec, ex.align(b)))
@@ -288,9 +290,9 @@ class _Lowering:
         if block.init is not None:
             first = E.all_of(*(E.eq(E.Var(iv.name), 0) for iv in block.iter_vars if iv.reduce))
             init_end = self._guard(ex, first)
-            ex.store(block.init, None)
+            memory.store(ex, block.init, None)
             self._close_guard(ex, init_end)
-        ex.store(block.body, block.reduction)
+        memory.store(ex, block.body, block.reduction)
         ex.fp_flags = "contract"
         self._close_guard(ex, end_label)
         ex.mask = saved_mask
@@ -305,7 +307,7 @@ class _Lowering:
             saved = ex.mask
             ex.mask = c if saved is None else fn.op(f"and {saved.typed}, {c.ref}", "bool", ex.lanes)
             return ("mask", saved)
-        c = ex.convert(ex._scalar(cond, "bool"), "bool")
+        c = ex.convert(ex.scalar(cond, "bool"), "bool")
         then_l, end_l = fn.label("then."), fn.label("endif.")
         fn.emit(f"br i1 {c.ref}, label %{then_l}, label %{end_l}")
         fn.start_block(then_l)
