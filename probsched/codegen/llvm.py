@@ -4,9 +4,11 @@ First the lowering passes rewrite the program (:mod:`.passes`: reduction inits h
 their loops); then emission, top to bottom: buffers become pointer arguments (inputs,
 outputs) or allocations (intermediates placed and sized by :mod:`.buffers`, on the stack when
 small); loops become counted loops, except that unrolled loops are copied out, vectorized
-loops run their body once on vectors (:mod:`.exprs`), and the outermost parallel loop is
-outlined into a function that libgomp's ``GOMP_parallel`` runs on every thread over a static
-share of the iterations.
+loops run their body once on vectors where :mod:`.vector_plan` says they can, and the
+outermost parallel loop is outlined (:mod:`.parallel`) into a function that libgomp's
+``GOMP_parallel`` runs on every thread. Blocks bind their iteration variables and run their
+init and store under their guard; expressions are :mod:`.exprs`', loads and stores
+:mod:`.memory`'s.
 
 >>> from probsched.workloads import gmm
 >>> from probsched.ir import lower
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from ..ir import expr as E
 from ..ir.program import Block, Loop, LoopKind, Node, Program
 from ..target import CpuTarget
-from . import memory
+from . import memory, parallel
 from .buffers import BufferPlan, plan_buffers
 from .exprs import ExprEmitter
 from .irtext import BYTES, Function, Module, Value, vec_type
@@ -32,8 +34,8 @@ from .lanes import VarInfo
 from .machine import function_attributes
 from .passes import PASSES, Pass, apply_passes
 from .runtime import ArgSpec, KernelSignature
+from .vector_plan import MAX_VECTOR_LANES, chunk_width, why_not_vectors
 
-MAX_VECTOR_LANES = 64
 MAX_UNROLL = 1024
 STACK_LIMIT_BYTES = 64 * 1024
 
@@ -58,11 +60,11 @@ def lower_program(program: Program, target: CpuTarget, *,
     module.functions.append(fn)
     ptrs = {b.name: f"%arg.{b.name}" for b in args}
     plans = plan_buffers(program)
-    lw = _Lowering(module, program, entry, plans, target.vector_lanes())
+    kernel = KernelEmitter(module, program, entry, plans, target.vector_lanes())
     shared = [n for n, plan in plans.items() if plan.parallel_loop is None]
-    heap = lw.allocate(fn, ptrs, shared)
-    lw.body(fn, ptrs, program.body)
-    lw.free(fn, heap)
+    heap = kernel.allocate(fn, ptrs, shared)
+    kernel.body(fn, ptrs, program.body)
+    kernel.free(fn, heap)
     fn.emit("ret void")
     sig = KernelSignature(
         entry,
@@ -75,7 +77,9 @@ def _symbol(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", name)
 
 
-class _Lowering:
+class KernelEmitter:
+    """Emits a program's loops and blocks into the functions of one module."""
+
     def __init__(self, module: Module, program: Program, entry: str,
                  plans: dict[str, BufferPlan], native_lanes: int):
         self.module = module
@@ -124,11 +128,11 @@ class _Lowering:
             if isinstance(node, Block):
                 self.block(ex, node)
             elif node.kind == LoopKind.PARALLEL and not in_parallel and not ex.lanes:
-                self.parallel(ex, node)
+                parallel.outline(self, ex, node)
             elif node.kind == LoopKind.UNROLLED and node.extent <= MAX_UNROLL:
                 self.unrolled(ex, node, in_parallel)
             elif node.kind == LoopKind.VECTORIZED and not ex.lanes:
-                reason = self.vector_plan(ex, node)
+                reason = why_not_vectors(ex, node, self.native_lanes)
                 if reason is None:
                     self.vectorized(ex, node, in_parallel)
                 else:
@@ -203,48 +207,11 @@ class _Lowering:
 
     # ------------------------------------------------------------ vectorized loops
 
-    def vector_plan(self, ex: ExprEmitter, loop: Loop) -> str | None:
-        """None when the loop body can run on vectors; else why not (it then stays a scalar
-        loop with a vectorization hint for LLVM)."""
-        native = self.native_lanes
-        if loop.extent > MAX_VECTOR_LANES and loop.extent % native:
-            return f"extent {loop.extent} > {MAX_VECTOR_LANES} is not a multiple of {native}"
-        probe = self.emitter(ex.fn, ex.ptrs)
-        probe.vars = {k: VarInfo(v.base, 0, align=v.align) for k, v in ex.vars.items()}
-        probe.lanes = _chunk_width(loop.extent, native)
-        probe.vars[loop.var] = VarInfo(Value("0", "int64"), 1, align=probe.lanes)
-        return self._plan_nodes(probe, loop.body)
-
-    def _plan_nodes(self, probe: ExprEmitter, nodes: tuple[Node, ...]) -> str | None:
-        for node in nodes:
-            if isinstance(node, Loop):
-                probe.vars[node.var] = VarInfo(Value("0", "int64"), 0)
-                why = self._plan_nodes(probe, node.body)
-                if why:
-                    return why
-                continue
-            for name, _ in memory.offsets(probe, node):
-                probe.vars[name] = VarInfo(Value("0", "int64"), 0)
-            for iv, b in zip(node.iter_vars, node.bindings, strict=True):
-                probe.vars[iv.name] = VarInfo(Value("0", "int64"), probe.coeff(b),
-                                              align=probe.align(b))
-            for st in (node.init, node.body):
-                if st is None:
-                    continue
-                stride = memory.access_stride(probe, st.buffer, st.indices)
-                update = memory.reduction_update(st, node.reduction if st is node.body else None)
-                if stride == 0 and probe.depends(st.value):
-                    if update is None or probe.depends(E.Load(st.buffer, st.indices)):
-                        return f"block {node.name}: lanes store different values to one place"
-                if stride is None and update is not None:
-                    return f"block {node.name}: reduction lanes may collide"
-        return None
-
     def vectorized(self, ex: ExprEmitter, loop: Loop, in_parallel: bool) -> None:
         """The loop runs with its variable as a vector. A loop wider than the machine's
         vectors runs as native-width vectors one after another (LLVM legalizes odd widths
         like <24 x float> poorly); a very wide one as a loop over native-width vectors."""
-        width = _chunk_width(loop.extent, self.native_lanes)
+        width = chunk_width(loop.extent, self.native_lanes)
         ex.lanes = width
         try:
             if loop.extent <= MAX_VECTOR_LANES:
@@ -322,119 +289,3 @@ class _Lowering:
             return
         ex.fn.emit(f"br label %{label}")
         ex.fn.start_block(label)
-
-    # ------------------------------------------------------------ parallel loops
-
-    def parallel(self, ex: ExprEmitter, loop: Loop) -> None:
-        """Outline the loop; every libgomp thread runs a contiguous share of iterations."""
-        fn = ex.fn
-        self.n_outlined += 1
-        name = f"{self.entry}.par{self.n_outlined}"
-        used = _buffers_used(loop.body)
-        private = [n for n in used if n in self.plans and self.plans[n].parallel_loop == loop.var]
-        shared = [n for n in used if n not in private]
-        # Variables known to be constants (loops of extent 1) stay constants inside: passed
-        # through the context they would hide that two accesses differ by a constant, and
-        # LLVM would no longer keep an accumulator tile in registers across a k loop.
-        constants = {v: i for v, i in ex.vars.items() if i.coeff == 0 and _is_literal(i.base)}
-        scalars = [v for v in ex.vars if ex.vars[v].coeff == 0 and v not in constants]
-        fields = ["ptr"] * len(shared) + ["i64"] * len(scalars)
-        struct = "{ " + ", ".join(fields) + " }" if fields else "{ i8 }"
-        ctx = fn.alloca("ctx.", struct, 1, align=8)
-        for k, n in enumerate(shared):
-            slot = fn.op(f"getelementptr inbounds {struct}, ptr {ctx}, i32 0, i32 {k}", "int64")
-            fn.emit(f"store ptr {ex.ptrs[n]}, ptr {slot.ref}, align 8")
-        for k, v in enumerate(scalars, start=len(shared)):
-            slot = fn.op(f"getelementptr inbounds {struct}, ptr {ctx}, i32 0, i32 {k}", "int64")
-            fn.emit(f"store i64 {ex.vars[v].base.ref}, ptr {slot.ref}, align 8")
-        self.module.declare("GOMP_parallel", "declare void @GOMP_parallel(ptr, ptr, i32, i32)")
-        fn.emit(f"call void @GOMP_parallel(ptr @{name}, ptr {ctx}, i32 0, i32 0)")
-
-        # The trampoline libgomp calls unpacks the context and computes this thread's share;
-        # the loop itself is a function of its own whose buffer parameters are noalias (a
-        # pointer loaded from the context would lose that, and with it vectorization and
-        # register promotion of accumulators).
-        tramp = Function(name, "ptr noalias %ctx", attrs="#0", linkage="internal ")
-        self.module.functions.append(tramp)
-        args = []
-        for k in range(len(shared)):
-            slot = tramp.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
-            args.append("ptr " + tramp.op(f"load ptr, ptr {slot.ref}, align 8", "int64").ref)
-        for k, _ in enumerate(scalars, start=len(shared)):
-            slot = tramp.op(f"getelementptr inbounds {struct}, ptr %ctx, i32 0, i32 {k}", "int64")
-            args.append("i64 " + tramp.op(f"load i64, ptr {slot.ref}, align 8", "int64").ref)
-        lo, hi = self._thread_share(tramp, loop.extent)
-        args += [lo.typed, hi.typed]
-        tramp.emit(f"call void @{name}.loop({', '.join(args)})")
-        tramp.emit("ret void")
-
-        params = [f"ptr noalias %p{k}" for k in range(len(shared))]
-        params += [f"i64 %s{k}" for k in range(len(scalars))] + ["i64 %lo", "i64 %hi"]
-        body = Function(f"{name}.loop", ", ".join(params), attrs="#0", linkage="internal ")
-        self.module.functions.append(body)
-        inner_ptrs = {n: f"%p{k}" for k, n in enumerate(shared)}
-        heap = self.allocate(body, inner_ptrs, private)  # private to each thread
-        inner = self.emitter(body, inner_ptrs)
-        inner.vars = {v: VarInfo(Value(f"%s{k}", "int64"), 0) for k, v in enumerate(scalars)}
-        inner.vars.update(constants)
-        md = self._annotation_metadata(loop)
-        self.serial(inner, loop, True, md, lo=Value("%lo", "int64"), hi=Value("%hi", "int64"))
-        self.free(body, heap)
-        body.emit("ret void")
-
-    def _thread_share(self, fn: Function, extent: int) -> tuple[Value, Value]:
-        """[lo, hi) of this thread under a static schedule: the first (extent % threads)
-        threads take one iteration more."""
-        self.module.declare("omp_get_thread_num", "declare i32 @omp_get_thread_num()")
-        self.module.declare("omp_get_num_threads", "declare i32 @omp_get_num_threads()")
-        tid = fn.op("call i32 @omp_get_thread_num()", "int32")
-        nth = fn.op("call i32 @omp_get_num_threads()", "int32")
-        tid64 = fn.op(f"sext i32 {tid.ref} to i64", "int64")
-        nth64 = fn.op(f"sext i32 {nth.ref} to i64", "int64")
-        q = fn.op(f"sdiv i64 {extent}, {nth64.ref}", "int64")
-        r = fn.op(f"srem i64 {extent}, {nth64.ref}", "int64")
-        extra = fn.op(f"icmp slt i64 {tid64.ref}, {r.ref}", "bool")
-        q1 = fn.op(f"add i64 {q.ref}, 1", "int64")
-        size = fn.op(f"select i1 {extra.ref}, i64 {q1.ref}, i64 {q.ref}", "int64")
-        off = fn.op(f"select i1 {extra.ref}, i64 0, i64 {r.ref}", "int64")
-        base = fn.op(f"mul i64 {tid64.ref}, {size.ref}", "int64")
-        lo = fn.op(f"add i64 {base.ref}, {off.ref}", "int64")
-        hi = fn.op(f"add i64 {lo.ref}, {size.ref}", "int64")
-        return lo, hi
-
-
-def _chunk_width(extent: int, native: int) -> int:
-    """Lanes per vector of a vectorized loop: ``native`` (the target's) when the loop is a
-    multiple of it (it then runs as native vectors one after another), else the whole loop."""
-    return native if extent > native and extent % native == 0 else extent
-
-
-def _is_literal(value: Value) -> bool:
-    return value.ref.lstrip("-").isdigit()
-
-
-def _buffers_used(nodes: tuple[Node, ...]) -> list[str]:
-    seen: dict[str, None] = {}
-
-    def visit_expr(e: E.Expr) -> None:
-        for ld in E.loads(e):
-            seen.setdefault(ld.tensor)
-
-    def visit(ns) -> None:
-        for n in ns:
-            if isinstance(n, Loop):
-                visit(n.body)
-                continue
-            for st in (n.init, n.body):
-                if st is not None:
-                    seen.setdefault(st.buffer)
-                    visit_expr(st.value)
-                    for ix in st.indices:
-                        visit_expr(ix)
-            if n.predicate is not None:
-                visit_expr(n.predicate)
-            for b in n.bindings:
-                visit_expr(b)
-
-    visit(nodes)
-    return list(seen)
