@@ -8,7 +8,7 @@ from probsched.errors import SchedSyntaxError
 from probsched.lang import ast
 from probsched.lang.parser import parse
 from probsched.lang.syntax_errors import CATALOGUE
-from probsched.workloads import suite
+from probsched.workloads import more_ops, suite
 
 EXAMPLE = '''\
 # the brief's example
@@ -83,13 +83,14 @@ def test_printed_workloads_parse_back(name):
     assert again.structural_hash == wl.structural_hash
 
 
-@pytest.mark.parametrize("fn", [suite.batch_matmul, suite.grouped_conv2d,
-                                suite.dilated_conv2d, suite.transposed_conv2d, suite.conv3d])
+@pytest.mark.parametrize("fn", [more_ops.batch_matmul, more_ops.grouped_conv2d,
+                                more_ops.dilated_conv2d, more_ops.transposed_conv2d,
+                                more_ops.conv3d])
 def test_more_operators_parse_back(fn):
     small = {"conv3d": dict(d=4, h=6, w=6, ci=2, co=3, kernel=3),
              "transposed_conv2d": dict(ci=4, co=3)}.get(fn.__name__, {})
     base = dict(h=10, w=9, ci=8, co=8) if "conv2d" in fn.__name__ else {}
-    if fn is suite.batch_matmul:
+    if fn is more_ops.batch_matmul:
         base = dict(n=8, m=6, k=4, transpose_a=True)
     wl = fn(**{**base, **small})
     assert ps.parse(wl.text()).workload().text() == wl.text()
