@@ -15,7 +15,7 @@ from probsched.driver.bench.programs import register_tile_matmul, set_kind, tile
 from probsched.errors import CodegenError
 from probsched.ir import lower
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import all_of, exp, reduce_max, select
+from probsched.ir.ops import all_of, exp, reduce_max, select
 from probsched.ir.program import LoopKind as K
 from probsched.ir.reference import check_outputs, random_inputs, reference
 from probsched.target import host

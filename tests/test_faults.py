@@ -9,7 +9,7 @@ import probsched as ps
 from probsched.codegen.compile import compile_program
 from probsched.codegen.passes import PASSES
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import maximum
+from probsched.ir.ops import maximum
 from probsched.measure import Builder, Runner
 from probsched.testing import faults
 

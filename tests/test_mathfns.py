@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import probsched as ps
 from probsched.codegen import compile_program
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import exp
+from probsched.ir.ops import exp
 from probsched.target import host
 
 N = 4096  # a multiple of every vector width used below

@@ -6,7 +6,8 @@ import pytest
 
 from probsched.driver.bench.programs import tiled_matmul
 from probsched.ir import lower
-from probsched.ir.expr import Var, all_of, eq, exp, maximum, select
+from probsched.ir.expr import Var
+from probsched.ir.ops import all_of, eq, exp, maximum, select
 from probsched.ir.printer import format_expr
 from probsched.ir.program import LoopKind
 from probsched.workloads import SUITE

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from probsched.errors import WorkloadError
 from probsched.ir import reference as R
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import Cast, absolute, eq, exp, log, minimum, reduce_min, reduce_sum, select
+from probsched.ir.expr import Cast
+from probsched.ir.ops import absolute, eq, exp, log, minimum, reduce_min, reduce_sum, select
 from probsched.ir.reference import check_outputs, evaluate_stage, random_inputs, reference
 from probsched.workloads import (
     SUITE,

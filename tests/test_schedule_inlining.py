@@ -11,7 +11,8 @@ import probsched as ps
 from probsched.errors import ScheduleError
 from probsched.ir import tree
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import Var, exp, maximum
+from probsched.ir.expr import Var
+from probsched.ir.ops import exp, maximum
 from probsched.ir.program import Loop
 from probsched.ir.reference import check_outputs, random_inputs, reference
 from probsched.schedule.primitives import inlining

@@ -171,7 +171,7 @@ def two_statement_program():
     wl = sfm(n=4, m=6)
     prog = ps.lower(wl)
     e_nest, y_nest = prog.body[1], prog.body[3]  # loops i_1 and i_3
-    y_j = ps.schedule.tree.substitute_loops(y_nest.body[0], {"i_3": ps.ir.expr.Var("i_1")})
+    y_j = ps.ir.tree.substitute_loops(y_nest.body[0], {"i_3": ps.ir.expr.Var("i_1")})
     merged = replace(e_nest, body=(*e_nest.body, y_j))
     return wl, prog.with_body((prog.body[0], merged, prog.body[2]))
 

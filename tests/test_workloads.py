@@ -7,7 +7,8 @@ import pytest
 
 from probsched.errors import WorkloadError
 from probsched.ir.compute import WorkloadBuilder, axes
-from probsched.ir.expr import Cast, Const, Load, reduce_sum, select
+from probsched.ir.expr import Cast, Const, Load
+from probsched.ir.ops import reduce_sum, select
 from probsched.workloads import (
     SUITE,
     batch_matmul,

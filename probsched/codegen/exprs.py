@@ -8,6 +8,7 @@ stores are :mod:`.memory`'s; ``exp`` is written out by :mod:`.mathfns`.
 from __future__ import annotations
 
 from ..errors import CodegenError
+from ..ir import dtypes
 from ..ir import expr as E
 from ..ir.program import Program
 from . import lanes as lane_analysis
@@ -67,7 +68,7 @@ class ExprEmitter:
     # ------------------------------------------------------------ scalar
 
     def _natural(self, e: E.Expr) -> str:
-        return E.infer_dtype(e, self.dtype_of)
+        return dtypes.infer_dtype(e, self.dtype_of)
 
     def scalar(self, e: E.Expr, want: str) -> Value:
         fn = self.fn
@@ -113,7 +114,7 @@ class ExprEmitter:
             a, b = self._pair(child(e.a, t), child(e.b, t))
             return self.arith(e.op, a, b)
         if isinstance(e, E.Compare):
-            t = E.join_dtype(e.a, e.b, self.dtype_of)
+            t = dtypes.join_dtype(e.a, e.b, self.dtype_of)
             a, b = self._pair(child(e.a, t), child(e.b, t))
             return self.compare(e.op, a, b)
         if isinstance(e, E.Logical):
@@ -142,7 +143,7 @@ class ExprEmitter:
 
     def select(self, e: E.Select, child) -> Value:
         fn = self.fn
-        t = E.join_dtype(e.a, e.b, self.dtype_of)
+        t = dtypes.join_dtype(e.a, e.b, self.dtype_of)
         cond = child(e.cond, "bool")
         if cond.lanes or (self.lanes and (self.depends(e.a) or self.depends(e.b))):
             # Vector select: each arm's loads are masked by the lanes that take it.

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 
 from ..ir import expr as E
+from ..ir import ops
 from ..ir.program import Block, Loop, LoopKind, Node, Program
 from ..target import CpuTarget
 from . import memory, parallel
@@ -255,7 +256,7 @@ class KernelEmitter:
                 self._bind(ex, name, base, coeff, align)
         ex.fp_flags = "reassoc nsz contract" if block.reduction == "sum" else "contract"
         if block.init is not None:
-            first = E.all_of(*(E.eq(E.Var(iv.name), 0) for iv in block.iter_vars if iv.reduce))
+            first = ops.all_of(*(ops.eq(E.Var(iv.name), 0) for iv in block.iter_vars if iv.reduce))
             init_end = self._guard(ex, first)
             memory.store(ex, block.init, None)
             self._close_guard(ex, init_end)

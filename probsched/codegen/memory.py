@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import CodegenError
+from ..ir import dtypes, ops
 from ..ir import expr as E
 from ..ir.program import Block, Store
 from .buffers import offset_var
@@ -54,7 +55,7 @@ def address(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...]) -> str:
     if ex.clamp and not ex.lanes:
         shape = ex.program.buffer(buffer).shape
         indices = tuple(
-            E.maximum(0, E.minimum(ix, n - 1)) for ix, n in zip(indices, shape, strict=True)
+            ops.maximum(0, ops.minimum(ix, n - 1)) for ix, n in zip(indices, shape, strict=True)
         )
     off = ex.scalar(flat_offset(ex, buffer, indices), "int64")
     off = ex.convert(off, "int64")
@@ -192,7 +193,7 @@ def _store_reduced(ex: ExprEmitter, st: Store, reduction: str, update: E.Expr) -
     is_float = dt in ("float32", "float64")
     part = ex.as_vector(ex.emit(update, dt))
     if ex.mask is not None:
-        ident = const(E.identity_of(reduction, dt), dt)
+        ident = const(dtypes.identity_of(reduction, dt), dt)
         part = fn.op(
             f"select {ex.mask.typed}, {part.typed}, {ex.splat(ident, lanes).typed}",
             dt,

@@ -6,7 +6,7 @@ the positions where an axis indexes a tensor directly; an axis used only inside 
 (``X[y * 2 + r]``) needs its extent given.
 
 >>> from probsched.ir.compute import WorkloadBuilder, axes
->>> from probsched.ir.expr import reduce_sum
+>>> from probsched.ir.ops import reduce_sum
 >>> wb = WorkloadBuilder("mm")
 >>> A, B = wb.input("A", (4, 8)), wb.input("B", (8, 2))
 >>> i, j, k = axes("i j k")
@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import WorkloadError
+from . import dtypes, intervals
 from . import expr as E
 from .expr import Expr, Load, Reduce, Var
 
@@ -164,7 +165,8 @@ def compute(
     for a, n in list(zip(ax, out_shape, strict=True)) + list(reduce_axes):
         if not isinstance(n, int) or n <= 0:
             raise WorkloadError(f"stage {name}: axis {a} has extent {n}; must be positive")
-    dt = dtype or E.infer_dtype(body, lambda t: tensors[t].dtype if t in tensors else "float32")
+    dt = dtype or dtypes.infer_dtype(
+        body, lambda t: tensors[t].dtype if t in tensors else "float32")
     if dt == "bool":
         raise WorkloadError(f"stage {name}: value is a condition; wrap it in select()")
     return Stage(name, ax, value, out_shape, reduce_axes, dt)
@@ -321,7 +323,8 @@ class Workload:
 def _count_flops(e: Expr, dtype_of) -> int:
     n = 0
     for node in E.walk(e):
-        if isinstance(node, E.Binary | E.Call) and E.is_float_dtype(E.infer_dtype(node, dtype_of)):
+        if isinstance(node, E.Binary | E.Call) and dtypes.is_float_dtype(
+                dtypes.infer_dtype(node, dtype_of)):
             n += 1
     return n
 
@@ -350,11 +353,11 @@ def _check_loads(wl, s: Stage, e: Expr, seen, ranges, guarded: bool) -> None:
                 f"but is indexed with {len(e.indices)}"
             )
         for dim, ix in enumerate(e.indices):
-            if E.infer_dtype(ix, lambda n: seen[n].dtype) not in E.INT_DTYPES:
+            if dtypes.infer_dtype(ix, lambda n: seen[n].dtype) not in E.INT_DTYPES:
                 raise WorkloadError(
                     f"workload {wl}, stage {s.name}: index {ix} of {e.tensor} is not an integer"
                 )
-            b = E.bounds(ix, ranges)
+            b = intervals.bounds(ix, ranges)
             if not guarded and b is not None and (b[0] < 0 or b[1] >= t.shape[dim]):
                 raise WorkloadError(
                     f"workload {wl}, stage {s.name}: {e} reads {e.tensor} out of bounds "

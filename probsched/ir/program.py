@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from . import dtypes
 from . import expr as E
 from .compute import Workload
 from .expr import Const, Expr, Load, Var
@@ -197,7 +198,7 @@ def lower(workload: Workload) -> Program:
         if s.reduction is None:
             block = Block(s.name, iter_vars, bindings, Store(s.name, index, s.value))
         else:
-            init_value = Const(E.identity_of(s.reduction, s.dtype))
+            init_value = Const(dtypes.identity_of(s.reduction, s.dtype))
             update = E.binary(_COMBINE[s.reduction], Load(s.name, index), s.body)
             block = Block(
                 s.name,

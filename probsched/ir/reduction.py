@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import expr as E
-from . import tree
+from . import intervals, ops, tree
 from .program import Block, Loop, Program, Store
 
 
@@ -66,7 +66,7 @@ def always_true(cond: E.Expr, ranges: dict[str, tuple[int, int]]) -> bool:
     if isinstance(cond, E.Logical) and cond.op == "and":
         return always_true(cond.a, ranges) and always_true(cond.b, ranges)
     if isinstance(cond, E.Compare) and cond.op in ("<", "<=", ">", ">="):
-        a, b = E.bounds(cond.a, ranges), E.bounds(cond.b, ranges)
+        a, b = intervals.bounds(cond.a, ranges), intervals.bounds(cond.b, ranges)
         if a is None or b is None:
             return False
         return {"<": a[1] < b[0], "<=": a[1] <= b[0], ">": a[0] > b[1], ">=": a[0] >= b[1]}[
@@ -144,7 +144,7 @@ def _init_predicate(block: Block, loops: list[Loop], k: int, rename: dict[str, E
         c = E.substitute(c, at_init)
         if not always_true(c, ranges):
             kept.append(c)
-    return E.all_of(*kept) if kept else None
+    return ops.all_of(*kept) if kept else None
 
 
 # ---------------------------------------------------------------- where no loop is copied
@@ -182,7 +182,7 @@ def _runs_init_once(block: Block, chain: list[Loop]) -> bool:
         if not iv.reduce and used & inner:
             return False
         if iv.reduce:
-            span = E.bounds(b, ranges) if used <= inner else None
+            span = intervals.bounds(b, ranges) if used <= inner else None
             at_zero = E.substitute(b, {v: E.Const(0) for v in inner})
             if span is None or span[0] != 0 or at_zero != E.Const(0):
                 return False

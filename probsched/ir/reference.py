@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import WorkloadError
+from . import dtypes
 from . import expr as E
 from .compute import Stage, Workload
 
@@ -56,7 +57,7 @@ def random_inputs(workload: Workload, seed: int = 0) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     out = []
     for t in workload.inputs:
-        if E.is_float_dtype(t.dtype):
+        if dtypes.is_float_dtype(t.dtype):
             a = rng.uniform(-1.0, 1.0, size=t.shape)
         elif t.dtype == "bool":
             a = rng.integers(0, 2, size=t.shape) == 1
@@ -148,7 +149,7 @@ def _coerce(workload: Workload, inputs: Sequence[np.ndarray]) -> list[np.ndarray
 
 
 def _compute_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
-    return a.astype(np.float64) if E.is_float_dtype(dtype) else a.astype(_NP_DTYPES[dtype])
+    return a.astype(np.float64) if dtypes.is_float_dtype(dtype) else a.astype(_NP_DTYPES[dtype])
 
 
 # ---------------------------------------------------------------- stages
@@ -169,7 +170,7 @@ def _general(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray:
     extents = list(stage.shape) + [n for _, n in stage.reduce_axes]
     nsp = len(stage.axes)
     kind = stage.reduction
-    out_dtype = np.float64 if E.is_float_dtype(stage.dtype) else _NP_DTYPES[stage.dtype]
+    out_dtype = np.float64 if dtypes.is_float_dtype(stage.dtype) else _NP_DTYPES[stage.dtype]
     out = np.empty(stage.shape, dtype=out_dtype)
     for chunk in _chunks(extents):
         grid = {
@@ -252,7 +253,7 @@ def _eval(e: E.Expr, grid: Mapping[str, np.ndarray], env, stage: Stage, guarded:
         return _CALLS[e.fn](*args)
     if isinstance(e, E.Cast):
         v = np.asarray(_eval(e.value, grid, env, stage, guarded))
-        return v.astype(np.float64 if E.is_float_dtype(e.dtype) else _NP_DTYPES[e.dtype])
+        return v.astype(np.float64 if dtypes.is_float_dtype(e.dtype) else _NP_DTYPES[e.dtype])
     if isinstance(e, E.Reduce):
         raise WorkloadError(f"stage {stage.name}: a reduction must be the whole right side")
     raise TypeError(f"not an expression: {e!r}")
@@ -308,7 +309,7 @@ def _factors(e: E.Expr) -> list[E.Expr]:
 def _sum_of_products(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray | None:
     """``sum(f1 * f2 * ...)`` by einsum over the factors, each evaluated on the grid of its
     own axes; None when the stage is not such a sum (or a factor's grid is too large)."""
-    if stage.reduction != "sum" or not E.is_float_dtype(stage.dtype):
+    if stage.reduction != "sum" or not dtypes.is_float_dtype(stage.dtype):
         return None
     extents = stage.extents
     order = list(stage.axes) + [a for a, _ in stage.reduce_axes]

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ProbschedError, ScheduleError
-from ..ir import analysis
+from ..ir import analysis, tree
 from ..ir import expr as E
 from ..ir.program import Block
-from . import tree
 from .primitives import inlining
 from .registry import INSTRUCTIONS, query
 from .state import Removed, ScheduleState

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScheduleError
+from ..ir import tree
 from ..ir.compute import Workload
 from ..ir.program import Program, lower
 from ..target import Target, resolve
 from ..values import is_int
-from . import tree
 from .registry import INSTRUCTIONS
 from .trace import RV, Decisions, Instruction, Trace, freeze
 

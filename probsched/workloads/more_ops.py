@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..errors import WorkloadError
 from ..ir.compute import Workload, WorkloadBuilder, axes
-from ..ir.expr import all_of, eq, reduce_sum, select
+from ..ir.ops import all_of, eq, reduce_sum, select
 from .parts import check_positive, conv2d_nhwc, out_extent, padded
 
 

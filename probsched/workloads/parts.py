@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ..errors import WorkloadError
 from ..ir.compute import Stage, Tensor, WorkloadBuilder, axes
-from ..ir.expr import all_of, reduce_sum, select
+from ..ir.ops import all_of, reduce_sum, select
 
 
 def out_extent(size: int, kernel: int, stride: int, pad: int, dilation: int = 1) -> int:

@@ -19,7 +19,7 @@ operators, not benchmarked, are in :mod:`.more_ops`.
 from __future__ import annotations
 
 from ..ir.compute import Workload, WorkloadBuilder, axes
-from ..ir.expr import exp, maximum, reduce_max, reduce_sum, sqrt
+from ..ir.ops import exp, maximum, reduce_max, reduce_sum, sqrt
 from .parts import check_positive, conv2d_nhwc, out_extent, padded
 
 # ---------------------------------------------------------------- the suite

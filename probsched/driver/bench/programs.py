@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ...ir import lower
-from ...ir.expr import Const, Expr, Load, Var, all_of, bounds
+from ...ir.expr import Const, Expr, Load, Var
+from ...ir.intervals import bounds
+from ...ir.ops import all_of
 from ...ir.program import Block, Buffer, IterVar, Loop, LoopKind, Program, Scope, Store
 from ...workloads import gmm
 

@@ -187,7 +187,7 @@ class BlockMethods(ScheduleState):
 
         >>> import probsched as ps
         >>> from probsched.ir.compute import WorkloadBuilder, axes
-        >>> from probsched.ir.expr import maximum
+        >>> from probsched.ir.ops import maximum
         >>> wb = WorkloadBuilder("scale_relu")
         >>> A, (i, j) = wb.input("A", (2, 8)), axes("i j")
         >>> B = wb.compute("B", (i, j), A[i, j] * 2.0)
@@ -228,7 +228,7 @@ class BlockMethods(ScheduleState):
 
         >>> import probsched as ps
         >>> from probsched.ir.compute import WorkloadBuilder, axes
-        >>> from probsched.ir.expr import maximum
+        >>> from probsched.ir.ops import maximum
         >>> wb = WorkloadBuilder("scale_relu")
         >>> A, (i, j) = wb.input("A", (2, 8)), axes("i j")
         >>> B = wb.compute("B", (i, j), A[i, j] * 2.0)

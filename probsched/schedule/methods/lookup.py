@@ -3,8 +3,7 @@ nothing, and a simplified trace drops the unused ones)."""
 
 from __future__ import annotations
 
-from ...ir import analysis
-from .. import tree
+from ...ir import analysis, tree
 from ..registry import instruction
 from ..state import ScheduleState
 from ..trace import RV

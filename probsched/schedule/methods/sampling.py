@@ -7,8 +7,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from ...ir import tree
 from ...values import is_int, is_number
-from .. import sampling, tree
+from .. import sampling
 from ..primitives import inlining, location
 from ..registry import instruction
 from ..state import INLINE, ROOT, ScheduleState

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ...ir import analysis, tree
+from ...ir import analysis, intervals, ops, tree
 from ...ir import expr as E
 from ...ir.program import Block, Loop, Node, Program, Scope
 
@@ -185,7 +185,7 @@ def _move(program: Program, path: tree.Path, block: Block, var: str,
         start, extent = next(spatial)
         value = E.binary("+", start, E.Var(ax))
         ranges[ax] = (0, extent - 1)
-        span = E.bounds(value, ranges) or (-1, iv.extent)
+        span = intervals.bounds(value, ranges) or (-1, iv.extent)
         if span[0] < 0:
             conds.append(E.Compare("<=", E.Const(0), value))
         if span[1] >= iv.extent:
@@ -193,7 +193,7 @@ def _move(program: Program, path: tree.Path, block: Block, var: str,
         loops.append(Loop(ax, extent, ()))
         bindings.append(value)
     node: Node = replace(block, bindings=tuple(bindings),
-                         predicate=E.all_of(*conds) if conds else None)
+                         predicate=ops.all_of(*conds) if conds else None)
     for lp in reversed(loops):
         node = replace(lp, body=(node,))
     position = len(loop.body) if at_end else 0
