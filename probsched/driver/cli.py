@@ -87,6 +87,7 @@ def _tune(args: argparse.Namespace) -> int:
             "best_latency_ms": result.best_latency_s * 1e3 if result.best_gflops else None,
             "best_gflops": result.best_gflops,
             "reference_latency_ms": None if ref is None else ref * 1e3,
+            "reference_kernel": None if result.reference is None else result.reference.kernel,
             "wall_s": result.wall_s,
             "best_trace": None if result.best_trace is None
             else json.loads(result.best_trace.to_json()),

@@ -1,20 +1,25 @@
 """Baselines measured beside our kernels: numpy's expression of the same op, where numpy has
 one (matmul on OpenBLAS's sgemm, softmax, the 2-norm), checked against the reference and
-timed in a fresh process.
+timed in a fresh process, with the BLAS kernel that ran.
 
 A fresh process because OpenBLAS's threads keep spinning after a call and would slow down
-whatever is measured next on a small machine (and a runner worker pins BLAS to one thread).
+whatever is measured next on a small machine (and a runner worker pins BLAS to one thread);
+started without the OpenBLAS overrides of :data:`BLAS_OVERRIDES`, so that the real kernel for
+this CPU runs.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import MeasureError
 from ..ir.compute import Workload
 from ..ir.reference import random_inputs
+from .worker import Worker
 
 
 def _softmax(x):
@@ -28,7 +33,6 @@ NUMPY_OPS = {
     "SFM": _softmax,
     "NRM": lambda a: np.sqrt(np.sum(a * a)),
 }
-
 
 
 def time_call(fn, inputs, min_time_s: float = 0.3, max_runs: int = 200,
@@ -47,7 +51,6 @@ def time_call(fn, inputs, min_time_s: float = 0.3, max_runs: int = 200,
         fn(*inputs)
         runs.append(time.perf_counter() - t)
     return statistics.median(runs)
-
 
 
 def _numpy_seconds_here(op: str, workload, threads: int) -> float | None:
@@ -71,21 +74,60 @@ def _numpy_seconds_here(op: str, workload, threads: int) -> float | None:
 
 
 
-def numpy_seconds(op: str, workload, threads: int = 2) -> float | None:
-    """Median seconds of numpy's expression of ``op`` (a NUMPY_OPS key) on ``workload``'s
-    inputs, timed in a fresh process: OpenBLAS's threads keep spinning after a call and
-    would slow down whatever is measured next on this 2-core machine. None when numpy's
-    answer differs from the reference (a workload named like the op that computes another)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        return pool.submit(_numpy_seconds_here, op, workload, threads).result()
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+"""Variables some machines set for old OpenBLAS builds; on an AVX-512 CPU they make numpy run
+its AVX2 sgemm at about half speed. The baseline's process starts without them (only it:
+tests and workers keep the environment as it is)."""
 
 
-def numpy_latency_s(workload: Workload, threads: int = 2) -> float | None:
+@dataclass(frozen=True)
+class NumpyBaseline:
+    """numpy's median seconds for an op (None: numpy has no such op for this workload) and
+    the BLAS kernel that ran (threadpoolctl's report, e.g. ``OpenBLAS 0.3.31 SkylakeX``)."""
+
+    seconds: float | None
+    kernel: str
+    threads: int
+
+
+def numpy_baseline(op: str, workload: Workload, threads: int = 2) -> NumpyBaseline:
+    """numpy's expression of ``op`` (a NUMPY_OPS key) on ``workload``'s inputs, timed with
+    ``threads`` BLAS threads in a fresh process started without :data:`BLAS_OVERRIDES`. None
+    seconds when numpy's answer differs from the reference (a workload named like the op that
+    computes another)."""
+    with Worker(name="probsched-baseline", start_method="spawn", drop_env=BLAS_OVERRIDES,
+                setup=False) as worker:
+        reply = worker.call(_numpy_baseline_here, op, workload, threads, timeout_s=600)
+    if not reply.ok:
+        raise MeasureError(f"timing numpy's {op} failed: {reply.error}")
+    return reply.value
+
+
+def numpy_seconds(op: str, workload: Workload, threads: int = 2) -> float | None:
+    """:func:`numpy_baseline`'s seconds."""
+    return numpy_baseline(op, workload, threads).seconds
+
+
+def _numpy_baseline_here(op: str, workload: Workload, threads: int) -> NumpyBaseline:
+    from threadpoolctl import threadpool_info
+
+    seconds = _numpy_seconds_here(op, workload, threads)
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    kernel = ", ".join(f"{i.get('internal_api', '?')} {i.get('version', '')} "
+                       f"{i.get('architecture') or ''}".replace("  ", " ").strip()
+                       for i in blas) or "no BLAS"
+    return NumpyBaseline(seconds, kernel, threads)
+
+
+def numpy_reference(workload: Workload, threads: int = 2) -> NumpyBaseline | None:
     """numpy's time for the same op, where numpy has it (by workload name: gmm, sfm, nrm)."""
     op = workload.name.upper()
     if op not in NUMPY_OPS:
         return None
-    return numpy_seconds(op, workload, threads)
+    return numpy_baseline(op, workload, threads)
+
+
+def numpy_latency_s(workload: Workload, threads: int = 2) -> float | None:
+    """:func:`numpy_reference`'s seconds."""
+    ref = numpy_reference(workload, threads)
+    return None if ref is None else ref.seconds

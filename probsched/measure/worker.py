@@ -9,7 +9,10 @@ replaced by a fresh one; callers just go on.
 
 Processes come from a ``forkserver`` that has preloaded :mod:`.child` (numpy, llvmlite,
 codegen, BLAS limited to one thread): a fresh worker costs ~10 ms, and it never inherits the
-caller's threads (OpenBLAS, libgomp, tqdm) or its llvmlite state.
+caller's threads (OpenBLAS, libgomp, tqdm) or its llvmlite state. They need nothing of the
+caller's ``__main__`` (:mod:`.processes`): tuning from an unguarded script works. A worker
+may instead be a fresh interpreter (``start_method="spawn"``), started without some
+environment variables and without :mod:`.child`'s setup (the numpy baseline's).
 
 >>> import operator
 >>> with Worker() as w:
@@ -29,6 +32,7 @@ from multiprocessing import connection
 from typing import Any
 
 from ..errors import ProbschedError
+from .processes import ForkServerProcess, SpawnProcess
 
 START_METHOD = "forkserver"
 PRELOAD = ["probsched.measure.child"]
@@ -44,6 +48,9 @@ def _get_context():
         # Has no effect when a forkserver already runs (a worker then imports .child itself).
         _context.set_forkserver_preload(PRELOAD)
     return _context
+
+
+_PROCESSES = {"forkserver": ForkServerProcess, "spawn": SpawnProcess}
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,15 @@ class Worker:
     """One child process serving requests over a pipe; restarted when it dies, hangs, or has
     served ``recycle_after`` requests."""
 
-    def __init__(self, *, recycle_after: int | None = None, name: str = "probsched-worker"):
+    def __init__(self, *, recycle_after: int | None = None, name: str = "probsched-worker",
+                 start_method: str = START_METHOD, drop_env: Sequence[str] = (),
+                 setup: bool = True):
         self.recycle_after = recycle_after
         self.name = name
+        if start_method not in _PROCESSES:
+            raise ValueError(f"Worker: start_method must be one of {sorted(_PROCESSES)}, "
+                             f"not {start_method!r}")
+        self.start_method, self.drop_env, self.setup = start_method, tuple(drop_env), setup
         self.starts = 0  # processes started so far
         self._proc = None
         self._conn = None
@@ -80,9 +93,13 @@ class Worker:
         """Start the process now (otherwise the first request starts it)."""
         if self._proc is not None:
             return
-        ctx = _get_context()
+        ctx = _get_context() if self.start_method == "forkserver" else (
+            multiprocessing.get_context(self.start_method))
         parent_end, child_end = ctx.Pipe()
-        proc = ctx.Process(target=_serve, args=(child_end,), name=self.name, daemon=True)
+        proc = _PROCESSES[self.start_method](target=_serve, args=(child_end, self.setup),
+                                             name=self.name, daemon=True)
+        if self.drop_env:
+            proc.drop_env = self.drop_env  # type: ignore[attr-defined]
         proc.start()
         child_end.close()
         self._proc, self._conn, self._served = proc, parent_end, 0
@@ -259,10 +276,11 @@ def _describe(exc: BaseException) -> str:
 # ---------------------------------------------------------------- the child side
 
 
-def _serve(conn) -> None:
-    from . import child  # a no-op when the forkserver preloaded it
+def _serve(conn, setup: bool = True) -> None:
+    if setup:
+        from . import child  # a no-op when the forkserver preloaded it
 
-    child.setup_process()
+        child.setup_process()
     while True:
         try:
             msg = conn.recv()

@@ -41,7 +41,7 @@ from ..ir.program import Program
 from ..lang.loader import generated_space
 from ..lang.space import Space
 from ..measure import Builder, Runner, RunResult
-from ..measure.baselines import numpy_latency_s
+from ..measure.baselines import NumpyBaseline, numpy_reference
 from ..schedule import Trace
 from ..target import Target, resolve
 from .callbacks import (
@@ -79,8 +79,13 @@ class TuneResult:
     failures: int
     wall_s: float
     search_s: float
-    reference_latency_s: float | None
+    reference: NumpyBaseline | None
     stats: dict
+
+    @property
+    def reference_latency_s(self) -> float | None:
+        """numpy's seconds for the same op (None: numpy has none, or it was not timed)."""
+        return None if self.reference is None else self.reference.seconds
 
     @property
     def best_gflops(self) -> float | None:
@@ -96,9 +101,11 @@ class TuneResult:
         else:
             lines.append(f"best {self.best_latency_s * 1e3:.3f} ms, "
                          f"{self.best_gflops:.2f} GFLOP/s")
-        if self.reference_latency_s is not None and self.best_gflops is not None:
-            lines.append(f"numpy (2 threads) {self.reference_latency_s * 1e3:.3f} ms: best is "
-                         f"{self.reference_latency_s / self.best_latency_s:.2f}x numpy")
+        ref = self.reference
+        if ref is not None and ref.seconds is not None and self.best_gflops is not None:
+            lines.append(f"numpy ({ref.kernel}, {ref.threads} threads) "
+                         f"{ref.seconds * 1e3:.3f} ms: best is "
+                         f"{ref.seconds / self.best_latency_s:.2f}x numpy")
         return "\n".join(lines)
 
 
@@ -194,7 +201,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         ok_best.latency_s if ok_best else math.inf,
         ok_best.trace.replay(workload, target=tgt).program if ok_best else None,
         tuple(new), len(new), sum(not r.ok for r in new), wall_s, overhead,
-        numpy_latency_s(workload) if reference else None, stats)
+        numpy_reference(workload) if reference else None, stats)
     if database is not db and isinstance(database, Database):
         database.close()
     if progress:

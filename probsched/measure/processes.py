@@ -1,0 +1,75 @@
+"""Starting our worker processes so that they need nothing of the caller.
+
+multiprocessing's ``spawn`` and ``forkserver`` children import the caller's ``__main__``
+before they run anything: a user's script without ``if __name__ == "__main__":`` would then
+run again in every worker (and tune in there, which multiprocessing refuses), and a script
+read from standard input (``python - < script.py``) cannot be imported at all. Our workers
+run module-level functions of probsched only, so the processes started here leave the main
+module out of what the child prepares. A process may also be started without some
+environment variables (the numpy baseline drops the OpenBLAS overrides some machines set).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from multiprocessing import context, popen_forkserver, popen_spawn_posix, spawn
+from typing import Any
+
+_LOCK = threading.Lock()
+_MAIN_KEYS = ("init_main_from_name", "init_main_from_path")
+
+
+@contextmanager
+def _launching(drop_env: Sequence[str] = ()) -> Iterator[None]:
+    """While a child is launched: its preparation data without the main module, and the
+    environment it inherits without ``drop_env``."""
+    original = spawn.get_preparation_data
+
+    def without_main(name: str) -> dict[str, Any]:
+        data = original(name)
+        for key in _MAIN_KEYS:
+            data.pop(key, None)
+        return data
+
+    with _LOCK:
+        saved = {k: os.environ.pop(k) for k in drop_env if k in os.environ}
+        spawn.get_preparation_data = without_main  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            spawn.get_preparation_data = original  # type: ignore[assignment]
+            os.environ.update(saved)
+
+
+class _ForkServerPopen(popen_forkserver.Popen):
+    def _launch(self, process_obj: Any) -> None:
+        with _launching():
+            super()._launch(process_obj)
+
+
+class _SpawnPopen(popen_spawn_posix.Popen):
+    def _launch(self, process_obj: Any) -> None:
+        with _launching(getattr(process_obj, "drop_env", ())):
+            super()._launch(process_obj)
+
+
+class ForkServerProcess(context.ForkServerProcess):
+    """A forkserver child that does not import the caller's ``__main__``."""
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:  # noqa: N802 (multiprocessing's name)
+        return _ForkServerPopen(process_obj)
+
+
+class SpawnProcess(context.SpawnProcess):
+    """A fresh interpreter that does not import the caller's ``__main__`` and starts without
+    the environment variables in ``drop_env``."""
+
+    drop_env: tuple[str, ...] = ()
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:  # noqa: N802 (multiprocessing's name)
+        return _SpawnPopen(process_obj)
