@@ -134,9 +134,11 @@ def test_cli_tune_json_and_show(tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert set(data) == {"workload", "trials", "best_latency_ms", "best_gflops",
-                         "reference_latency_ms", "reference_kernel", "wall_s", "best_trace"}
+                         "reference_latency_ms", "reference_kernel", "peak_gflops", "wall_s",
+                         "best_trace"}
     assert data["workload"] == "gmm" and data["trials"] == 4 and data["best_gflops"] > 0
     assert data["reference_latency_ms"] > 0  # numpy has matmul
+    assert data["peak_gflops"] > data["best_gflops"] / 2
     trace = ps.Trace.from_json(json.dumps(data["best_trace"]))
     shown = subprocess.run(_cli("show", str(sched), "--db", str(db), "--trace", *params),
                            capture_output=True, text=True, timeout=120)

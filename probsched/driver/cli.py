@@ -88,6 +88,7 @@ def _tune(args: argparse.Namespace) -> int:
             "best_gflops": result.best_gflops,
             "reference_latency_ms": None if ref is None else ref * 1e3,
             "reference_kernel": None if result.reference is None else result.reference.kernel,
+            "peak_gflops": None if result.peak is None else result.peak.all_cores_gflops,
             "wall_s": result.wall_s,
             "best_trace": None if result.best_trace is None
             else json.loads(result.best_trace.to_json()),

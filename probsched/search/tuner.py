@@ -42,8 +42,9 @@ from ..lang.loader import generated_space
 from ..lang.space import Space
 from ..measure import Builder, Runner, RunResult
 from ..measure.baselines import NumpyBaseline, numpy_reference
+from ..measure.peak import FmaPeak, fma_peak
 from ..schedule import Trace
-from ..target import Target, resolve
+from ..target import CpuTarget, Target, resolve
 from .callbacks import (
     DatabaseSink,
     MeasureCallback,
@@ -81,6 +82,7 @@ class TuneResult:
     search_s: float
     reference: NumpyBaseline | None
     stats: dict
+    peak: FmaPeak | None = None
 
     @property
     def reference_latency_s(self) -> float | None:
@@ -99,8 +101,11 @@ class TuneResult:
         if self.best_gflops is None:
             lines.append("no correct candidate")
         else:
+            share = "" if self.peak is None else (
+                f" ({self.peak.share(self.best_gflops):.0%} of the machine's measured FMA "
+                f"peak, {self.peak.all_cores_gflops:.0f} GFLOP/s on {self.peak.cores} cores)")
             lines.append(f"best {self.best_latency_s * 1e3:.3f} ms, "
-                         f"{self.best_gflops:.2f} GFLOP/s")
+                         f"{self.best_gflops:.2f} GFLOP/s{share}")
         ref = self.reference
         if ref is not None and ref.seconds is not None and self.best_gflops is not None:
             lines.append(f"numpy ({ref.kernel}, {ref.threads} threads) "
@@ -136,7 +141,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     :class:`CostModel`; ``strategy``: a :class:`SearchStrategy` instead of evolutionary
     search over ``space`` (``config``: :class:`SearchConfig` fields, e.g. ``population=128``);
     ``builder`` / ``runner``: parts to use (not closed here); ``callbacks``: more
-    :class:`MeasureCallback`\\ s; ``reference``: time numpy for the summary.
+    :class:`MeasureCallback`\\ s; ``reference``: time numpy and the machine's FMA peak for
+    the summary (after tuning: not in ``wall_s``).
     """
     t_start = time.perf_counter()
     known = {f.name for f in fields(SearchConfig)}
@@ -201,7 +207,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         ok_best.latency_s if ok_best else math.inf,
         ok_best.trace.replay(workload, target=tgt).program if ok_best else None,
         tuple(new), len(new), sum(not r.ok for r in new), wall_s, overhead,
-        numpy_reference(workload) if reference else None, stats)
+        numpy_reference(workload) if reference else None, stats,
+        fma_peak(tgt) if reference and isinstance(tgt, CpuTarget) else None)
     if database is not db and isinstance(database, Database):
         database.close()
     if progress:
