@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..ir.compute import Workload
 from ..ir.reference import random_inputs
@@ -23,7 +25,7 @@ def _softmax(x):
 
 
 # The same op written in numpy, where numpy has it (on the workload's inputs).
-NUMPY_OPS = {
+NUMPY_OPS: dict[str, Callable[..., ArrayLike]] = {
     "GMM": lambda a, b: np.matmul(a, b),
     "SFM": _softmax,
     "NRM": lambda a: np.sqrt(np.sum(a * a)),
