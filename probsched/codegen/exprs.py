@@ -163,11 +163,11 @@ class ExprEmitter:
             # Both arms evaluated with their loads' indices clamped into the buffer (what the
             # taken arm reads is in bounds anyway): a select instead of a branch per element
             # keeps the code straight-line, which LLVM optimizes faster and better.
-            saved, self.clamp = self.clamp, True
+            saved_clamp, self.clamp = self.clamp, True
             try:
                 a, b = self._pair(child(e.a, t), child(e.b, t))
             finally:
-                self.clamp = saved
+                self.clamp = saved_clamp
             return fn.op(f"select {cond.typed}, {a.typed}, {b.typed}", t, a.lanes)
         # Only the taken arm may be evaluated: its loads can be out of bounds otherwise.
         then_l, else_l, join_l = fn.label("sel_a"), fn.label("sel_b"), fn.label("sel_end")
@@ -221,6 +221,7 @@ class ExprEmitter:
         call_args = ", ".join(a.typed for a in args)
         if isinstance(ret, Value):
             dtype, lanes = ret.dtype, ret.lanes
+        assert dtype is not None  # given with a return type named by text
         flag = f"{flags} " if flags else ""
         return self.fn.op(f"call {flag}{rty} @{name}({call_args})", dtype, lanes)
 

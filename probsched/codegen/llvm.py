@@ -149,7 +149,7 @@ class KernelEmitter:
             return self.module.loop_metadata(f'!"llvm.loop.unroll.count", i32 {step}')
         return None
 
-    def _bind(self, ex: ExprEmitter, var: str, base: Value, coeff: int = 0,
+    def _bind(self, ex: ExprEmitter, var: str, base: Value, coeff: int | None = 0,
               align: int = 1) -> None:
         info = VarInfo(base, coeff, align=align)
         if ex.lanes and coeff:
@@ -242,8 +242,9 @@ class KernelEmitter:
         # Starts of compacted buffers are in loop variables: bind them before the iteration
         # variables, which may shadow loops. Likewise evaluate every binding before binding any.
         offsets = memory.offsets(ex, block)
-        bound = [(name, ex.convert(ex.scalar(start, "int64"), "int64"),
-                  ex.coeff(start) if ex.lanes else 0, None, 1) for name, start in offsets]
+        bound: list[tuple[str, Value, int | None, Value | None, int]] = [
+            (name, ex.convert(ex.scalar(start, "int64"), "int64"),
+             ex.coeff(start) if ex.lanes else 0, None, 1) for name, start in offsets]
         for iv, b in zip(block.iter_vars, block.bindings, strict=True):
             base = ex.convert(ex.scalar(b, "int64"), "int64")
             coeff = ex.coeff(b) if ex.lanes else 0

@@ -130,8 +130,8 @@ def store(ex: ExprEmitter, st: Store, reduction: str | None) -> None:
     lanes = ex.lanes
     stride = access_stride(ex, st.buffer, st.indices)
     if stride == 0:
-        update = reduction_update(st, reduction)
-        if update is not None and ex.depends(update):
+        update = reduction_update(st, reduction)  # None when reduction is None
+        if reduction is not None and update is not None and ex.depends(update):
             _store_reduced(ex, st, reduction, update)
             return
         if ex.depends(st.value):

@@ -139,13 +139,17 @@ def region(indices_list: list[tuple[E.Expr, ...]], inner: dict[str, int]) -> Int
     ndim = len(indices_list[0])
     starts, extents = [], []
     for d in range(ndim):
-        sym = lo = hi = None
+        # The start's symbolic part: the rest's affine coefficients, or the rest itself.
+        sym: tuple[tuple[str, int], ...] | E.Expr | None = None
+        lo: int | None = None
+        hi: int | None = None
         for idx in indices_list:
             parts = split_inner(idx[d], inner)
             if parts is None:
                 return None
             coeffs, rest = parts
             rest_affine = affine(rest)
+            key: tuple[tuple[str, int], ...] | E.Expr
             if rest_affine is not None:
                 key, const = tuple(sorted(rest_affine[0].items())), rest_affine[1]
             else:
@@ -158,6 +162,7 @@ def region(indices_list: list[tuple[E.Expr, ...]], inner: dict[str, int]) -> Int
             hi_k = const + sum(max(0, c * (inner[v] - 1)) for v, c in coeffs.items())
             lo = lo_k if lo is None else min(lo, lo_k)
             hi = hi_k if hi is None else max(hi, hi_k)
+        assert sym is not None and lo is not None and hi is not None  # indices_list is not empty
         start = from_affine(dict(sym), lo) if isinstance(sym, tuple) else E.binary("+", sym, lo)
         starts.append(start)
         extents.append(hi - lo + 1)

@@ -173,7 +173,7 @@ def compute(
 
 
 def _first_use_order(body: Expr):
-    order = {}
+    order: dict[str, int] = {}
     for node in E.walk(body):
         if isinstance(node, Var) and node.name not in order:
             order[node.name] = len(order)
@@ -280,7 +280,8 @@ class Workload:
         return (self.stages[-1],)
 
     def tensor(self, name: str) -> Tensor | Stage:
-        for t in (*self.inputs, *self.stages):
+        tensors: tuple[Tensor | Stage, ...] = (*self.inputs, *self.stages)
+        for t in tensors:
             if t.name == name:
                 return t
         raise WorkloadError(f"workload {self.name} has no tensor {name!r}")

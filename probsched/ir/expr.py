@@ -291,13 +291,12 @@ def free_vars(e: Expr) -> set[str]:
 
 def _collect_vars(e: Expr, out: set[str]) -> None:
     # Hot in search (every replay substitutes bindings): dispatch on the exact type.
-    t = type(e)
-    if t is Var:
+    if type(e) is Var:
         out.add(e.name)
-    elif t is Binary or t is Compare:
+    elif type(e) is Binary or type(e) is Compare:
         _collect_vars(e.a, out)
         _collect_vars(e.b, out)
-    elif t is not Const:
+    elif type(e) is not Const:
         for k in children(e):
             _collect_vars(k, out)
 
@@ -343,12 +342,11 @@ def substitute(e: Expr, mapping: Mapping[str, Expr]) -> Expr:
     Unchanged subtrees are returned as they are (the same objects)."""
     if not mapping:
         return e
-    t = type(e)
-    if t is Var:
+    if type(e) is Var:
         return mapping.get(e.name, e)
-    if t is Const:
+    if type(e) is Const:
         return e
-    if t is Binary:
+    if type(e) is Binary:
         a, b = substitute(e.a, mapping), substitute(e.b, mapping)
         return e if a is e.a and b is e.b else binary(e.op, a, b)
     kids = children(e)

@@ -96,7 +96,7 @@ def _shape(dtype: str, shape: tuple[int, ...]) -> str:
     return f"{dtype}[{', '.join(str(s) for s in shape)}]"
 
 
-def format_workload(wl) -> str:
+def format_workload(wl: Workload) -> str:
     """``workload NAME(params):`` then inputs and stages, one per line."""
     params = ", ".join(f"{k}={v}" for k, v in wl.params)
     lines = [f"workload {wl.name}({params}):"]
@@ -111,7 +111,7 @@ def format_workload(wl) -> str:
     return "\n".join(lines)
 
 
-def format_program(program) -> str:
+def format_program(program: Program) -> str:
     params = ", ".join(
         f"{n}: {_shape(program.buffer(n).dtype, program.buffer(n).shape)}" for n in program.inputs
     )
@@ -172,6 +172,6 @@ def _store(st) -> str:
     return f"{st.buffer}[{', '.join(format_expr(i) for i in st.indices)}] = {format_expr(st.value)}"
 
 
-E.Expr.__str__ = format_expr  # type: ignore[method-assign]
-Program.__str__ = format_program  # type: ignore[method-assign]
-Workload.text = format_workload  # type: ignore[method-assign]
+E.Expr.__str__ = format_expr  # type: ignore[method-assign, assignment]
+Program.__str__ = format_program  # type: ignore[method-assign, assignment]
+Workload.text = format_workload  # type: ignore[method-assign, assignment]

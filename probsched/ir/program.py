@@ -147,7 +147,7 @@ class Program:
         if not self._paths:
             loops: dict[str, tuple[int, ...]] = {}
             blocks: dict[str, tuple[int, ...]] = {}
-            stack = [(self.body, ())]
+            stack: list[tuple[tuple[Node, ...], tuple[int, ...]]] = [(self.body, ())]
             while stack:
                 body, prefix = stack.pop()
                 for k, node in enumerate(body):

@@ -36,7 +36,8 @@ from .program import Block, Loop, Program, Store
 
 def fed_loops(block: Block) -> tuple[set[str], set[str]]:
     """Loop variables used by the block's spatial bindings, and by its reduce bindings."""
-    spatial, reduce = set(), set()
+    spatial: set[str] = set()
+    reduce: set[str] = set()
     for iv, b in zip(block.iter_vars, block.bindings, strict=True):
         (reduce if iv.reduce else spatial).update(E.free_vars(b))
     return spatial, reduce
@@ -64,7 +65,8 @@ def always_true(cond: E.Expr, ranges: dict[str, tuple[int, int]]) -> bool:
     if isinstance(cond, E.Const):
         return cond.value is True
     if isinstance(cond, E.Logical) and cond.op == "and":
-        return always_true(cond.a, ranges) and always_true(cond.b, ranges)
+        return (always_true(cond.a, ranges)
+                and cond.b is not None and always_true(cond.b, ranges))
     if isinstance(cond, E.Compare) and cond.op in ("<", "<=", ">", ">="):
         a, b = intervals.bounds(cond.a, ranges), intervals.bounds(cond.b, ranges)
         if a is None or b is None:
@@ -92,7 +94,7 @@ def decompose_init(program: Program, name: str, loop_var: str) -> tuple[Program,
     path = tree.find_block(program, name)
     if path is None:
         raise ValueError(f"no block {name} in the program")
-    block = tree.node_at(program, path)
+    block = tree.block_at(program, path)
     if block.init is None:
         raise ValueError(f"block {name} has no init (not a reduction, or already decomposed)")
     check_spatial_store(block, block.init, "init")
@@ -110,7 +112,7 @@ def decompose_init(program: Program, name: str, loop_var: str) -> tuple[Program,
                 f"decompose at {lp.var} or a loop outside it")
     copied = [lp for lp in loops[k:] if lp.var in spatial]
     taken = tree.loop_vars(program)
-    rename: dict[str, E.Expr] = {}
+    rename: dict[str, E.Var] = {}
     for lp in copied:
         new = tree.fresh_name(f"{lp.var}_init", taken)
         taken.add(new)
@@ -131,7 +133,7 @@ def decompose_init(program: Program, name: str, loop_var: str) -> tuple[Program,
     return program, init_block.name
 
 
-def _init_predicate(block: Block, loops: list[Loop], k: int, rename: dict[str, E.Expr]
+def _init_predicate(block: Block, loops: list[Loop], k: int, rename: dict[str, E.Var]
                     ) -> E.Expr | None:
     """The block's guard where its init ran, for the init block: the loops from ``loops[k]``
     inwards that are not copied (they feed only reduce bindings) are 0 there, the copied ones
@@ -159,8 +161,10 @@ def init_hoist_loop(program: Program, name: str) -> str | None:
     start at 0 (so the init ran once per output element, before its first update).
     """
     path = tree.find_block(program, name)
-    block = tree.node_at(program, path) if path is not None else None
-    if block is None or block.init is None or _reduce_vars_used(block, block.init, "init"):
+    if path is None:
+        return None
+    block = tree.block_at(program, path)
+    if block.init is None or _reduce_vars_used(block, block.init, "init"):
         return None
     loops = tree.ancestors(program, path)
     first = len(loops)  # the outermost loop of the perfect nest around the block

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -55,8 +55,9 @@ def reference(workload: Workload, *inputs: np.ndarray, fast: bool = True) -> tup
 def random_inputs(workload: Workload, seed: int = 0) -> tuple[np.ndarray, ...]:
     """Random inputs: uniform in [-1, 1] for floats, integers in [-4, 4], random booleans."""
     rng = np.random.default_rng(seed)
-    out = []
+    out: list[np.ndarray] = []
     for t in workload.inputs:
+        a: np.ndarray
         if dtypes.is_float_dtype(t.dtype):
             a = rng.uniform(-1.0, 1.0, size=t.shape)
         elif t.dtype == "bool":
@@ -171,7 +172,7 @@ def _general(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray:
     nsp = len(stage.axes)
     kind = stage.reduction
     out_dtype = np.float64 if dtypes.is_float_dtype(stage.dtype) else _NP_DTYPES[stage.dtype]
-    out = np.empty(stage.shape, dtype=out_dtype)
+    out: np.ndarray = np.empty(stage.shape, dtype=out_dtype)
     for chunk in _chunks(extents):
         grid = {
             n: _axis(r, i, len(names)) for i, (n, r) in enumerate(zip(names, chunk, strict=True))
@@ -191,7 +192,7 @@ def _general(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray:
     return out
 
 
-_REDUCE = {"sum": np.sum, "max": np.max, "min": np.min}
+_REDUCE: dict[str, Callable[..., np.ndarray]] = {"sum": np.sum, "max": np.max, "min": np.min}
 _COMBINE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
 
 

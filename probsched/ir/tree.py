@@ -31,6 +31,16 @@ def find_block(program: Program, name: str) -> Path | None:
     return program.paths()[1].get(name)
 
 
+def loop_path(program: Program, var: str) -> Path:
+    """The path of loop ``var``, which the caller knows exists (a ``KeyError`` otherwise)."""
+    return program.paths()[0][var]
+
+
+def block_path(program: Program, name: str) -> Path:
+    """The path of block ``name``, which the caller knows exists (a ``KeyError`` otherwise)."""
+    return program.paths()[1][name]
+
+
 def node_at(program: Program, path: Path) -> Node:
     nodes = program.body
     node: Node | None = None
@@ -41,11 +51,27 @@ def node_at(program: Program, path: Path) -> Node:
     return node
 
 
+def loop_at(program: Program, path: Path) -> Loop:
+    """The node at ``path``, which the caller knows is a loop."""
+    node = node_at(program, path)
+    assert isinstance(node, Loop), f"not a loop at {path}"
+    return node
+
+
+def block_at(program: Program, path: Path) -> Block:
+    """The node at ``path``, which the caller knows is a block."""
+    node = node_at(program, path)
+    assert isinstance(node, Block), f"not a block at {path}"
+    return node
+
+
 def ancestors(program: Program, path: Path) -> list[Loop]:
     """The loops enclosing the node at ``path``, outermost first."""
-    out, nodes = [], program.body
+    out: list[Loop] = []
+    nodes = program.body
     for k in path[:-1]:
         node = nodes[k]
+        assert isinstance(node, Loop)  # every node above another is a loop
         out.append(node)
         nodes = node.body
     return out
@@ -59,6 +85,7 @@ def replace_at(program: Program, path: Path, new: tuple[Node, ...]) -> Program:
         if len(rest) == 1:
             return body[:k] + new + body[k + 1 :]
         node = body[k]
+        assert isinstance(node, Loop)  # every node above another is a loop
         return body[:k] + (with_body(node, rebuild(node.body, rest[1:])),) + body[k + 1 :]
 
     return program.with_body(rebuild(program.body, path))
@@ -70,7 +97,7 @@ def insert_at(program: Program, path: Path, new: tuple[Node, ...]) -> Program:
     if not parent:
         body = program.body
         return program.with_body(body[:k] + new + body[k:])
-    loop = node_at(program, parent)
+    loop = loop_at(program, parent)
     body = loop.body[:k] + new + loop.body[k:]
     return replace_at(program, parent, (with_body(loop, body),))
 

@@ -12,7 +12,7 @@ from .errors import SchedError, did_you_mean, located
 from .interpreter import BUILTINS, CONSTANTS, FUNCTIONS, Code, bind_problem
 
 
-def check_code(code: Code, rules: Mapping[str, Code]) -> None:
+def check_code(code: Code, rules: Mapping[str, Code[ast.RuleDef]]) -> None:
     """Raise a located :class:`SchedError` for the first problem in ``code``."""
     node = code.node
     defined = set(CONSTANTS)

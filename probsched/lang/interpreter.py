@@ -23,7 +23,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..errors import Location, ProbschedError, ScheduleError
 from ..schedule import INSTRUCTIONS, QUERIES, RV, Schedule
@@ -40,12 +40,15 @@ BUILTINS = (*FUNCTIONS, *QUERIES)
 CONSTANTS = {"true": True, "false": False}
 
 
+Def = TypeVar("Def", ast.SpaceDef, ast.RuleDef)
+
+
 @dataclass(frozen=True, eq=False)
-class Code:
+class Code(Generic[Def]):
     """A space or rule body and where it came from: the source text (for error context) and
     the unit name its addresses use (the file, relative to the root module's folder)."""
 
-    node: ast.SpaceDef | ast.RuleDef
+    node: Def
     source: str
     unit: str
 
@@ -83,7 +86,7 @@ def _type_name(v: Any) -> str:
 class Interpreter:
     """One run of a space: the schedule and the rules in scope."""
 
-    def __init__(self, sch: Schedule, rules: Mapping[str, Code]):
+    def __init__(self, sch: Schedule, rules: Mapping[str, Code[ast.RuleDef]]):
         self.sch = sch
         self.rules = rules
         self.steps = 0
@@ -250,7 +253,8 @@ class Interpreter:
         raise self.error(did_you_mean(f"unknown function '{e.func}'", e.func,
                                       [*self.rules, *BUILTINS, *INSTRUCTIONS]), e.loc, code)
 
-    def call_rule(self, e: ast.Call, rule: Code, args: list, kwargs: dict, code: Code) -> Any:
+    def call_rule(self, e: ast.Call, rule: Code[ast.RuleDef], args: list, kwargs: dict,
+                  code: Code) -> Any:
         if len(self.path) >= MAX_DEPTH:
             raise self.error(f"rules nested more than {MAX_DEPTH} deep (endless recursion?)",
                              e.loc, code)
@@ -262,6 +266,7 @@ class Interpreter:
             if p.name in kwargs:
                 env[p.name] = kwargs[p.name]
             else:
+                assert p.default is not None  # bind_problem checked
                 env[p.name] = self.eval(p.default, {}, rule)
         self.path.append(f"{code.unit}:{e.loc.line}:{e.loc.column}")
         try:

@@ -52,6 +52,7 @@ def parse(text: str, filename: str = "<string>") -> Module:
     """A .sched module from text; ``use`` paths resolve relative to ``filename``'s folder
     (the current folder for ``<string>``)."""
     tree = parse_ast(text, filename)
+    loading: tuple[Path, ...]
     if filename.startswith("<"):
         root_dir, loading = Path.cwd(), ()
         unit = filename

@@ -47,7 +47,7 @@ class Module:
         self.ast = tree
         self.unit = unit
         self._workload_defs: dict[str, ast.WorkloadDef] = {}
-        self.rules: dict[str, Code] = {}
+        self.rules: dict[str, Code[ast.RuleDef]] = {}
         self.spaces: dict[str, Space] = {}
         for item in tree.items:
             if isinstance(item, ast.WorkloadDef):
@@ -66,6 +66,7 @@ class Module:
                     other = self.rules[name].node.loc
                     raise self._error(f"rule {name} from {use.path} clashes with the rule "
                                       f"{name} at {other}", use.loc)
+        space_codes: list[Code[ast.SpaceDef]] = []
         for item in tree.of_type(ast.SpaceDef):
             self._unique(item, self.spaces, "space")
             if (item.workload is not None and self._workload_defs
@@ -73,10 +74,12 @@ class Module:
                 raise self._error(f"space {item.name} is for an unknown workload "
                                   f"{item.workload}; workloads here: "
                                   f"{', '.join(self._workload_defs)}", item.loc)
-            self.spaces[item.name] = SchedSpace(Code(item, tree.source, unit), self)
-        for code in [*self.rules.values(), *(s.code for s in self.spaces.values())]:
-            if code.unit == unit:
-                check_code(code, self.rules)
+            space_codes.append(Code(item, tree.source, unit))
+            self.spaces[item.name] = SchedSpace(space_codes[-1], self)
+        own: list[Code] = [*self.rules.values(), *space_codes]
+        for c in own:
+            if c.unit == unit:
+                check_code(c, self.rules)
 
     def _error(self, message: str, loc: Location) -> ProbschedError:
         return located(SchedError, message, loc, self.ast.source)
@@ -139,19 +142,6 @@ class Module:
     def __repr__(self) -> str:
         return (f"<Module {self.filename}: workloads {self.workload_names}, "
                 f"spaces {list(self.spaces)}, rules {list(self.rules)}>")
-
-
-def _pick(name: str | None, names: list[str], what: str, filename: str) -> str:
-    if name is None:
-        if len(names) == 1:
-            return names[0]
-        listed = ", ".join(names) if names else "none"
-        raise SchedError(f"{filename} has {len(names) or 'no'} {what}s ({listed}); "
-                         f"name one")
-    if name not in names:
-        raise SchedError(f"{filename} has no {what} {name!r}; {what}s: "
-                         f"{', '.join(names) or 'none'}")
-    return name
 
 
 def _pick(name: str | None, names: list[str], what: str, filename: str) -> str:

@@ -21,7 +21,7 @@ from ..errors import Location, ProbschedError, SchedSyntaxError
 from . import ast
 from .errors import located
 from .grammar import grammar_text
-from .syntax_errors import IndentationMismatch, syntax_error
+from .syntax_errors import IndentationMismatch, syntax_error, token_location
 
 
 class SchedIndenter(Indenter):
@@ -49,6 +49,7 @@ class SchedIndenter(Indenter):
         indent_str = token.rsplit("\n", 1)[1]
         indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
         line, col = token.end_line, token.end_column
+        assert line is not None and col is not None  # the lexer places its tokens
 
         def make(kind: str) -> Token:
             return Token(kind, indent_str, token.end_pos, line, col, line, col, token.end_pos)
@@ -146,7 +147,7 @@ class _ToAST(Transformer):
         return Location(self.filename, getattr(meta, "line", 1), getattr(meta, "column", 1))
 
     def _tok(self, tok: Token) -> Location:
-        return Location(self.filename, tok.line, tok.column)
+        return token_location(self.filename, tok)
 
     def _error(self, message: str, loc: Location) -> SchedSyntaxError:
         return located(SchedSyntaxError, message, loc, self.source)
@@ -198,9 +199,9 @@ class _ToAST(Transformer):
         name, params, body = children
         return ast.RuleDef(self._loc(meta), str(name), params or (), body)
 
-    def params(self, children):
+    def params(self, children: list[ast.Param]) -> tuple[ast.Param, ...]:
         seen: set[str] = set()
-        required_after_default = None
+        required_after_default = False
         for p in children:
             if p.name in seen:
                 raise self._error(f"parameter '{p.name}' given twice", p.loc)

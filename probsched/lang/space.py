@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import Location
 from ..schedule import Schedule
 from ..schedule.trace import Decisions
+from . import ast
 from .errors import SchedError, located
 from .interpreter import Code, Interpreter
 
@@ -63,7 +64,7 @@ class Space:
 class SchedSpace(Space):
     """A ``space`` block; addresses are call sites plus the dynamic path (see interpreter)."""
 
-    def __init__(self, code: Code, module: Module):
+    def __init__(self, code: Code[ast.SpaceDef], module: Module):
         self.code = code
         self.module = module
         self.name = code.name

@@ -120,6 +120,12 @@ def _describe_expected(parser: lark.Lark, names) -> str:
     return ", ".join(shown)
 
 
+def token_location(filename: str, tok: Token) -> Location:
+    """Where ``tok`` starts (the lexer places every token it makes)."""
+    assert tok.line is not None and tok.column is not None
+    return Location(filename, tok.line, tok.column)
+
+
 def _try_parse(parser: lark.Lark, text: str) -> None:
     """Parse a catalogue snippet for ``match_examples``; its error's state is reduced to the
     LALR state number (see :func:`_label`)."""
@@ -137,8 +143,9 @@ def _label(exc: UnexpectedInput, parser: lark.Lark) -> str | None:
     the same stack depth (and fails to log a mismatch of accepts); errors in the same LALR
     state are what we mean, whatever the nesting, so both sides compare state numbers."""
     exc.state = getattr(exc.state, "position", exc.state)
-    return exc.match_examples(functools.partial(_try_parse, parser), CATALOGUE,
-                              use_accepts=True)
+    # Lark annotates parse_fn as returning a Tree but only calls it for its errors.
+    return exc.match_examples(functools.partial(_try_parse, parser),  # type: ignore[arg-type]
+                              CATALOGUE, use_accepts=True)
 
 
 def syntax_error(exc: UnexpectedInput, parser: lark.Lark, text: str, filename: str,
@@ -151,12 +158,12 @@ def syntax_error(exc: UnexpectedInput, parser: lark.Lark, text: str, filename: s
     if line is None or line < 1:
         line, column = max(text.count("\n"), 1), 1
     loc = Location(filename, line, column)
-    if brackets and brackets[-1].line < line:
-        b = brackets[-1]
-        message = f"'{b}' at line {b.line}, column {b.column} is never closed"
-        return located(SchedSyntaxError, message, Location(filename, b.line, b.column), text)
+    opened = token_location(filename, brackets[-1]) if brackets else None
+    if opened is not None and opened.line < line:
+        message = f"'{brackets[-1]}' at line {opened.line}, column {opened.column} is never closed"
+        return located(SchedSyntaxError, message, opened, text)
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        ch = exc.char  # the character at exc.pos_in_stream
         if ch in "\"'":
             message = "unterminated string"
         else:

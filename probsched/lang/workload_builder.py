@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from ..errors import Location, ProbschedError, WorkloadError
 from ..ir import expr as E
-from ..ir.compute import Stage, Workload, WorkloadBuilder
+from ..ir.compute import Stage, Tensor, Workload, WorkloadBuilder
 from . import ast
 from .errors import SchedError, located
 
@@ -174,6 +174,7 @@ class _Builder:
         wb = WorkloadBuilder(self.wdef.name, self.params)
         for item in self.wdef.items:
             try:
+                tensor: Tensor | Stage
                 if isinstance(item, ast.InputDecl):
                     shape = self.shape(item.shape, f"input {item.name}")
                     tensor = wb.input(item.name, shape, item.dtype)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import MeasureError
 from ..ir.compute import Workload
@@ -28,7 +30,7 @@ def _softmax(x):
 
 
 # The same op written in numpy, where numpy has it (on the workload's inputs).
-NUMPY_OPS = {
+NUMPY_OPS: dict[str, Callable[..., ArrayLike]] = {
     "GMM": lambda a, b: np.matmul(a, b),
     "SFM": _softmax,
     "NRM": lambda a: np.sqrt(np.sum(a * a)),

@@ -67,7 +67,9 @@ class Builder:
             for w in running:
                 w.cancel()
             raise
-        return results  # type: ignore[return-value]
+        done = [r for r in results if r is not None]
+        assert len(done) == len(results)  # _run gave every item its result
+        return done
 
     def _run(self, todo: deque, running: dict[Worker, int], results: list) -> None:
         while todo or running:

@@ -54,6 +54,7 @@ def measure_many(items: Iterable[Buildable], workload: Workload, *, seed: int = 
             if not b.ok:
                 results.append(RunResult.failed("build", b.error or "build failed"))
             else:
+                assert b.artifact is not None  # an ok build has its artifact
                 results.append(runner.run(b.artifact, workload, seed=seed))
         return results
 

@@ -117,7 +117,7 @@ def _fma_peak(target: CpuTarget, seconds: float) -> FmaPeak:
     cores = target.cores
     rates = {}
     for threads in (1, cores):
-        runs = []
+        runs: list[float] = []
         t0 = time.perf_counter()
         while len(runs) < 5 or (time.perf_counter() - t0 < seconds / 2 and len(runs) < 50):
             runs.append(_time_threads(kernel, threads, iterations))

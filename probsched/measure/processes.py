@@ -36,24 +36,24 @@ def _launching(drop_env: Sequence[str] = ()) -> Iterator[None]:
 
     with _LOCK:
         saved = {k: os.environ.pop(k) for k in drop_env if k in os.environ}
-        spawn.get_preparation_data = without_main  # type: ignore[assignment]
+        spawn.get_preparation_data = without_main
         try:
             yield
         finally:
-            spawn.get_preparation_data = original  # type: ignore[assignment]
+            spawn.get_preparation_data = original
             os.environ.update(saved)
 
 
 class _ForkServerPopen(popen_forkserver.Popen):
     def _launch(self, process_obj: Any) -> None:
         with _launching():
-            super()._launch(process_obj)
+            super()._launch(process_obj)  # type: ignore[misc]  # not in typeshed
 
 
 class _SpawnPopen(popen_spawn_posix.Popen):
     def _launch(self, process_obj: Any) -> None:
         with _launching(getattr(process_obj, "drop_env", ())):
-            super()._launch(process_obj)
+            super()._launch(process_obj)  # type: ignore[misc]  # not in typeshed
 
 
 class ForkServerProcess(context.ForkServerProcess):

@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing import connection
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from ..errors import ProbschedError
@@ -80,8 +81,8 @@ class Worker:
                              f"not {start_method!r}")
         self.start_method, self.drop_env, self.setup = start_method, tuple(drop_env), setup
         self.starts = 0  # processes started so far
-        self._proc = None
-        self._conn = None
+        self._proc: BaseProcess | None = None
+        self._conn: connection.Connection | None = None  # set together with _proc
         self._served = 0
         self._deadline: float | None = None  # set while a request is in flight
         self._timeout_s = 0.0
@@ -99,7 +100,7 @@ class Worker:
         proc = _PROCESSES[self.start_method](target=_serve, args=(child_end, self.setup),
                                              name=self.name, daemon=True)
         if self.drop_env:
-            proc.drop_env = self.drop_env  # type: ignore[attr-defined]
+            proc.drop_env = self.drop_env
         proc.start()
         child_end.close()
         self._proc, self._conn, self._served = proc, parent_end, 0
@@ -132,16 +133,22 @@ class Worker:
             proc.kill()
             proc.join()
 
+    def _started(self) -> tuple[BaseProcess, connection.Connection]:
+        """The process and its pipe, which a request in flight has (it started them)."""
+        proc, conn = self._proc, self._conn
+        assert proc is not None and conn is not None
+        return proc, conn
+
     def _discard(self, kill: bool) -> int | None:
         """Drop the current process (killing it if asked); its exit code."""
-        proc = self._proc
+        proc, conn = self._started()
         if kill:
             proc.kill()
         proc.join(timeout=5)
         if proc.is_alive():  # closed its pipe but lingers
             proc.kill()
             proc.join()
-        self._conn.close()
+        conn.close()
         self._proc = self._conn = None
         return proc.exitcode
 
@@ -158,10 +165,11 @@ class Worker:
         if self.busy:
             raise ProbschedError(f"worker {self.name} is busy")
         self.start()
+        _, conn = self._started()
         self._timeout_s = timeout_s
         self._deadline = time.monotonic() + timeout_s
         try:
-            self._conn.send((fn, args))
+            conn.send((fn, args))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the child is dead: poll() reports how it died
         except Exception as exc:  # could not pickle the request; the pipe is intact
@@ -172,23 +180,27 @@ class Worker:
         """What ``multiprocessing.connection.wait`` should watch for this worker."""
         if not self.busy or self._early is not None:
             return []
-        return [self._conn, self._proc.sentinel]
+        proc, conn = self._started()
+        return [conn, proc.sentinel]
 
     def remaining_s(self) -> float:
         if self._early is not None:
             return 0.0
-        return max(0.0, self._deadline - time.monotonic()) if self.busy else 0.0
+        deadline = self._deadline  # None when not busy
+        return 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
 
     def poll(self) -> Reply | None:
         """The reply of the request in flight, or None while it may still come."""
-        if not self.busy:
+        deadline = self._deadline  # None when not busy
+        if deadline is None:
             raise ProbschedError(f"worker {self.name} has no request in flight")
         if self._early is not None:
             reply, self._early = self._early, None
             return self._finish(reply)
-        if self._conn.poll():
+        proc, conn = self._started()
+        if conn.poll():
             try:
-                status, value = self._conn.recv()
+                status, value = conn.recv()
             except (EOFError, OSError):
                 return self._finish(self._died())
             except Exception as exc:  # a result that does not unpickle here
@@ -197,9 +209,9 @@ class Worker:
             if status == "ok":
                 return self._finish(Reply(value=value))
             return self._finish(Reply(error=value, kind="error"))
-        if not self._proc.is_alive():
+        if not proc.is_alive():
             return self._finish(self._died())
-        if time.monotonic() >= self._deadline:
+        if time.monotonic() >= deadline:
             self._discard(kill=True)
             return self._finish(Reply(error=f"timeout after {self._timeout_s:g} s",
                                       kind="timeout"))

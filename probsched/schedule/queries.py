@@ -11,7 +11,8 @@ from typing import Any
 from ..errors import ProbschedError, ScheduleError
 from ..ir import analysis, tree
 from ..ir import expr as E
-from ..ir.program import Block
+from ..ir.program import Block, Loop
+from ..target import CpuTarget
 from .primitives import inlining
 from .registry import INSTRUCTIONS, query
 from .state import Removed, ScheduleState
@@ -23,7 +24,7 @@ class QueryMethods(ScheduleState):
 
     def _node(self, block: RV, prim: str) -> Block:
         name = self._block(block, prim, (block,), 1)
-        return tree.node_at(self.program, tree.find_block(self.program, name))
+        return tree.block_at(self.program, tree.block_path(self.program, name))
 
     def _known_block(self, block: Any, prim: str) -> str:
         if not isinstance(block, RV) or block.kind != "b" or block not in self._values:
@@ -89,8 +90,9 @@ class QueryMethods(ScheduleState):
         """Per loop of ``get_loops(block)``: ``"S"`` when it feeds only spatial iteration
         variables, ``"R"`` when only reduce ones, ``"O"`` otherwise (both or neither)."""
         blk = self._node(block, "loop_types")
-        path = tree.find_block(self.program, blk.name)
-        spatial, reduce = set(), set()
+        path = tree.block_path(self.program, blk.name)
+        spatial: set[str] = set()
+        reduce: set[str] = set()
         for iv, b in zip(blk.iter_vars, blk.bindings, strict=True):
             (reduce if iv.reduce else spatial).update(E.free_vars(b))
         out = []
@@ -119,9 +121,9 @@ class QueryMethods(ScheduleState):
 
     # ------------------------------------------------------------ loops
 
-    def _loop_node(self, loop: RV, prim: str):
+    def _loop_node(self, loop: RV, prim: str) -> Loop:
         var = self._loop(loop, prim, (loop,), 1)
-        return tree.node_at(self.program, tree.find_loop(self.program, var))
+        return tree.loop_at(self.program, tree.loop_path(self.program, var))
 
     @query("loop", returns="int")
     def loop_extent(self, loop: RV) -> int:
@@ -141,33 +143,39 @@ class QueryMethods(ScheduleState):
 
     # ------------------------------------------------------------ the target
 
+    def _cpu(self, prim: str, args: tuple) -> CpuTarget:
+        """The target, for the queries only a CPU target answers."""
+        if not isinstance(self.target, CpuTarget):
+            raise self._fail(prim, args, f"not a CPU target: {self.target.describe()}")
+        return self.target
+
     @query("str", returns="int")
     def vector_lanes(self, dtype: str = "float32") -> int:
         """Lanes of ``dtype`` in one of the target's vectors (8 float32 with AVX2, 16 with
         AVX-512)."""
         try:
-            return self.target.vector_lanes(dtype)
+            return self._cpu("vector_lanes", (dtype,)).vector_lanes(dtype)
         except ProbschedError as exc:
             raise self._fail("vector_lanes", (dtype,), exc.message) from None
 
     @query(returns="int")
     def vector_registers(self) -> int:
         """The target's vector register count (16 with AVX2, 32 with AVX-512)."""
-        return self.target.vector_registers
+        return self._cpu("vector_registers", ()).vector_registers
 
     @query("int", returns="int")
     def cache_bytes(self, level: int) -> int:
         """The size in bytes of the target's level 1, 2 or 3 data cache (L1 and L2 per
         core)."""
         try:
-            return self.target.cache_bytes(level)
+            return self._cpu("cache_bytes", (level,)).cache_bytes(level)
         except ProbschedError as exc:
             raise self._fail("cache_bytes", (level,), exc.message) from None
 
     @query(returns="int")
     def num_cores(self) -> int:
         """The cores the target's code runs on."""
-        return self.target.cores
+        return self._cpu("num_cores", ()).cores
 
     # ------------------------------------------------------------ primitives
 

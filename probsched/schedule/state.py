@@ -134,7 +134,8 @@ class ScheduleState:
                 raise ScheduleError(f"unknown instruction {inst.kind!r} in trace")
             kwargs = {k: mapped(v) for k, v in inst.attrs}
             if kind.sampling:
-                kwargs["decision"] = chosen.get(inst.address)
+                address = inst.address
+                kwargs["decision"] = None if address is None else chosen.get(address)
                 self.site = inst.address
             try:
                 out = getattr(self, inst.kind)(*(mapped(x) for x in inst.inputs), **kwargs)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..ir.program import Program
 from ..schedule.trace import Trace
@@ -245,7 +246,7 @@ class RandomModel:
 # ---------------------------------------------------------------- ranking metrics
 
 
-def pairwise_accuracy(pred: Sequence[float], true: Sequence[float]) -> float:
+def pairwise_accuracy(pred: ArrayLike, true: ArrayLike) -> float:
     """Over the pairs whose true values differ, the fraction the prediction orders the same
     way (a tie in the prediction counts half). 0.5 is chance; nan with no such pair.
 
@@ -268,7 +269,7 @@ def pairwise_accuracy(pred: Sequence[float], true: Sequence[float]) -> float:
     return float(score.mean())
 
 
-def top_k_score(pred: Sequence[float], true: Sequence[float], k: int) -> float:
+def top_k_score(pred: ArrayLike, true: ArrayLike, k: int) -> float:
     """TLP's top-k score: the best true throughput among the ``k`` candidates predicted best,
     divided by the best true throughput overall (1 = the best is among them; 0 when nothing
     has positive throughput).

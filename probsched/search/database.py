@@ -340,7 +340,8 @@ class Database:
 
 
 def _filters(only_ok: bool, target: str | None) -> tuple[str, tuple]:
-    where, args = "", ()
+    where = ""
+    args: tuple[str, ...] = ()
     if only_ok:
         where += " AND latency_s IS NOT NULL"
     if target is not None:

@@ -163,7 +163,7 @@ class EvolutionarySearch:
         if self._cost_s is None:
             probe = time.perf_counter() - t0
             self._cost_s = 1.5 * probe / max(1, self.stats["replays"] - replays)
-        self.population = self._size(n)
+        self.population = self._size(n, self._cost_s)
         best = self._from_db(int(self.population * c.init_best_fraction))
         more = self._fresh(max(0, self.population - len(best) - len(fresh)))
         fresh += [f for f in more if f.key not in {x.key for x in fresh}]
@@ -204,11 +204,12 @@ class EvolutionarySearch:
         self.stats["population"] = self.population
         return list(picked.values())
 
-    def _size(self, n: int) -> int:
+    def _size(self, n: int, cost_s: float) -> int:
         """The population whose round fits ``overhead_budget_s`` per candidate of ``n``,
-        given what one new candidate (replay, features, prediction) cost so far."""
+        given what one new candidate (replay, features, prediction) cost so far
+        (``cost_s``)."""
         c = self.config
-        per_member = self._cost_s * (1 + (c.generations - 1) * c.mutation_prob)
+        per_member = cost_s * (1 + (c.generations - 1) * c.mutation_prob)
         fits = int(c.overhead_budget_s * max(1, n) / max(per_member, 1e-9))
         return max(c.min_population, min(c.population, fits))
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.buffers import plan_buffers
+from ..codegen.buffers import BufferPlan, plan_buffers
 from ..ir.program import Block, Loop, LoopKind, Program, Scope, Store
 from .store_analysis import (
     StoreInfo,
@@ -115,7 +115,7 @@ def program_features(program: Program) -> np.ndarray:
 class _Context:
     program: Program
     dtypes: tuple
-    plans: dict | None
+    plans: dict[str, BufferPlan] | None
 
 
 def _visit(nodes, loops: tuple[Loop, ...], ctx: _Context, rows: list) -> None:
@@ -157,7 +157,8 @@ def _row(block: Block, store: Store, info: StoreInfo, loops: tuple[Loop, ...], c
         pos, length = got[-1]  # the innermost loop of this kind
         return [len(got), math.prod(e for _, e in got), length, pos]
 
-    step, n_ann = 0, 0
+    step: float = 0
+    n_ann = 0
     for lp in loops:
         if lp.annotations:
             n_ann += 1
@@ -203,7 +204,7 @@ def _buffer_features(ctx: _Context, name: str, reads: int, write: bool, indices:
     esize = _DTYPE_BYTES.get(buf.dtype, 4)
     plan = ctx.plans.get(name) if ctx.plans else None
     placed = plan is not None and plan.starts is not None
-    strides = plan.strides if placed else buf.strides
+    strides = plan.strides if plan is not None and placed else buf.strides
     alloc = (plan.size if plan is not None else buf.size) * esize
     dims = [compose(idx, bind, block, ext) for idx in indices]  # per access, per dimension
     accessed = (reads + int(write)) * iters * esize
@@ -269,7 +270,8 @@ def _box(dims: list, inner: tuple[str, ...], ext: dict[str, int], shape: tuple[i
         return 1.0, 1.0, 1.0
     extents = []
     for d in range(ndim):
-        lo = hi = None
+        lo: float | None = None
+        hi: float | None = None
         for acc in dims:
             _, span, const = acc[d]
             a = b = const
@@ -283,6 +285,7 @@ def _box(dims: list, inner: tuple[str, ...], ext: dict[str, int], shape: tuple[i
                         b += r
             lo = a if lo is None or a < lo else lo
             hi = b if hi is None or b > hi else hi
+        assert lo is not None and hi is not None  # dims is not empty
         extents.append(min(max(1.0, round(hi - lo) + 1.0), shape[d]))
     outer = math.prod(extents[:-1])
     return outer * extents[-1], outer, extents[-1]

@@ -8,7 +8,6 @@ JSON, decisions by address), ``target``, ``runs_s``, ``latency_s`` (null when fa
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -123,8 +122,8 @@ def _check(line: dict[str, Any], key: str, kinds) -> None:
 
 @contextmanager
 def _open_text(f: str | os.PathLike[str] | IO[str], mode: str) -> Iterator[IO[str]]:
-    if isinstance(f, io.IOBase) or hasattr(f, "read" if mode == "r" else "write"):
-        yield f  # type: ignore[misc]
+    if not isinstance(f, str | os.PathLike):  # a file object
+        yield f
         return
     try:
         handle = open(f, mode, encoding="utf-8")  # noqa: SIM115 (closed below)

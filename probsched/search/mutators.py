@@ -86,7 +86,7 @@ def choices_of(trace: Trace) -> tuple[Choice, ...]:
     return tuple(
         Choice(inst.address, inst.kind, inst.attrs, trace.decision(inst.address),
                inst.kind == "sample_categorical" and bool(set(inst.outputs) & marked))
-        for _, inst in trace.sampling())
+        for inst in trace.instructions if inst.address is not None)  # the sampling ones
 
 
 # ---------------------------------------------------------------- the mutators

@@ -113,7 +113,8 @@ def _eval(e: E.Expr, env: dict[str, int]) -> int | None:
         a, b = _eval(e.a, env), _eval(e.b, env)
         if a is None or b is None:
             return None
-        return E.fold(e.op, a, b)
+        out = E.fold(e.op, a, b)  # of two integers: an integer, or None
+        return out if isinstance(out, int) else None
     if isinstance(e, E.Select):
         a, b = _eval(e.a, env), _eval(e.b, env)
         return None if a is None or b is None else max(a, b)

@@ -138,8 +138,9 @@ def _arguments(inst: Instruction, decision: Any, values: dict, extent: dict,
                 extent[o] = int(e)
         return ext
     if kind == "fuse":
-        known = [extent.get(x) for x in ins]
-        total = float(np.prod(known)) if all(known) else 0.0
+        sizes = [extent.get(x) for x in ins]
+        known_sizes = [s for s in sizes if s is not None]
+        total = float(np.prod(known_sizes)) if all(sizes) else 0.0
         if total:
             extent[outs[0]] = int(total)
         return [total, float(len(ins))]

@@ -182,6 +182,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
             results: list[RunResult] = []
             for cand, b in zip(batch, built, strict=True):
                 if b.ok:
+                    assert b.artifact is not None  # an ok build has its artifact
                     slow = SLOW_FACTOR * best if math.isfinite(best) else None
                     res = runner.run(b.artifact, workload, slow_s=slow)
                 else:

@@ -27,7 +27,9 @@ __all__ = ["LEVELS", "CpuTarget", "Target", "cpu_target", "host", "resolve"]
 class Target(Protocol):
     """What every kind of target says of itself."""
 
-    kind: str
+    @property
+    def kind(self) -> str:
+        """The kind of target (``"cpu"``); a class attribute of each kind."""
 
     @property
     def key(self) -> str:

@@ -182,7 +182,8 @@ def _caches() -> tuple[int, int, int]:
                 value = 0
             if value > 0:
                 found[level] = value
-    return tuple(found.get(k, _DEFAULT_CACHES[k - 1]) for k in (1, 2, 3))  # type: ignore
+    l1, l2, l3 = (found.get(k, _DEFAULT_CACHES[k - 1]) for k in (1, 2, 3))
+    return l1, l2, l3
 
 
 def _parse_size(text: str) -> int:

@@ -53,7 +53,7 @@ def _loop_of_block(draw, sch: Schedule, which: Callable | None = None):
 
 
 def _extent(sch: Schedule, loop) -> int:
-    return tree.node_at(sch.program, tree.find_loop(sch.program, sch.get(loop))).extent
+    return tree.loop_at(sch.program, tree.loop_path(sch.program, sch.get(loop))).extent
 
 
 def _step_sample_split(draw, sch: Schedule) -> None:
@@ -73,12 +73,13 @@ def _step_split(draw, sch: Schedule) -> None:
     _, _, loops, k = picked
     extent = _extent(sch, loops[k])
     n = draw(st.integers(2, 3))
-    factors: list[int | None] = [draw(st.integers(1, extent + 1)) for _ in range(n)]
+    sizes = [draw(st.integers(1, extent + 1)) for _ in range(n)]
+    factors: list[int | None] = list(sizes)
     if draw(st.booleans()):
         factors[draw(st.integers(0, n - 1))] = None
     else:  # all given: the outermost just covers the extent (or one more tile)
         inner = 1
-        for f in factors[1:]:
+        for f in sizes[1:]:
             inner *= f
         factors[0] = -(-extent // inner) + draw(st.integers(0, 1))
     sch.split(loops[k], factors)

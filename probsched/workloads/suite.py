@@ -18,6 +18,8 @@ operators, not benchmarked, are in :mod:`.more_ops`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..ir.compute import Workload, WorkloadBuilder, axes
 from ..ir.ops import exp, maximum, reduce_max, reduce_sum, sqrt
 from .parts import check_positive, conv2d_nhwc, out_extent, padded
@@ -170,7 +172,7 @@ def cbr(
 
 
 # name -> (builder, DESIGN.md shape kwargs, small test shape kwargs)
-SUITE = {
+SUITE: dict[str, tuple[Callable[..., Workload], dict[str, int], dict[str, int]]] = {
     "GMM": (gmm, dict(b=1, n=1024, m=1024, k=1024), dict(b=1, n=16, m=24, k=20)),
     "C1D": (
         c1d,

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from ...codegen import build, compile_program, load_object
 from ...codegen.runtime import all_arrays
+from ...errors import ProbschedError
 from ...ir import lower
 from ...ir.compute import WorkloadBuilder, axes
 from ...ir.program import LoopKind
@@ -34,7 +35,7 @@ def remeasure_gflops(workload, program, repeats: int = 3) -> float | None:
     its own figure is biased upwards on a noisy machine."""
     with Builder(workers=1) as builder, Runner() as runner:
         (built,) = builder.build_many([program])
-        if not built.ok:
+        if built.artifact is None:
             return None
         runs = [runner.run(built.artifact, workload) for _ in range(repeats)]
     if not all(r.correct for r in runs):
@@ -65,19 +66,22 @@ def heuristics_gflops(wl, program) -> float:
 @suite("naive")
 def naive_suite(trials, progress) -> dict:
     rows = []
+    compile_times: list[float] = []
     with Builder(workers=2) as builder, Runner(timeout_s=300.0) as runner:
         for name, (make, shape, _) in SUITE.items():
             wl = make(**shape)
             progress(f"{name}: compiling and measuring the untransformed kernel")
             program = lower(wl)
             cms = compile_ms(program)
+            compile_times.append(cms)
             (built,) = builder.build_many([program])
-            res = runner.run(built.artifact, wl) if built.error is None else None
+            res = runner.run(built.artifact, wl) if built.artifact is not None else None
+            naive = wl.flops / res.latency_s / 1e9 if res and res.correct else None
             row = {
                 "op": name,
                 "shape": ", ".join(f"{k}={v}" for k, v in wl.params),
                 "MFLOP": wl.flops / 1e6,
-                "naive GFLOP/s": wl.flops / res.latency_s / 1e9 if res and res.correct else None,
+                "naive GFLOP/s": naive,
                 "correct": bool(res and res.correct),
                 "numpy GFLOP/s": None,
                 "naive / numpy": None,
@@ -87,14 +91,15 @@ def naive_suite(trials, progress) -> dict:
             }
             t = numpy_seconds(name, wl) if name in NUMPY_OPS else None
             if t is not None:
-                row["numpy GFLOP/s"] = wl.flops / t / 1e9
-                if row["naive GFLOP/s"]:
-                    row["naive / numpy"] = row["naive GFLOP/s"] / row["numpy GFLOP/s"]
+                numpy_gflops = wl.flops / t / 1e9
+                row["numpy GFLOP/s"] = numpy_gflops
+                if naive:
+                    row["naive / numpy"] = naive / numpy_gflops
             if res is not None and not res.correct:
                 row["error"] = res.error
             rows.append(row)
         summary = _runtime_costs(builder, runner, progress)
-    summary["compile ms, max over suite (bar <= 50)"] = max(r["compile ms"] for r in rows)
+    summary["compile ms, max over suite (bar <= 50)"] = max(compile_times)
     return {"rows": rows, "summary": summary}
 
 
@@ -114,10 +119,14 @@ def _runtime_costs(builder: Builder, runner: Runner, progress) -> dict:
     tiny_serial = lower(tiny)
     tiny_parallel = set_kind(tiny_serial, "i", LoopKind.PARALLEL)
     built = builder.build_many([serial, parallel, tiny_serial, tiny_parallel])
+    artifacts = [b.artifact for b in built if b.artifact is not None]
+    if len(artifacts) < len(built):
+        errors = "; ".join(b.error or "" for b in built if b.artifact is None)
+        raise ProbschedError(f"runtime costs: a kernel did not build: {errors}")
     t_serial, t_par, t_tiny, t_tiny_par = (
-        runner.run(b.artifact, w) for w, b in zip((wl, wl, tiny, tiny), built, strict=True)
+        runner.run(a, w) for w, a in zip((wl, wl, tiny, tiny), artifacts, strict=True)
     )
-    overhead = runner_overhead(wl, built[0].artifact, runner)
+    overhead = runner_overhead(wl, artifacts[0], runner)
     speedup = t_serial.latency_s / t_par.latency_s
     return {
         "parallel speed-up, GMM-512 4x16 register tiles, 2 threads vs 1 (bar >= 1.8)": speedup,

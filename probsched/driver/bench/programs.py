@@ -24,13 +24,13 @@ def renest(
     """Replace the loop nest around ``block`` (a root-level nest) by ``loops`` (outermost
     first), binding iteration variables to ``bindings``. With ``guard``, a predicate keeps
     each binding below its iteration extent (partial tiles)."""
-    index = None
+    index, blk = None, None
     for k, node in enumerate(program.body):
-        if _find(node, block) is not None:
-            index = k
-    if index is None:
+        found = _find(node, block)
+        if found is not None:
+            index, blk = k, found
+    if index is None or blk is None:
         raise KeyError(block)
-    blk = _find(program.body[index], block)
     conds = []
     new_bindings = []
     ranges = {name: (0, extent - 1) for name, extent, _ in loops}

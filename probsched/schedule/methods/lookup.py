@@ -14,7 +14,7 @@ class LookupMethods(ScheduleState):
 
     def _related(self, prim: str, block: RV, fn) -> list[RV]:
         name = self._block(block, prim, (block,), 1)
-        blk = tree.node_at(self.program, tree.find_block(self.program, name))
+        blk = tree.block_at(self.program, tree.block_path(self.program, name))
         rvs = [self._rv("b", b.name) for b in fn(self.program, blk)]
         self._record(prim, (block,), tuple(rvs))
         return rvs
@@ -33,7 +33,7 @@ class LookupMethods(ScheduleState):
     def get_loops(self, block: RV) -> list[RV]:
         """The loops around ``block``, outermost first."""
         name = self._block(block, "get_loops", (block,), 1)
-        path = tree.find_block(self.program, name)
+        path = tree.block_path(self.program, name)
         rvs = [self._rv("l", lp.var) for lp in tree.ancestors(self.program, path)]
         self._record("get_loops", (block,), tuple(rvs))
         return rvs

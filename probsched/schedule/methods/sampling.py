@@ -33,7 +33,7 @@ class SamplingMethods(ScheduleState):
         if not is_int(max_innermost_factor) or max_innermost_factor < 1:
             raise self._fail("sample_perfect_tile", args,
                              "argument 3, 'max_innermost_factor': expected a positive integer")
-        extent = tree.node_at(self.program, tree.find_loop(self.program, var)).extent
+        extent = tree.loop_at(self.program, tree.loop_path(self.program, var)).extent
         if decision is None:
             tiles = sampling.sample_perfect_tile(self.rng, extent, n, max_innermost_factor)
         else:

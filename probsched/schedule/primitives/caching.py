@@ -27,7 +27,7 @@ def _block(program: Program, name: str) -> tuple[tree.Path, Block]:
     path = tree.find_block(program, name)
     if path is None:
         raise ValueError(f"no block {name} in the program")
-    return path, tree.node_at(program, path)
+    return path, tree.block_at(program, path)
 
 
 def reads_in_order(block: Block) -> list[str]:
@@ -73,8 +73,8 @@ def copy_nest(program: Program, name: str, src: str, dst: str) -> Node:
     return node
 
 
-def _rename_reads(st: Store | None, mapping: dict[str, str]) -> Store | None:
-    return None if st is None else replace(st, value=E.rename_loads(st.value, mapping))
+def _rename_reads(st: Store, mapping: dict[str, str]) -> Store:
+    return replace(st, value=E.rename_loads(st.value, mapping))
 
 
 def _others_in_nest(program: Program, path: tree.Path, name: str) -> list[Block]:
@@ -105,8 +105,9 @@ def cache_read(program: Program, name: str, buffer: str | int, scope: str
     src = program.buffer(buffer)
     new = _fresh_buffer(program, f"{buffer}_{scope}")
     mapping = {buffer: new}
+    init = block.init
     block = replace(block, body=_rename_reads(block.body, mapping),
-                    init=_rename_reads(block.init, mapping))
+                    init=None if init is None else _rename_reads(init, mapping))
     program = tree.replace_at(program, path, (block,))
     program = replace(program, buffers=(*program.buffers, Buffer(new, src.shape, src.dtype, kind)))
     nest = copy_nest(program, new, buffer, new)
@@ -133,10 +134,12 @@ def cache_write(program: Program, name: str, scope: str) -> tuple[Program, str]:
     new = _fresh_buffer(program, f"{buffer}_{scope}")
     mapping = {buffer: new}
 
-    def retarget(st: Store | None) -> Store | None:
-        return None if st is None else Store(new, st.indices, E.rename_loads(st.value, mapping))
+    def retarget(st: Store) -> Store:
+        return Store(new, st.indices, E.rename_loads(st.value, mapping))
 
-    block = replace(block, body=retarget(block.body), init=retarget(block.init))
+    init = block.init
+    block = replace(block, body=retarget(block.body),
+                    init=None if init is None else retarget(init))
     program = tree.replace_at(program, path, (block,))
     program = replace(program, buffers=(*program.buffers, Buffer(new, dst.shape, dst.dtype, kind)))
     wb = tree.fresh_name(f"{name}_wb", {b.name for b in program.blocks()})

@@ -22,7 +22,7 @@ def find(program: Program, name: str) -> tuple[tree.Path, Block]:
     path = tree.find_block(program, name)
     if path is None:
         raise ValueError(f"no block {name} in the program")
-    return path, tree.node_at(program, path)
+    return path, tree.block_at(program, path)
 
 
 def remove_block(program: Program, path: tree.Path) -> Program:
@@ -30,7 +30,7 @@ def remove_block(program: Program, path: tree.Path) -> Program:
     while True:
         program = tree.replace_at(program, path, ())
         parent = path[:-1]
-        if not parent or tree.node_at(program, parent).body:
+        if not parent or tree.loop_at(program, parent).body:
             return program
         path = parent
 
@@ -78,12 +78,11 @@ def elementwise_error(block: Block, role: str) -> str | None:
 def _map_stores(block: Block, fn) -> Block:
     """``block`` with ``fn`` applied to every expression of its stores (indices and values)."""
 
-    def fix(st: Store | None) -> Store | None:
-        if st is None:
-            return None
+    def fix(st: Store) -> Store:
         return Store(st.buffer, tuple(fn(i) for i in st.indices), fn(st.value))
 
-    return replace(block, body=fix(block.body), init=fix(block.init))
+    return replace(block, body=fix(block.body),
+                   init=None if block.init is None else fix(block.init))
 
 
 # ---------------------------------------------------------------- compute_inline
@@ -94,7 +93,7 @@ def inline_error(program: Program, name: str) -> str | None:
     path = tree.find_block(program, name)
     if path is None:
         return f"no block {name} in the program"
-    block = tree.node_at(program, path)
+    block = tree.block_at(program, path)
     buf = program.buffer(block.body.buffer)
     if buf.scope == Scope.OUTPUT:
         return f"block {name} writes the output {buf.name}; only intermediates can be inlined"
@@ -131,6 +130,7 @@ def compute_inline(program: Program, name: str) -> Program:
     path, block = find(program, name)
     buf, value = block.body.buffer, block.body.value
     names = store_vars(block)
+    assert names is not None  # inline_error checked
 
     def expand(n: E.Expr) -> E.Expr | None:
         if isinstance(n, E.Load) and n.tensor == buf:
@@ -182,7 +182,7 @@ def reverse_compute_inline(program: Program, name: str) -> Program:
     # not revisit a replacement), every other variable is renamed from C's to P's.
     new_store = Store(st.buffer, tuple(E.transform(i, fold) for i in st.indices),
                       E.transform(st.value, fold))
-    p_path = tree.find_block(program, p.name)
+    p_path = tree.block_path(program, p.name)
     program = tree.replace_at(program, p_path, (replace(p, body=new_store),))
     program = remove_block(program, c_path)
     return drop_buffer(program, p_buf)
@@ -212,7 +212,7 @@ def _single_producer(program: Program, c: Block) -> tuple[Block, str]:
 
 
 def _position(program: Program, block_name: str) -> tree.Path:
-    return tree.find_block(program, block_name)
+    return tree.block_path(program, block_name)
 
 
 def _check_producer(program: Program, p: Block, c: Block) -> None:
@@ -254,14 +254,17 @@ def _iter_var_map(program: Program, c: Block, p: Block, p_buf: str) -> dict[str,
             if idx is not None and ld.indices != idx:
                 raise ValueError(f"block {c.name} reads {p_buf} at different indices")
             idx = ld.indices
+    assert idx is not None  # C reads P's buffer (P was found among the buffers C reads)
     names = [i.name for i in idx if isinstance(i, E.Var)]
     if len(names) != len(idx) or set(names) != set(c_ivs) or len(set(names)) != len(names):
         shown = ", ".join(str(i) for i in idx)
         raise ValueError(f"block {c.name} reads {p_buf}[{shown}]: the indices must be its "
                          "iteration variables, each once")
     p_ivs = {iv.name: iv for iv in p.iter_vars}
-    rename = {}
-    for v, pv in zip(names, store_vars(p), strict=True):
+    p_vars = store_vars(p)
+    assert p_vars is not None  # _check_producer checked
+    rename: dict[str, E.Expr] = {}
+    for v, pv in zip(names, p_vars, strict=True):
         if c_ivs[v].extent != p_ivs[pv].extent:
             raise ValueError(f"iteration variable {v} of {c.name} has extent "
                              f"{c_ivs[v].extent} but {pv} of {p.name} has {p_ivs[pv].extent}")

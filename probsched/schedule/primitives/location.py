@@ -29,7 +29,7 @@ def _alone(program: Program, name: str) -> tuple[tree.Path, Block]:
     if others:
         raise ValueError(f"block {name} is not alone in its loop nest (it shares it with "
                          f"{', '.join(others)})")
-    return path, tree.node_at(program, path)
+    return path, tree.block_at(program, path)
 
 
 def _target(program: Program, var: str, path: tree.Path, name: str) -> tuple[tree.Path, Loop]:
@@ -38,7 +38,7 @@ def _target(program: Program, var: str, path: tree.Path, name: str) -> tuple[tre
         raise ValueError(f"no loop {var} in the program")
     if path[: len(lpath)] == lpath:
         raise ValueError(f"block {name} is under loop {var} already")
-    return lpath, tree.node_at(program, lpath)
+    return lpath, tree.loop_at(program, lpath)
 
 
 def _spatial_identity(block: Block) -> tuple[E.Expr, ...]:
@@ -114,7 +114,7 @@ def _reverse_plan(program: Program, name: str, var: str
         if other.body.buffer in produced:
             raise ValueError(f"{other.body.buffer} is also written by block {other.name}, "
                              f"outside loop {var}")
-        if other.body.buffer in reads and tree.find_block(program, other.name)[0] >= lpath[0]:
+        if other.body.buffer in reads and tree.block_path(program, other.name)[0] >= lpath[0]:
             raise ValueError(f"block {name} reads {other.body.buffer}, which block "
                              f"{other.name} computes after loop {var}")
     # A loop of one iteration carries nothing (e.g. a k loop split into a single block).
@@ -170,10 +170,12 @@ def _move(program: Program, path: tree.Path, block: Block, var: str,
     # silently refer to a new loop of the same name.
     taken = tree.loop_vars(program)
     program = tree.replace_at(program, (path[0],), ())
-    lpath = tree.find_loop(program, var)
-    loop = tree.node_at(program, lpath)
+    lpath = tree.loop_path(program, var)
+    loop = tree.loop_at(program, lpath)
     ranges = {lp.var: (0, lp.extent - 1) for lp in (*tree.ancestors(program, lpath), loop)}
-    loops, bindings, conds = [], [], []
+    loops: list[Loop] = []
+    bindings: list[E.Expr] = []
+    conds: list[E.Expr] = []
     spatial = iter(zip(region.starts, region.extents, strict=True))
     for k, iv in enumerate(block.iter_vars):
         ax = tree.fresh_name(f"ax{k}", taken)
@@ -232,7 +234,7 @@ def compute_location_candidates(program: Program, name: str) -> list[str]:
         return []
     if len(consumers) != 1:
         return []
-    loops = tree.ancestors(program, tree.find_block(program, consumers[0].name))
+    loops = tree.ancestors(program, tree.block_path(program, consumers[0].name))
     indices = analysis.accesses(consumers[0], block.body.buffer, writes=False)
     out = []
     for d, lp in enumerate(loops):

@@ -19,7 +19,7 @@ def _loop(program: Program, var: str) -> tuple[tree.Path, Loop]:
     path = tree.find_loop(program, var)
     if path is None:
         raise ValueError(f"no loop {var} in the program")
-    return path, tree.node_at(program, path)
+    return path, tree.loop_at(program, path)
 
 
 def infer_factors(extent: int, factors: list[int | None]) -> list[int]:
@@ -56,9 +56,9 @@ def split(program: Program, var: str, factors: list[int | None]) -> tuple[Progra
     if math.prod(fs) > loop.extent:
         guard = E.Compare("<", fused, E.Const(loop.extent))
         body = tuple(tree.map_blocks(n, lambda b: tree.add_predicate(b, guard)) for n in body)
-    node = None
-    for name, f in reversed(list(zip(names, fs, strict=True))):
-        node = Loop(name, f, body if node is None else (node,))
+    node = Loop(names[-1], fs[-1], body)
+    for name, f in reversed(list(zip(names[:-1], fs[:-1], strict=True))):
+        node = Loop(name, f, (node,))
     return tree.replace_at(program, path, (node,)), names
 
 
@@ -75,12 +75,13 @@ def _chain(program: Program, vars_: list[str]) -> tuple[tree.Path, list[Loop]]:
     if bottom[: len(top)] != top:
         raise ValueError("the loops are not nested in one another")
     depth = len(bottom) - len(top) + 1
-    chain = [tree.node_at(program, top)]
+    chain = [tree.loop_at(program, top)]
     while len(chain) < depth:
         node = chain[-1]
-        if len(node.body) != 1 or not isinstance(node.body[0], Loop):
+        inner = node.body[0] if len(node.body) == 1 else None
+        if not isinstance(inner, Loop):
             raise ValueError(f"loop {node.var} holds more than one statement between them")
-        chain.append(node.body[0])
+        chain.append(inner)
     for p in paths:
         # Inside a chain of single children every index below ``top`` is 0.
         if p[: len(top)] != top or any(p[len(top):]):
@@ -122,9 +123,9 @@ def reorder(program: Program, vars_: list[str]) -> Program:
     new_chain = [by_var[next(order)] if lp.var in chosen else lp for lp in chain]
     if all(a is b for a, b in zip(new_chain, chain, strict=True)):
         return program
-    node = None
-    for lp in reversed(new_chain):
-        node = tree.with_body(lp, chain[-1].body if node is None else (node,))
+    node = tree.with_body(new_chain[-1], chain[-1].body)
+    for lp in reversed(new_chain[:-1]):
+        node = tree.with_body(lp, (node,))
     return tree.replace_at(program, top, (node,))
 
 

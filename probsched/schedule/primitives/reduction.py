@@ -58,7 +58,7 @@ def rfactor(program: Program, loop_var: str, factor_axis: int) -> tuple[Program,
     lpath = tree.find_loop(program, loop_var)
     if lpath is None:
         raise ValueError(f"no loop {loop_var} in the program")
-    loop = tree.node_at(program, lpath)
+    loop = tree.loop_at(program, lpath)
     under = tree.blocks_under(loop)
     if len(under) != 1:
         names = ", ".join(b.name for b in under) or "none"
@@ -66,7 +66,7 @@ def rfactor(program: Program, loop_var: str, factor_axis: int) -> tuple[Program,
                          "exactly one")
     block = under[0]
     rhs = _reduction_rhs(block)
-    path = tree.find_block(program, block.name)
+    path = tree.block_path(program, block.name)
     loops = tree.ancestors(program, path)
     spatial, reduce = fed_loops(block)
     if loop_var in spatial:
@@ -160,6 +160,7 @@ def _check_guards(block: Block, loops: list[Loop], reduce: set[str], loop_var: s
 def _rf_block(block: Block, rhs: E.Expr, red_loops: list[Loop], loop: Loop, name: str,
               rf_buf: str, axis: int) -> tuple[Block, str]:
     """The partial-results block, and the name of its iteration variable for ``loop``."""
+    assert block.reduction is not None and block.init is not None  # _reduction_rhs checked
     spatial = [(iv, b) for iv, b in zip(block.iter_vars, block.bindings, strict=True)
                if not iv.reduce]
     taken = {iv.name for iv, _ in spatial}
@@ -188,6 +189,7 @@ def _rf_block(block: Block, rhs: E.Expr, red_loops: list[Loop], loop: Loop, name
 def _final_nest(program: Program, block: Block, loop: Loop, rf_buf: str, rf_var: str,
                 axis: int) -> Loop | Block:
     """Block ``block.name`` reducing ``rf_buf`` over its factor dimension, in its own nest."""
+    assert block.reduction is not None  # _reduction_rhs checked
     spatial = [iv for iv in block.iter_vars if not iv.reduce]
     taken = tree.loop_vars(program)
     loop_names = []
