@@ -183,11 +183,11 @@ def test_chunks_cover_the_grid(monkeypatch):
     monkeypatch.setattr(R, "CHUNK_ELEMENTS", 10)
     extents = [3, 4, 5]
     seen = np.zeros(extents, dtype=int)
-    for chunk in R._chunks(extents):
+    for chunk in R.grid_chunks(extents):
         assert np.prod([len(r) for r in chunk]) <= 10
         seen[np.ix_(*[np.arange(r.start, r.stop) for r in chunk])] += 1
     assert (seen == 1).all()
-    assert R._chunks([]) == [()]
+    assert R.grid_chunks([]) == [()]
 
 
 # ---------------------------------------------------------------- more operators

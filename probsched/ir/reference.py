@@ -35,7 +35,7 @@ from .compute import Stage, Workload
 CHUNK_ELEMENTS = 1 << 22
 """Largest evaluation grid (elements) materialised at once."""
 
-_NP_DTYPES = {
+NP_DTYPES = {
     "float32": np.float32,
     "float64": np.float64,
     "int32": np.int32,
@@ -46,10 +46,10 @@ _NP_DTYPES = {
 
 def reference(workload: Workload, *inputs: np.ndarray, fast: bool = True) -> tuple[np.ndarray, ...]:
     """The workload's outputs on ``inputs`` (numpy arrays in input order), one per output."""
-    env = dict(zip((t.name for t in workload.inputs), _coerce(workload, inputs), strict=True))
+    env = dict(zip((t.name for t in workload.inputs), coerce_inputs(workload, inputs), strict=True))
     for stage in workload.stages:
         env[stage.name] = evaluate_stage(stage, env, fast=fast)
-    return tuple(env[s.name].astype(_NP_DTYPES[s.dtype]) for s in workload.outputs)
+    return tuple(env[s.name].astype(NP_DTYPES[s.dtype]) for s in workload.outputs)
 
 
 def random_inputs(workload: Workload, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -64,7 +64,7 @@ def random_inputs(workload: Workload, seed: int = 0) -> tuple[np.ndarray, ...]:
             a = rng.integers(0, 2, size=t.shape) == 1
         else:
             a = rng.integers(-4, 5, size=t.shape)
-        out.append(np.asarray(a, dtype=_NP_DTYPES[t.dtype]))
+        out.append(np.asarray(a, dtype=NP_DTYPES[t.dtype]))
     return tuple(out)
 
 
@@ -75,18 +75,20 @@ def check_outputs(
     *,
     atol: float = 1e-6,
     names: Sequence[str] | None = None,
+    tolerances: Sequence[np.ndarray] | None = None,
 ) -> tuple[bool, float, str]:
     """Compare kernel outputs with reference outputs: ``(ok, max_abs_err, message)``.
 
     An output passes when its shape matches, it is finite wherever the reference is (NaN
-    there means "output not written"), it equals the reference's infinities, and its largest
-    error is at most ``rtol * max(|ref|) + atol``.
+    there means "output not written"), it equals the reference's infinities, and its error
+    is at most its tolerance everywhere: per element, ``tolerances`` (the rounding-error
+    bounds of :mod:`.rounding`, as the runner gives them), else ``rtol * max(|ref|) + atol``.
     """
     names = list(names) if names is not None else [f"output {i}" for i in range(len(refs))]
     if len(outputs) != len(refs):
         return False, math.inf, f"expected {len(refs)} outputs, got {len(outputs)}"
     worst = 0.0
-    for name, out, ref in zip(names, outputs, refs, strict=True):
+    for k, (name, out, ref) in enumerate(zip(names, outputs, refs, strict=True)):
         out, ref = np.asarray(out), np.asarray(ref)
         if out.shape != ref.shape:
             return False, math.inf, f"{name}: shape {out.shape}, expected {ref.shape}"
@@ -110,15 +112,18 @@ def check_outputs(
             err = np.where(finite, np.abs(out - ref), 0.0)
         max_err = float(err.max())
         worst = max(worst, max_err)
-        tol = rtol * float(np.abs(ref[finite]).max()) + atol
-        if max_err > tol:
-            at = _first(err == max_err)
+        if tolerances is not None:
+            tol = np.broadcast_to(np.asarray(tolerances[k], dtype=np.float64), err.shape)
+        else:
+            tol = np.full(err.shape, rtol * float(np.abs(ref[finite]).max()) + atol)
+        if (err > tol).any():
+            at = _first(err - tol == (err - tol).max())
             return (
                 False,
                 worst,
                 (
-                    f"{name}: max abs error {max_err:.3g} > tolerance {tol:.3g} "
-                    f"(at {at}: {out[at]!r}, expected {ref[at]!r})"
+                    f"{name}: error {err[at]:.3g} > tolerance {tol[at]:.3g} at {at} "
+                    f"({out[at]!r}, expected {ref[at]!r}; max abs error {max_err:.3g})"
                 ),
             )
     return True, worst, f"ok: max abs error {worst:.3g}"
@@ -128,7 +133,7 @@ def _first(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
-def _coerce(workload: Workload, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+def coerce_inputs(workload: Workload, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Validate count and shapes; cast to the declared dtype, then floats to float64."""
     names = ", ".join(t.name for t in workload.inputs)
     if len(inputs) != len(workload.inputs):
@@ -140,17 +145,17 @@ def _coerce(workload: Workload, inputs: Sequence[np.ndarray]) -> list[np.ndarray
     for t, x in zip(workload.inputs, inputs, strict=True):
         try:
             a = np.asarray(x)
-            a = a.astype(_NP_DTYPES[t.dtype], casting="unsafe")
+            a = a.astype(NP_DTYPES[t.dtype], casting="unsafe")
         except (TypeError, ValueError) as exc:
             raise WorkloadError(f"input {t.name}: cannot convert to {t.dtype}: {exc}") from None
         if a.shape != t.shape:
             raise WorkloadError(f"input {t.name}: shape {a.shape}, expected {t.shape}")
-        out.append(_compute_dtype(a, t.dtype))
+        out.append(compute_dtype(a, t.dtype))
     return out
 
 
-def _compute_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
-    return a.astype(np.float64) if dtypes.is_float_dtype(dtype) else a.astype(_NP_DTYPES[dtype])
+def compute_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
+    return a.astype(np.float64) if dtypes.is_float_dtype(dtype) else a.astype(NP_DTYPES[dtype])
 
 
 # ---------------------------------------------------------------- stages
@@ -171,14 +176,13 @@ def _general(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray:
     extents = list(stage.shape) + [n for _, n in stage.reduce_axes]
     nsp = len(stage.axes)
     kind = stage.reduction
-    out_dtype = np.float64 if dtypes.is_float_dtype(stage.dtype) else _NP_DTYPES[stage.dtype]
+    out_dtype = np.float64 if dtypes.is_float_dtype(stage.dtype) else NP_DTYPES[stage.dtype]
     out: np.ndarray = np.empty(stage.shape, dtype=out_dtype)
-    for chunk in _chunks(extents):
-        grid = {
-            n: _axis(r, i, len(names)) for i, (n, r) in enumerate(zip(names, chunk, strict=True))
-        }
+    for chunk in grid_chunks(extents):
+        grid = {n: axis_grid(r, i, len(names))
+                for i, (n, r) in enumerate(zip(names, chunk, strict=True))}
         with np.errstate(all="ignore"):
-            vals = _eval(stage.body, grid, env, stage, guarded=False)
+            vals = evaluate(stage.body, grid, env, stage, guarded=False)
         vals = np.broadcast_to(np.asarray(vals), tuple(len(r) for r in chunk))
         if kind is not None:
             vals = _REDUCE[kind](vals, axis=tuple(range(nsp, len(names))))
@@ -196,7 +200,7 @@ _REDUCE: dict[str, Callable[..., np.ndarray]] = {"sum": np.sum, "max": np.max, "
 _COMBINE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
 
 
-def _chunks(extents: Sequence[int]) -> list[tuple[range, ...]]:
+def grid_chunks(extents: Sequence[int]) -> list[tuple[range, ...]]:
     """Cover the grid by boxes of at most CHUNK_ELEMENTS: single indices on the leading axes,
     a block of axis ``k``, the trailing axes whole."""
     k = 0
@@ -211,7 +215,7 @@ def _chunks(extents: Sequence[int]) -> list[tuple[range, ...]]:
     return [(*head, m, *rest) for head in itertools.product(*lead) for m in mid]
 
 
-def _axis(r: range, position: int, ndim: int) -> np.ndarray:
+def axis_grid(r: range, position: int, ndim: int) -> np.ndarray:
     """Index values ``r`` as an array broadcasting along dimension ``position`` of ``ndim``."""
     shape = [1] * ndim
     shape[position] = len(r)
@@ -221,50 +225,57 @@ def _axis(r: range, position: int, ndim: int) -> np.ndarray:
 # ---------------------------------------------------------------- expressions
 
 
-def _eval(e: E.Expr, grid: Mapping[str, np.ndarray], env, stage: Stage, guarded: bool):
+def evaluate(e: E.Expr, grid: Mapping[str, np.ndarray], env, stage: Stage, guarded: bool):
+    """``e``'s values on ``grid`` (index arrays by axis), loads from ``env``; ``guarded``:
+    inside an arm of a select, where an index out of bounds is clamped (never taken)."""
     if isinstance(e, E.Const):
         if e.dtype is not None:
-            return _NP_DTYPES[e.dtype](e.value)
+            return NP_DTYPES[e.dtype](e.value)
         return e.value
     if isinstance(e, E.Var):
         return grid[e.name]
     if isinstance(e, E.Load):
         return _load(e, grid, env, stage, guarded)
     if isinstance(e, E.Select):
-        cond = _eval(e.cond, grid, env, stage, guarded)
-        a = _eval(e.a, grid, env, stage, True)
-        b = _eval(e.b, grid, env, stage, True)
+        cond = evaluate(e.cond, grid, env, stage, guarded)
+        a = evaluate(e.a, grid, env, stage, True)
+        b = evaluate(e.b, grid, env, stage, True)
         return np.where(cond, a, b)
     if isinstance(e, E.Binary):
-        a = _eval(e.a, grid, env, stage, guarded)
-        b = _eval(e.b, grid, env, stage, guarded)
-        return _BINARY[e.op](a, b)
+        a = evaluate(e.a, grid, env, stage, guarded)
+        b = evaluate(e.b, grid, env, stage, guarded)
+        return BINARY[e.op](a, b)
     if isinstance(e, E.Compare):
-        a = _eval(e.a, grid, env, stage, guarded)
-        b = _eval(e.b, grid, env, stage, guarded)
-        return _COMPARE[e.op](a, b)
+        a = evaluate(e.a, grid, env, stage, guarded)
+        b = evaluate(e.b, grid, env, stage, guarded)
+        return COMPARE[e.op](a, b)
     if isinstance(e, E.Logical):
-        a = _eval(e.a, grid, env, stage, guarded)
+        a = evaluate(e.a, grid, env, stage, guarded)
         if e.b is None:
             return np.logical_not(a)
-        b = _eval(e.b, grid, env, stage, guarded)
+        b = evaluate(e.b, grid, env, stage, guarded)
         return np.logical_and(a, b) if e.op == "and" else np.logical_or(a, b)
     if isinstance(e, E.Call):
-        args = [_eval(x, grid, env, stage, guarded) for x in e.args]
-        return _CALLS[e.fn](*args)
+        args = [evaluate(x, grid, env, stage, guarded) for x in e.args]
+        return CALLS[e.fn](*args)
     if isinstance(e, E.Cast):
-        v = np.asarray(_eval(e.value, grid, env, stage, guarded))
-        return v.astype(np.float64 if dtypes.is_float_dtype(e.dtype) else _NP_DTYPES[e.dtype])
+        v = np.asarray(evaluate(e.value, grid, env, stage, guarded))
+        return v.astype(np.float64 if dtypes.is_float_dtype(e.dtype) else NP_DTYPES[e.dtype])
     if isinstance(e, E.Reduce):
         raise WorkloadError(f"stage {stage.name}: a reduction must be the whole right side")
     raise TypeError(f"not an expression: {e!r}")
 
 
 def _load(e: E.Load, grid, env, stage: Stage, guarded: bool):
+    return env[e.tensor][load_index(e, grid, env, stage, guarded)]
+
+
+def load_index(e: E.Load, grid, env, stage: Stage, guarded: bool) -> tuple[np.ndarray, ...]:
+    """The index arrays a load reads at (checked in bounds, or clamped where ``guarded``)."""
     arr = env[e.tensor]
     idx = []
     for dim, ix in enumerate(e.indices):
-        v = np.asarray(_eval(ix, grid, env, stage, guarded))
+        v = np.asarray(evaluate(ix, grid, env, stage, guarded))
         n = arr.shape[dim]
         if guarded:  # an untaken select arm may index out of bounds: gather anything in bounds
             v = np.clip(v, 0, n - 1)
@@ -274,10 +285,10 @@ def _load(e: E.Load, grid, env, stage: Stage, guarded: bool):
                 f"(dimension {dim} takes {int(v.min())}..{int(v.max())}, extent {n})"
             )
         idx.append(v)
-    return arr[tuple(idx)]
+    return tuple(idx)
 
 
-_BINARY = {
+BINARY = {
     "+": np.add,
     "-": np.subtract,
     "*": np.multiply,
@@ -287,7 +298,7 @@ _BINARY = {
     "min": np.minimum,
     "max": np.maximum,
 }
-_COMPARE = {
+COMPARE = {
     "<": np.less,
     "<=": np.less_equal,
     ">": np.greater,
@@ -295,15 +306,15 @@ _COMPARE = {
     "==": np.equal,
     "!=": np.not_equal,
 }
-_CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
 
 
 # ---------------------------------------------------------------- einsum fast path
 
 
-def _factors(e: E.Expr) -> list[E.Expr]:
+def product_factors(e: E.Expr) -> list[E.Expr]:
     if isinstance(e, E.Binary) and e.op == "*":
-        return _factors(e.a) + _factors(e.b)
+        return product_factors(e.a) + product_factors(e.b)
     return [e]
 
 
@@ -318,13 +329,13 @@ def _sum_of_products(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray 
         return None
     letter = dict(zip(order, string.ascii_letters, strict=False))
     operands, subscripts, scalar = [], [], 1.0
-    for f in _factors(stage.body):
+    for f in product_factors(stage.body):
         own = [a for a in order if a in E.free_vars(f)]
         if math.prod(extents[a] for a in own) > CHUNK_ELEMENTS:
             return None
-        grid = {a: _axis(range(extents[a]), i, len(own)) for i, a in enumerate(own)}
+        grid = {a: axis_grid(range(extents[a]), i, len(own)) for i, a in enumerate(own)}
         with np.errstate(all="ignore"):
-            vals = np.asarray(_eval(f, grid, env, stage, guarded=False), dtype=np.float64)
+            vals = np.asarray(evaluate(f, grid, env, stage, guarded=False), dtype=np.float64)
         if not own:
             scalar *= float(vals)
             continue

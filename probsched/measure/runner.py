@@ -1,7 +1,10 @@
 """The runner: loads compiled candidates and times them, one at a time, in one worker process.
 
-Per workload (and input seed) the worker makes random inputs and the reference outputs once and
-keeps them (the first contact is a request of its own, with a generous timeout). Per candidate:
+Per workload (and input seed) the worker makes random inputs, the reference outputs and their
+tolerances once and keeps them (the first contact is a request of its own, with a generous
+timeout). A tolerance is per output element: how far a correct kernel's rounding may take it
+from the reference (:mod:`probsched.ir.rounding`: long float32 sums get more than elementwise
+ops). Per candidate:
 
 1. load the object code; restore the inputs (a buggy kernel may have written to them); fill
    the outputs with NaN, so that an element the kernel never writes shows up;
@@ -33,6 +36,7 @@ from ..codegen.runtime import NP_DTYPES, load_object
 from ..errors import MeasureError
 from ..ir.compute import Workload
 from ..ir.reference import check_outputs, random_inputs, reference
+from ..ir.rounding import TINY, error_bounds, tolerance
 from .worker import Reply, Worker
 
 CACHED_WORKLOADS = 4
@@ -57,7 +61,6 @@ class RunConfig:
     min_repeats: int = 3
     max_repeats: int = 100
     min_time_s: float = 0.05
-    rtol: float = 1e-4
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,12 @@ class Runner:
     """
 
     def __init__(self, timeout_s: float = 10.0, warmup: int = 1, min_repeats: int = 3,
-                 max_repeats: int = 100, min_time_s: float = 0.05, *, rtol: float = 1e-4,
+                 max_repeats: int = 100, min_time_s: float = 0.05, *,
                  prepare_timeout_s: float = 300.0, recycle_after: int = 500):
         if not 1 <= min_repeats <= max_repeats:
             raise ValueError(f"Runner: need 1 <= min_repeats ({min_repeats}) "
                              f"<= max_repeats ({max_repeats})")
-        self.config = RunConfig(timeout_s, warmup, min_repeats, max_repeats, min_time_s, rtol)
+        self.config = RunConfig(timeout_s, warmup, min_repeats, max_repeats, min_time_s)
         self.prepare_timeout_s = prepare_timeout_s
         self.recycle_after = recycle_after
         self.worker = Worker(name="probsched-run")  # recycled per candidate, not per request
@@ -154,7 +157,8 @@ class _Case:
     inputs: tuple[np.ndarray, ...]
     refs: tuple[np.ndarray, ...]
     outputs: tuple[np.ndarray, ...]
-    tolerance: tuple[float, ...] | None  # max |ref| per output, when all float and finite
+    tolerances: tuple[np.ndarray, ...]  # per output element: the largest correct difference
+    all_finite: bool  # every reference value finite (the fast check applies)
 
 
 _cases: OrderedDict[tuple[str, int], _Case] = OrderedDict()
@@ -166,16 +170,20 @@ def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
     # 2-core machine they would take a core from the kernel timed next.
     with threadpool_limits(1, user_api="blas"):
         refs = reference(workload, *pristine)
-    tolerance = None
-    if all(np.issubdtype(r.dtype, np.floating) and np.isfinite(r).all() for r in refs):
-        tolerance = tuple(float(np.abs(r).max(initial=0.0)) for r in refs)
+        bounds = error_bounds(workload, *pristine)
+    tolerances = tuple(
+        (tolerance(ref, bound, stage.dtype) + TINY).astype(ref.dtype)
+        if np.issubdtype(ref.dtype, np.floating) else np.zeros(ref.shape)
+        for ref, bound, stage in zip(refs, bounds, workload.outputs, strict=True))
+    finite = all(np.issubdtype(r.dtype, np.floating) and np.isfinite(r).all() for r in refs)
     _cases[key] = _Case(
         workload,
         pristine,
         tuple(_aligned_copy(a) for a in pristine),
         refs,
         tuple(_aligned_empty(r.shape, r.dtype) for r in refs),
-        tolerance,
+        tolerances,
+        finite,
     )
     while len(_cases) > CACHED_WORKLOADS:
         _cases.popitem(last=False)
@@ -200,7 +208,7 @@ def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig,
     t = time.perf_counter()
     call()
     first = time.perf_counter() - t
-    ok, err, msg = _check(case, cfg.rtol)
+    ok, err, msg = _check(case)
     if not ok:
         return RunResult.failed("wrong", msg, err)
 
@@ -255,20 +263,21 @@ def _check_signature(artifact: CompiledArtifact, case: _Case) -> None:
                            f"{case.workload.name} has {want}")
 
 
-def _check(case: _Case, rtol: float) -> tuple[bool, float, str]:
-    """``check_outputs``, with a fast path for the common case (an all-finite reference and
-    a close result): one float32 pass, instead of several float64 ones (~35 ms at 512^2)."""
-    if case.tolerance is not None:
+def _check(case: _Case) -> tuple[bool, float, str]:
+    """``check_outputs`` against the rounding-error tolerances, with a fast path for the
+    common case (an all-finite reference and a close result): float32 passes, instead of
+    several float64 ones (~35 ms at 512^2)."""
+    if case.all_finite:
         worst = 0.0
-        for out, ref, scale in zip(case.outputs, case.refs, case.tolerance, strict=True):
-            err = float(np.max(np.abs(out - ref), initial=0.0))
-            if not err <= rtol * scale + 1e-6:  # also catches NaN
+        for out, ref, tol in zip(case.outputs, case.refs, case.tolerances, strict=True):
+            diff = np.abs(out - ref)
+            if not np.all(diff <= tol):  # also catches NaN
                 break
-            worst = max(worst, err)
+            worst = max(worst, float(np.max(diff, initial=0.0)))
         else:
             return True, worst, f"ok: max abs error {worst:.3g}"
     names = [s.name for s in case.workload.outputs]
-    return check_outputs(case.outputs, case.refs, rtol, names=names)
+    return check_outputs(case.outputs, case.refs, names=names, tolerances=case.tolerances)
 
 
 def _poison(out: np.ndarray) -> None:
