@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import traceback
 
 from ..errors import ProbschedError
@@ -213,16 +215,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: stop like Ctrl-C (workers stopped, what was measured kept)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.run(args)
     except ProbschedError as exc:
         print(f"probsched: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("probsched: interrupted", file=sys.stderr)
+        print("probsched: interrupted; every record measured so far is kept", file=sys.stderr)
         return 130
+    except Terminated:
+        print("probsched: terminated; every record measured so far is kept", file=sys.stderr)
+        return 143
     except Exception:
         print("probsched: internal error (please report it with this trace):", file=sys.stderr)
         traceback.print_exc()

@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike
 from ..errors import MeasureError
 from ..ir.compute import Workload
 from ..ir.reference import random_inputs
+from .contention import MachineLock
 from .worker import Worker
 
 
@@ -98,7 +99,7 @@ def numpy_baseline(op: str, workload: Workload, threads: int = 2) -> NumpyBaseli
     seconds when numpy's answer differs from the reference (a workload named like the op that
     computes another)."""
     with Worker(name="probsched-baseline", start_method="spawn", drop_env=BLAS_OVERRIDES,
-                setup=False) as worker:
+                setup=False) as worker, MachineLock():
         reply = worker.call(_numpy_baseline_here, op, workload, threads, timeout_s=600)
     if not reply.ok:
         raise MeasureError(f"timing numpy's {op} failed: {reply.error}")

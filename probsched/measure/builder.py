@@ -16,6 +16,7 @@ from ..codegen.llvm import LoweredKernel
 from ..codegen.passes import PASSES, Pass
 from ..ir.program import Program
 from ..target import CpuTarget, Target
+from .contention import MachineLock
 from .worker import Reply, Worker, wait_any
 
 
@@ -47,6 +48,7 @@ class Builder:
         if workers < 1:
             raise ValueError(f"Builder: workers must be >= 1, got {workers}")
         self.target: CpuTarget = cpu(target)
+        self.lock = MachineLock()
         self.passes: tuple[Pass, ...] = PASSES + tuple(passes)
         self.timeout_s = timeout_s
         self.pool = tuple(Worker(recycle_after=recycle_after, name=f"probsched-build-{i}")
@@ -56,13 +58,15 @@ class Builder:
         return self.build_many([item])[0]
 
     def build_many(self, items: Iterable[Program | LoweredKernel]) -> list[BuildResult]:
-        """Compile every item, as many at a time as there are workers."""
+        """Compile every item, as many at a time as there are workers, holding the machine's
+        measurement lock (compiles beside another tuner's timed runs would slow them)."""
         items = list(items)
         results: list[BuildResult | None] = [None] * len(items)
         todo = deque(enumerate(items))
         running: dict[Worker, int] = {}
         try:
-            self._run(todo, running, results)
+            with self.lock:
+                self._run(todo, running, results)
         except BaseException:  # Ctrl-C: don't leave compiles running
             for w in running:
                 w.cancel()

@@ -22,6 +22,7 @@ import llvmlite.binding as llvm
 
 from ..codegen import machine
 from ..target import CpuTarget, host
+from .contention import MachineLock
 
 ITERATIONS = 1 << 20
 
@@ -105,7 +106,8 @@ def fma_peak(target: CpuTarget | None = None, *, seconds: float = 0.3) -> FmaPea
     """The FMA peak of ``target``'s code on this host (its widest vectors): the fastest of
     runs of about ``seconds / 10`` each, after a warm-up (a peak is what the machine can do;
     a shared machine only ever makes a run slower)."""
-    return _fma_peak(target or host(), seconds)
+    with MachineLock():
+        return _fma_peak(target or host(), seconds)
 
 
 @functools.cache

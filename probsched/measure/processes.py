@@ -7,11 +7,17 @@ read from standard input (``python - < script.py``) cannot be imported at all. O
 run module-level functions of probsched only, so the processes started here leave the main
 module out of what the child prepares. A process may also be started without some
 environment variables (the numpy baseline drops the OpenBLAS overrides some machines set).
+
+Children start with SIGINT ignored (an ignored signal stays ignored across exec, and the
+forkserver passes it on to what it forks): Ctrl-C in a terminal reaches the whole process
+group, and only the parent should handle it (it stops its workers itself), so no child prints
+a ``KeyboardInterrupt`` traceback, even while it is still starting up.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,9 +43,13 @@ def _launching(drop_env: Sequence[str] = ()) -> Iterator[None]:
     with _LOCK:
         saved = {k: os.environ.pop(k) for k in drop_env if k in os.environ}
         spawn.get_preparation_data = without_main
+        main_thread = threading.current_thread() is threading.main_thread()
+        sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
         try:
             yield
         finally:
+            if sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
             spawn.get_preparation_data = original
             os.environ.update(saved)
 

@@ -289,6 +289,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _serve(conn, setup: bool = True) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     if setup:
         from . import child  # a no-op when the forkserver preloaded it
 
@@ -307,5 +308,10 @@ def _serve(conn, setup: bool = True) -> None:
             reply = ("error", _describe(exc))
         try:
             conn.send(reply)
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the parent is gone: nothing to say to anyone
         except Exception as exc:  # an unpicklable result
-            conn.send(("error", f"cannot send the result: {_describe(exc)}"))
+            try:
+                conn.send(("error", f"cannot send the result: {_describe(exc)}"))
+            except OSError:
+                return
