@@ -52,5 +52,9 @@ class CodegenError(ProbschedError):
     """A program cannot be lowered to LLVM (unsupported construct)."""
 
 
+class ResourceError(ProbschedError):
+    """Something probsched needs is not there: memory for a reference, a device."""
+
+
 class MeasureError(ProbschedError):
     """Building or running a candidate failed in a way the caller asked to be raised."""

@@ -158,7 +158,7 @@ def test_a_recycled_worker_keeps_working():
         results = [b.build(lower(gmm(b=1, n=8 + i, m=8, k=8))) for i in range(5)]
         assert all(r.ok for r in results), [r.error for r in results]
         assert b.pool[0].starts == 3
-    with Runner(timeout_s=5.0, min_time_s=0.0, recycle_after=2) as r:
+    with Runner(timeout_s=5.0, min_time_s=0.0, recycle_after=2, retakes=0) as r:
         artifact = build(lower(WL))
         for _ in range(5):
             assert_good(r.run(artifact, WL))

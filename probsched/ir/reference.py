@@ -2,8 +2,10 @@
 
 Independent of :mod:`program` and codegen. Each stage is evaluated in order, vectorised over a
 grid of index arrays (spatial axes, then reduction axes), chunked over the leading axes so that
-no temporary exceeds :data:`CHUNK_ELEMENTS` elements. Floats are computed in float64; each
-output is cast to its stage's dtype at the end.
+no temporary exceeds :data:`CHUNK_ELEMENTS` elements. Floats are computed in float64 and
+stored in their stage's dtype (a float32 intermediate takes half the memory, and the kernel
+rounds it the same way). A reference that would not fit in the memory available is refused
+before anything is allocated (:class:`~probsched.errors.ResourceError`, with the size).
 
 >>> import numpy as np
 >>> from probsched.workloads import gmm
@@ -27,10 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import WorkloadError
+from ..errors import ResourceError, WorkloadError
 from . import dtypes
 from . import expr as E
-from .compute import Stage, Workload
+from .compute import Stage, Tensor, Workload
 
 CHUNK_ELEMENTS = 1 << 22
 """Largest evaluation grid (elements) materialised at once."""
@@ -46,10 +48,43 @@ NP_DTYPES = {
 
 def reference(workload: Workload, *inputs: np.ndarray, fast: bool = True) -> tuple[np.ndarray, ...]:
     """The workload's outputs on ``inputs`` (numpy arrays in input order), one per output."""
+    check_memory(workload, 1, "its reference")
     env = dict(zip((t.name for t in workload.inputs), coerce_inputs(workload, inputs), strict=True))
     for stage in workload.stages:
-        env[stage.name] = evaluate_stage(stage, env, fast=fast)
-    return tuple(env[s.name].astype(NP_DTYPES[s.dtype]) for s in workload.outputs)
+        env[stage.name] = evaluate_stage(stage, env, fast=fast).astype(NP_DTYPES[stage.dtype])
+    return tuple(env[s.name] for s in workload.outputs)
+
+
+def stored_bytes(workload: Workload) -> int:
+    """Bytes of every input and stage in its dtype: what a reference keeps at once."""
+    tensors: list[Tensor | Stage] = [*workload.inputs, *workload.stages]
+    return sum(math.prod(t.shape) * np.dtype(NP_DTYPES[t.dtype]).itemsize for t in tensors)
+
+
+def available_bytes() -> int | None:
+    """Memory this machine can give now (Linux's MemAvailable; None where unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(workload: Workload, copies: int, what: str) -> None:
+    """Refuse (a ResourceError naming the sizes) to compute ``what`` of ``workload`` when
+    ``copies`` of its tensors and the evaluation's temporaries would not fit in memory."""
+    need = copies * stored_bytes(workload) + 16 * CHUNK_ELEMENTS * 8
+    have = available_bytes()
+    if have is not None and need > 0.8 * have:
+        tensors: list[Tensor | Stage] = [*workload.inputs, *workload.stages]
+        big = max(tensors, key=lambda t: math.prod(t.shape))
+        raise ResourceError(
+            f"workload {workload.name}: {what} needs {need / 2**30:.1f} GiB "
+            f"({big.name} alone is {'x'.join(map(str, big.shape))} {big.dtype}); this machine "
+            f"has {have / 2**30:.1f} GiB available")
 
 
 def random_inputs(workload: Workload, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -58,7 +93,11 @@ def random_inputs(workload: Workload, seed: int = 0) -> tuple[np.ndarray, ...]:
     out: list[np.ndarray] = []
     for t in workload.inputs:
         a: np.ndarray
-        if dtypes.is_float_dtype(t.dtype):
+        if t.dtype == "float32":  # drawn in float32: a huge input needs no float64 copy
+            a = rng.random(t.shape, dtype=np.float32)
+            a *= 2
+            a -= 1
+        elif dtypes.is_float_dtype(t.dtype):
             a = rng.uniform(-1.0, 1.0, size=t.shape)
         elif t.dtype == "bool":
             a = rng.integers(0, 2, size=t.shape) == 1
@@ -134,7 +173,8 @@ def _first(mask: np.ndarray) -> tuple[int, ...]:
 
 
 def coerce_inputs(workload: Workload, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Validate count and shapes; cast to the declared dtype, then floats to float64."""
+    """Validate count and shapes; cast to the declared dtype (loads compute floats in
+    float64)."""
     names = ", ".join(t.name for t in workload.inputs)
     if len(inputs) != len(workload.inputs):
         raise WorkloadError(
@@ -150,12 +190,8 @@ def coerce_inputs(workload: Workload, inputs: Sequence[np.ndarray]) -> list[np.n
             raise WorkloadError(f"input {t.name}: cannot convert to {t.dtype}: {exc}") from None
         if a.shape != t.shape:
             raise WorkloadError(f"input {t.name}: shape {a.shape}, expected {t.shape}")
-        out.append(compute_dtype(a, t.dtype))
+        out.append(a)
     return out
-
-
-def compute_dtype(a: np.ndarray, dtype: str) -> np.ndarray:
-    return a.astype(np.float64) if dtypes.is_float_dtype(dtype) else a.astype(NP_DTYPES[dtype])
 
 
 # ---------------------------------------------------------------- stages
@@ -267,7 +303,8 @@ def evaluate(e: E.Expr, grid: Mapping[str, np.ndarray], env, stage: Stage, guard
 
 
 def _load(e: E.Load, grid, env, stage: Stage, guarded: bool):
-    return env[e.tensor][load_index(e, grid, env, stage, guarded)]
+    values = env[e.tensor][load_index(e, grid, env, stage, guarded)]
+    return values.astype(np.float64) if values.dtype.kind == "f" else values
 
 
 def load_index(e: E.Load, grid, env, stage: Stage, guarded: bool) -> tuple[np.ndarray, ...]:

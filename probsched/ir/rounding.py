@@ -50,7 +50,9 @@ from .reference import (
     BINARY,
     CALLS,
     CHUNK_ELEMENTS,
+    NP_DTYPES,
     axis_grid,
+    check_memory,
     coerce_inputs,
     evaluate,
     evaluate_stage,
@@ -85,15 +87,23 @@ class _Bounded:
 def error_bounds(workload: Workload, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per output, per element: a bound on the rounding error of a correct kernel (float64
     arrays of the outputs' shapes; zeros for integer outputs)."""
+    check_memory(workload, 3, "the error bounds of its reference")
     values = dict(zip((t.name for t in workload.inputs), coerce_inputs(workload, inputs),
                       strict=True))
     env: dict[str, _Bounded] = {
-        name: _Bounded(v, np.abs(v), np.zeros_like(v, dtype=np.float64))
+        name: _Bounded(v, np.abs(v), np.zeros(v.shape, dtype=_storage(v.dtype)))
         for name, v in values.items()
     }
     for stage in workload.stages:
-        env[stage.name] = _stage(stage, env)
-    return tuple(env[s.name].err for s in workload.outputs)
+        b = _stage(stage, env)
+        dtype = np.dtype(NP_DTYPES[stage.dtype])  # a float32 stage is stored as such
+        keep = _storage(dtype)
+        env[stage.name] = _Bounded(b.value.astype(dtype), b.mag.astype(keep), b.err.astype(keep))
+    return tuple(env[s.name].err.astype(np.float64) for s in workload.outputs)
+
+
+def _storage(dtype: np.dtype) -> np.dtype:
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
 def tolerance(ref: np.ndarray, bound: np.ndarray, dtype: str) -> np.ndarray:
@@ -213,7 +223,9 @@ def _eval(e: E.Expr, grid, env: Mapping[str, _Bounded], stage: Stage, guarded: b
     if isinstance(e, E.Load):
         idx = load_index(e, grid, values, stage, guarded)
         src = env[e.tensor]
-        return _Bounded(src.value[idx], src.mag[idx], src.err[idx])
+        v = src.value[idx]
+        return _Bounded(v.astype(np.float64) if v.dtype.kind == "f" else v,
+                        src.mag[idx].astype(np.float64), src.err[idx].astype(np.float64))
     if isinstance(e, E.Select):
         cond = np.asarray(evaluate(e.cond, grid, values, stage, guarded))
         a = _eval(e.a, grid, env, stage, True, u)

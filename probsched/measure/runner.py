@@ -35,7 +35,7 @@ from ..codegen.compile import CompiledArtifact
 from ..codegen.runtime import NP_DTYPES, load_object
 from ..errors import MeasureError
 from ..ir.compute import Workload
-from ..ir.reference import check_outputs, random_inputs, reference
+from ..ir.reference import check_memory, check_outputs, random_inputs, reference
 from ..ir.rounding import TINY, error_bounds, tolerance
 from .contention import LOADED_CORES, BusySampler, MachineLock
 from .worker import Reply, Worker
@@ -106,13 +106,15 @@ class Runner:
 
     def __init__(self, timeout_s: float = 10.0, warmup: int = 1, min_repeats: int = 3,
                  max_repeats: int = 100, min_time_s: float = 0.05, *,
-                 prepare_timeout_s: float = 300.0, recycle_after: int = 500):
+                 prepare_timeout_s: float = 300.0, recycle_after: int = 500,
+                 retakes: int = RETAKES):
         if not 1 <= min_repeats <= max_repeats:
             raise ValueError(f"Runner: need 1 <= min_repeats ({min_repeats}) "
                              f"<= max_repeats ({max_repeats})")
         self.config = RunConfig(timeout_s, warmup, min_repeats, max_repeats, min_time_s)
         self.prepare_timeout_s = prepare_timeout_s
         self.recycle_after = recycle_after
+        self.retakes = retakes
         self.worker = Worker(name="probsched-run")  # recycled per candidate, not per request
         self.lock = MachineLock()
         self._candidates = 0
@@ -121,11 +123,11 @@ class Runner:
             slow_s: float | None = None) -> RunResult:
         """Check and time ``artifact`` (built from a program of ``workload``), holding the
         machine's measurement lock; ``slow_s``: see the module docstring. A measurement
-        taken under load is retaken (``RETAKES`` times); one still loaded comes back
-        flagged (``RunResult.loaded``)."""
+        taken under load is retaken (``retakes`` times, default ``RETAKES``); one still
+        loaded comes back flagged (``RunResult.loaded``)."""
         with self.lock:
             result = self._run(artifact, workload, seed, slow_s)
-            for _ in range(RETAKES):
+            for _ in range(self.retakes):
                 if not (result.ok and result.loaded):
                     break
                 time.sleep(RETAKE_PAUSE_S)  # let the other load pass
@@ -148,8 +150,8 @@ class Runner:
         if reply.ok and reply.value is None:  # first contact with this workload
             prep = self.worker.call(_prepare, key, workload, seed,
                                     timeout_s=self.prepare_timeout_s)
-            if not prep.ok:
-                return _failed(prep, f"preparing inputs and reference of {workload.name}: ")
+            if not prep.ok:  # no candidate of this workload can be checked: not theirs
+                raise MeasureError(_unprepared(workload, prep))
             reply = self.worker.call(_measure, key, artifact, self.config, slow_s,
                                      timeout_s=self.config.timeout_s)
         if not reply.ok:
@@ -166,6 +168,13 @@ class Runner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _unprepared(workload: Workload, reply: Reply) -> str:
+    why = (reply.error or "").removeprefix("ResourceError: ").removeprefix("WorkloadError: ")
+    if reply.kind == "crash":
+        why += " (out of memory?)" if "SIGKILL" in why else ""
+    return f"the reference of workload {workload.name} could not be computed: {why}"
 
 
 def _failed(reply: Reply, prefix: str = "") -> RunResult:
@@ -192,6 +201,8 @@ _cases: OrderedDict[tuple[str, int], _Case] = OrderedDict()
 
 
 def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
+    # inputs twice (pristine, working), the reference's tensors, its bounds' three copies
+    check_memory(workload, 6, "checking its candidates")
     pristine = random_inputs(workload, seed=seed)
     # One BLAS thread: OpenBLAS's threads keep spinning for a while after a call, and on a
     # 2-core machine they would take a core from the kernel timed next.
