@@ -54,3 +54,8 @@ class CodegenError(ProbschedError):
 
 class MeasureError(ProbschedError):
     """Building or running a candidate failed in a way the caller asked to be raised."""
+
+
+class DatabaseError(ProbschedError):
+    """A tuning database cannot be opened, read or written (damaged, read-only, not ours);
+    the message names the file and the cause in one line."""
