@@ -10,6 +10,7 @@ from .search.tuner import tune
 from .driver.api import compile, measure, reference
 from .errors import (
     CodegenError,
+    DatabaseError,
     MeasureError,
     ProbschedError,
     SchedSyntaxError,
@@ -22,7 +23,8 @@ from .schedule import Schedule, Trace
 
 __all__ = [
     "compile", "measure", "reference",
-    "CodegenError", "MeasureError", "ProbschedError", "Program", "SchedSyntaxError",
-    "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError", "lower", "workloads",
+    "CodegenError", "DatabaseError", "MeasureError", "ProbschedError", "Program",
+    "SchedSyntaxError", "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError",
+    "lower", "workloads",
     "Space", "load", "parse", "space", "tune",
 ]

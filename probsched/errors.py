@@ -58,3 +58,8 @@ class ResourceError(ProbschedError):
 
 class MeasureError(ProbschedError):
     """Building or running a candidate failed in a way the caller asked to be raised."""
+
+
+class DatabaseError(ProbschedError):
+    """A tuning database cannot be opened, read or written (damaged, read-only, not ours);
+    the message names the file and the cause in one line."""

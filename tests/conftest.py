@@ -1,4 +1,4 @@
-"""Shared pytest setup: golden files and hypothesis profiles.
+"""Shared pytest setup: golden files, hypothesis profiles, and children bound by permissions.
 
 Golden files: ``golden(text)`` compares ``text`` with
 ``tests/golden/<module without test_>/<test name>.txt``. Run ``python -m pytest --update-golden``
@@ -7,11 +7,18 @@ under CI (``CI`` set), where a missing golden file fails the test.
 
 Hypothesis: the profile comes from the ``HYPOTHESIS_PROFILE`` environment variable
 ("default", "ci" or "nightly"; "default" when unset).
+
+``permissions_bind``: a ``preexec_fn`` for a child process that chmod stops, even as root.
 """
 
+import ctypes
 import difflib
+import functools
 import os
 import re
+import subprocess
+import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -94,3 +101,45 @@ def golden(request: pytest.FixtureRequest):
             )
 
     return check
+
+
+_PR_CAPBSET_DROP = 24
+_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH = 1, 2
+
+
+def _drop_dac_capabilities() -> None:
+    """In a child before exec: drop root's power to ignore file permissions."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+@functools.cache
+def _dropping_works() -> bool:
+    with tempfile.TemporaryDirectory() as tmp:
+        locked = Path(tmp) / "locked"
+        locked.write_text("")
+        locked.chmod(0o444)
+        try:
+            child = subprocess.run([sys.executable, "-c", f"open({str(locked)!r}, 'w')"],
+                                   preexec_fn=_drop_dac_capabilities, capture_output=True,
+                                   timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return child.returncode != 0 and b"PermissionError" in child.stderr
+
+
+@pytest.fixture
+def permissions_bind():
+    """A ``preexec_fn`` for ``subprocess`` under which the child obeys file permissions (None:
+    it does anyway). Root writes a chmod 0o444 file or into a 0o555 directory regardless, so as
+    root the child's capability bounding set loses CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (it
+    stays root, owning what root owns); where that fails, the test is skipped, saying why."""
+    if os.geteuid() != 0:
+        return None
+    if not _dropping_works():
+        pytest.skip("running as root, whom chmod does not stop, and CAP_DAC_OVERRIDE cannot be "
+                    "dropped here (prctl PR_CAPBSET_DROP refused): no way to make a file "
+                    "unwritable")
+    return _drop_dac_capabilities

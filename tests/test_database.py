@@ -1,9 +1,12 @@
 """The tuning database: round trips, best-k, failures, duplicates, kill -9, JSONL, concurrency,
-schema versions."""
+schema versions; files it cannot use (damaged, read-only, in a read-only directory, not ours,
+empty) refused with one line naming the file, and left as they were."""
 
 import io
 import json
 import math
+import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +20,7 @@ import pytest
 import probsched as ps
 from probsched.measure import RunResult
 from probsched.schedule import decisions_key
+from probsched.search import database
 from probsched.search.database import SCHEMA_VERSION, Database
 from probsched.search.jsonl import export_jsonl, import_jsonl
 
@@ -287,3 +291,225 @@ def test_not_a_probsched_database(tmp_path):
     with pytest.raises(ps.ProbschedError, match="no such database"):
         Database(tmp_path / "missing.db", create=False)
     assert not (tmp_path / "missing.db").exists()
+
+
+# ------------------------------------------------------------ files it cannot use
+
+
+def filled(path, n=300, wl=WL, target=TARGET):
+    """A real database of ``n`` records, closed (everything checkpointed into the file)."""
+    with Database(path) as db, db.transaction():
+        wid = db.ensure_workload(wl.structural_hash, wl.name, wl.text(), wl.flops, 0.0)
+        for i in range(n):
+            db.insert(wid, make_trace(wl=wl).to_json(), f"[{i}]", target, [1e-6], 1e-6, None,
+                      None, None, None, i, 0.0)
+    return path
+
+
+def damage(path, seed=0):
+    """Random bytes over the page in the middle of ``path``."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 4096 // 2 * 4096
+    data[middle:middle + 4096] = random.Random(seed).randbytes(4096)
+    path.write_bytes(bytes(data))
+
+
+def beside(path):
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+OPEN = textwrap.dedent("""
+    import sys
+    from probsched.errors import DatabaseError
+    from probsched.search.database import Database
+    try:
+        with Database(sys.argv[1], readonly=sys.argv[2] == "ro") as db:
+            print("opened", db.count())
+    except DatabaseError as exc:
+        print(exc)
+""")
+
+
+def open_in_child(path, mode, preexec_fn):
+    """What ``Database(path)`` (``mode`` "rw") or ``Database(path, readonly=True)`` ("ro")
+    says in a child process run under ``preexec_fn``."""
+    out = subprocess.run([sys.executable, "-c", OPEN, str(path), mode], preexec_fn=preexec_fn,
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_damaged_bytes_are_reported_naming_the_file_and_left_as_they_are(tmp_path):
+    path = filled(tmp_path / "runs.db")
+    damage(path)
+    before = path.read_bytes()
+    for kwargs in ({}, {"create": False}, {"readonly": True}):
+        with pytest.raises(ps.DatabaseError, match=r"^\S*runs\.db: the database is damaged "
+                           r"\(.+\); restore it from a copy or tune into another file") as err:
+            Database(path, **kwargs)
+        assert "\n" not in str(err.value)
+    assert path.read_bytes() == before
+
+
+def test_tune_refuses_a_damaged_database_before_measuring(tmp_path):
+    path = filled(tmp_path / "runs.db")
+    damage(path)
+
+    class NoBuilder:
+        def build_many(self, programs):
+            raise AssertionError("a candidate was built")
+
+    with pytest.raises(ps.DatabaseError, match="the database is damaged"):
+        ps.tune(WL, trials=2, db=str(path), builder=NoBuilder(), progress=False,
+                reference=False)
+
+
+def test_a_read_only_file_is_refused_before_sqlite_opens_it(tmp_path, permissions_bind):
+    path = filled(tmp_path / "runs.db", 20)
+    path.chmod(0o444)
+    before = path.read_bytes()
+    assert open_in_child(path, "rw", permissions_bind) == (
+        f"{path}: the database is read-only (its permissions do not let this user write it); "
+        "tuning writes every record it measures: make the file writable or tune into another "
+        "file (--db)")
+    assert beside(path) == ["runs.db"] and path.read_bytes() == before
+    assert open_in_child(path, "ro", permissions_bind) == "opened 20"
+    assert path.read_bytes() == before
+
+
+def test_a_read_only_directory_is_named_as_the_cause(tmp_path, permissions_bind):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    path = filled(locked / "runs.db", 20)
+    locked.chmod(0o555)
+    try:
+        says = (f"{path}: its directory {locked} is not writable, and SQLite keeps runs.db-wal "
+                "and runs.db-shm beside a database in WAL mode ({}); make the directory "
+                "writable or copy the database to one that is")
+        assert open_in_child(path, "rw", permissions_bind) == says.format(
+            "its permissions do not let this user write there")
+        # reading a database in WAL mode needs its -shm: refused, not 'not a database'
+        assert open_in_child(path, "ro", permissions_bind) == says.format(
+            "attempt to write a readonly database")
+        assert open_in_child(locked / "new.db", "rw", permissions_bind) == (
+            f"{locked / 'new.db'}: cannot create the database: its directory {locked} is not "
+            "writable")
+        assert beside(path) == ["runs.db"]
+    finally:
+        locked.chmod(0o755)
+
+
+def test_permissions_are_read_before_sqlite_touches_the_file(tmp_path, monkeypatch):
+    """The checks of the two tests above, simulated through ``os.access`` so that they run as
+    root too (whom chmod does not stop, so those two need CAP_DAC_OVERRIDE dropped)."""
+    path = filled(tmp_path / "runs.db", 5)
+    before = path.read_bytes()
+    denied = {str(path)}
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: os.fspath(p) not in denied and real(
+        p, mode, **kw))
+    with pytest.raises(ps.DatabaseError, match=r"runs\.db: the database is read-only \(its "
+                       r"permissions do not let this user write it\)"):
+        Database(path)
+    denied = {str(tmp_path)}
+    with pytest.raises(ps.DatabaseError, match=r"runs\.db: its directory \S+ is not writable, "
+                       "and SQLite keeps runs.db-wal and runs.db-shm"):
+        Database(path)
+    with pytest.raises(ps.DatabaseError, match=r"new\.db: cannot create the database: its "
+                       "directory .* is not writable"):
+        Database(tmp_path / "new.db")
+    assert beside(path) == ["runs.db"] and path.read_bytes() == before
+
+
+def test_sqlite_refusing_to_write_is_reported_at_opening(tmp_path, monkeypatch):
+    """Where the permission bits allow a write that SQLite refuses (a read-only mount; root
+    passing the check), the rolled-back write at opening says so. Simulated by handing the
+    database a ``mode=ro`` connection where it asks for one to write, since root writes any
+    file."""
+    path = filled(tmp_path / "runs.db", 5)
+    before = path.read_bytes()
+    real = database.connect
+    monkeypatch.setattr(database, "connect", lambda p, *, readonly, timeout_s: real(
+        p, readonly=True, timeout_s=timeout_s))
+    with pytest.raises(ps.DatabaseError, match=r"runs\.db: the database is read-only \(attempt "
+                       r"to write a readonly database\); tuning writes every record"):
+        Database(path)
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+@pytest.mark.parametrize("columns, rows", [
+    ("key TEXT, value TEXT", [("application", "other"), ("schema", "2")]),
+    ("key TEXT, value TEXT", [("version", "3")]),
+    ("id INTEGER, note TEXT", [(1, "application probsched")]),
+])
+def test_a_foreign_sqlite_file_with_a_meta_table_is_refused_untouched(tmp_path, journal,
+                                                                      columns, rows):
+    path = tmp_path / "theirs.db"
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA journal_mode={journal}")
+    raw.execute(f"CREATE TABLE meta ({columns})")
+    raw.executemany(f"INSERT INTO meta VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    raw.commit()
+    raw.close()
+    before = path.read_bytes()
+    for kwargs in ({}, {"create": False}, {"readonly": True}):
+        with pytest.raises(ps.DatabaseError, match=r"theirs\.db: not a probsched database "
+                           r"\(its meta table does not name probsched\)"):
+            Database(path, **kwargs)
+    assert path.read_bytes() == before  # no WAL switch, no schema
+    if journal == "delete":  # (reading a file in WAL mode makes SQLite's -wal and -shm)
+        assert beside(path) == ["theirs.db"]
+
+
+def test_reading_never_writes_an_empty_missing_or_bare_file(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    for kwargs in ({"readonly": True}, {"create": False}):
+        with pytest.raises(ps.DatabaseError, match=r"empty\.db: an empty file, not a probsched "
+                           r"database \(it has no records\)"):
+            Database(empty, **kwargs)
+    with pytest.raises(ps.DatabaseError, match=r"missing\.db: no such database"):
+        Database(tmp_path / "missing.db", readonly=True)
+    bare = tmp_path / "bare.db"  # SQLite's header, no tables
+    raw = sqlite3.connect(bare)
+    raw.execute("CREATE TABLE t (x)")
+    raw.execute("DROP TABLE t")
+    raw.close()
+    marked = tmp_path / "marked.db"
+    raw = sqlite3.connect(marked)
+    raw.execute("PRAGMA user_version = 7")
+    raw.close()
+    files = {p: p.read_bytes() for p in (bare, marked)}
+    with pytest.raises(ps.DatabaseError, match=r"bare\.db: an SQLite file with no tables, not "
+                       r"a probsched database \(it has no records\)"):
+        Database(bare, readonly=True)
+    for kwargs in ({}, {"readonly": True}):
+        with pytest.raises(ps.DatabaseError, match=r"marked\.db: not a probsched database \(an "
+                           r"SQLite file with no tables, application_id 0, user_version 7\)"):
+            Database(marked, **kwargs)
+    assert {p: p.read_bytes() for p in files} == files and empty.read_bytes() == b""
+    assert beside(empty) == ["bare.db", "empty.db", "marked.db"]
+    with Database(empty) as db, Database(bare) as db2:  # tuning may start in either
+        assert db.count() == db2.count() == 0
+
+
+def test_readonly_reads_and_refuses_to_write(tmp_path):
+    path = filled(tmp_path / "runs.db", 3)
+    before = path.read_bytes()
+    with Database(path, readonly=True) as db:
+        assert db.count(WL) == 3 and len(db.best(WL.structural_hash, k=5)) == 3
+        with pytest.raises(ps.DatabaseError, match=r"runs\.db: opened read-only \(readonly="
+                           r"True\): cannot write"):
+            db.add_record(WL, make_trace(), ok(1e-6), target=TARGET)
+    assert path.read_bytes() == before
+    with pytest.raises(ps.DatabaseError, match="':memory:' cannot be opened read-only"):
+        Database(":memory:", readonly=True)
+
+
+def test_sqlite_errors_after_opening_name_the_file(tmp_path):
+    db = Database(tmp_path / "runs.db")
+    db.close()
+    with pytest.raises(ps.DatabaseError, match=r"runs\.db: SQLite failed \(Cannot operate on a "
+                       r"closed database\.\)"):
+        db.count()

@@ -101,8 +101,6 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..codegen import compile_program
     from ..lang.trace_printer import format_trace_space
     from ..search.database import Database
@@ -114,10 +112,8 @@ def _show(args: argparse.Namespace) -> int:
         wl = mod.workload(args.workload, **parse_params(args.param))
     except ProbschedError as exc:
         return _lang_error(args.file, exc)
-    if not Path(args.db).exists():
-        raise ProbschedError(f"{args.db}: no such database")
     target = resolve(args.target)
-    with Database(args.db, create=False) as db:
+    with Database(args.db, readonly=True) as db:  # refuses a missing or empty file
         best = db.best(wl, target=target.key)
     if not best:
         raise ProbschedError(f"{args.db} has no correct record of workload {wl.name} with "

@@ -4,18 +4,17 @@ A tuning run writes one record per measured candidate and commits it at once, so
 tuner (even with ``kill -9``) loses nothing it measured; the next run resumes from the file: it
 trains on the records and seeds its population with the best of them. The file is in WAL mode,
 so ``probsched show`` (or any reader) can open it while a tuner writes. Everything stored is
-JSON text, never pickle. Records move between databases as JSON lines (:mod:`.jsonl`).
+JSON text, never pickle. Records move between databases as JSON lines (:mod:`.jsonl`); the
+tables, and what makes a file ours, are in :mod:`.schema`.
 
-Schema (version 2; the ``meta`` table holds ``application = probsched`` and ``schema = 2``):
-
-- ``workloads``: id, structural_hash (unique), name, text (canonical), flops, created;
-- ``records``: id, workload_id, trace (JSON, its decisions by address), decisions (the
-  canonical JSON of that map, indexed: the same decisions are measured once per target),
-  target (the target's key), runs_s (JSON list), latency_s (median run; NULL when the
-  candidate failed), error, error_kind, max_abs_err, space, seed, created (Unix seconds).
-
-Version 1 keyed decisions by instruction index; its records cannot be read back by address,
-so a version-1 file is refused with a message that says so.
+Opening checks the file before SQLite may write to it (:mod:`.sqlite_file`), so that a tuner
+stops before it measures anything: it must be SQLite and ours, or it is refused untouched;
+intact (``PRAGMA quick_check``, about 1.3 s for 100k records, 1.3 GB); and, to tune, writable
+(its permissions and its directory's, then a write transaction rolled back). With
+``readonly=True`` (what ``probsched show`` uses) it opens by ``mode=ro``: nothing is created,
+converted or written (reading a file in WAL mode leaves SQLite's ``-wal`` and ``-shm`` beside
+it, as any reader does). Every sqlite3 error becomes a :class:`~probsched.errors.DatabaseError`
+naming the file and the cause.
 
 >>> import probsched as ps
 >>> from probsched.measure import RunResult
@@ -36,48 +35,17 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
-from ..errors import ProbschedError
+from ..errors import DatabaseError
 from ..ir.compute import Workload
 from ..measure.runner import RunResult
 from ..schedule.trace import Trace
 from .records import RECORD_COLUMNS, Record, WorkloadRow, record_from_row, succeeded
-
-SCHEMA_VERSION = 2
-"""The version this module writes and reads; a file of another version is refused."""
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE workloads (
-    id INTEGER PRIMARY KEY,
-    structural_hash TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    text TEXT NOT NULL,
-    flops INTEGER NOT NULL,
-    created REAL NOT NULL
-);
-CREATE TABLE records (
-    id INTEGER PRIMARY KEY,
-    workload_id INTEGER NOT NULL REFERENCES workloads(id),
-    trace TEXT NOT NULL,
-    decisions TEXT NOT NULL,
-    target TEXT NOT NULL,
-    runs_s TEXT NOT NULL,
-    latency_s REAL,
-    error TEXT,
-    error_kind TEXT,
-    max_abs_err REAL,
-    space TEXT,
-    seed INTEGER,
-    created REAL NOT NULL
-);
-CREATE INDEX records_by_decisions ON records(workload_id, decisions);
-CREATE INDEX records_by_latency ON records(workload_id, latency_s);
-"""
+from .schema import SCHEMA_VERSION, create_tables, identify
+from .sqlite_file import EMPTY, MISSING, SQLITE, check_writable, connect, damaged, failure, inspect
 
 
 class TuningDatabase(Protocol):
@@ -97,85 +65,88 @@ class TuningDatabase(Protocol):
 
 
 class Database:
-    """A probsched tuning database at ``path`` (created when missing unless ``create=False``;
-    ``":memory:"`` for a throwaway one). Workload arguments are a :class:`Workload` or its
+    """A probsched tuning database at ``path`` (created when missing or empty unless
+    ``create=False``; ``":memory:"`` for a throwaway one), checked as the module says;
+    ``readonly=True`` to read it only. Workload arguments are a :class:`Workload` or its
     structural hash. One connection per object: open one per thread or process."""
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 timeout_s: float = 30.0):
+                 readonly: bool = False, timeout_s: float = 30.0):
         self.path = str(path)
-        memory = self.path == ":memory:"
-        if not memory and not create and not Path(self.path).exists():
-            raise ProbschedError(f"{self.path}: no such database")
+        self.readonly = readonly
         self._ids: dict[str, int] = {}
+        memory = self.path == ":memory:"
+        if memory and readonly:
+            raise DatabaseError("':memory:' cannot be opened read-only (it starts empty)")
+        state = EMPTY if memory else inspect(self.path)
+        if state == MISSING and (readonly or not create):
+            raise DatabaseError(f"{self.path}: no such database")
+        if state == EMPTY and not memory and (readonly or not create):
+            raise DatabaseError(f"{self.path}: an empty file, not a probsched database (it has "
+                                "no records)")
+        if not readonly and not memory:
+            check_writable(self.path, state)
+        self._conn: sqlite3.Connection
         try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise ProbschedError(f"{self.path}: cannot open database: {exc}") from None
-        try:
-            self._open(memory)
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise ProbschedError(f"{self.path}: not a probsched database ({exc})") from None
-        except BaseException:
-            self._conn.close()
+            self._open(state, memory, create, timeout_s)
+        except BaseException as exc:
+            if hasattr(self, "_conn"):  # unset when the first connection failed
+                self._conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise failure(self.path, exc) from None
             raise
 
-    def _open(self, memory: bool) -> None:
-        tables = self._tables()  # reads the header: raises for a file that is not SQLite
-        if tables and "meta" not in tables:
-            raise ProbschedError(f"{self.path}: not a probsched database (an SQLite file "
-                                 f"with tables {', '.join(sorted(tables))})")
-        if tables:
-            self._check_meta()
-        if not memory:
-            self._conn.execute("PRAGMA journal_mode=WAL")
+    def _open(self, state: str, memory: bool, create: bool, timeout_s: float) -> None:
+        ours = False
+        if state == SQLITE:  # identified and checked by a read-only connection first
+            self._conn = connect(self.path, readonly=True, timeout_s=timeout_s)
+            ours = identify(self._conn, self.path)
+            if not ours and (self.readonly or not create):
+                raise DatabaseError(f"{self.path}: an SQLite file with no tables, not a "
+                                    "probsched database (it has no records)")
+            problems = self._conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problems != "ok":
+                raise damaged(self.path, f"quick_check: {problems}")
+            if self.readonly:
+                return
+            self._conn.close()
+        self._conn = connect(self.path, readonly=False, timeout_s=timeout_s)
+        if ours:  # a write that is rolled back: SQLite's own word on whether it can write
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute("UPDATE meta SET value = value WHERE key = 'application'")
+            self._conn.execute("ROLLBACK")
+        if not memory and self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+            raise DatabaseError(f"{self.path}: SQLite cannot switch the database to WAL mode")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA foreign_keys=ON")
-        if not tables:
-            with self.transaction():  # another process may be creating it: check again inside
-                if "meta" not in self._tables():
-                    for statement in _SCHEMA.split(";"):
-                        self._conn.execute(statement)
-                    self._conn.executemany("INSERT INTO meta VALUES (?, ?)",
-                                           [("application", "probsched"),
-                                            ("schema", str(SCHEMA_VERSION))])
-            self._check_meta()
+        if ours:
+            return
+        with self.transaction():  # another process may be creating it: check again inside
+            if not identify(self._conn, self.path):
+                create_tables(self._conn)
 
-    def _tables(self) -> set[str]:
-        rows = self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        return {name for (name,) in rows}
-
-    def _check_meta(self) -> None:
-        meta = dict(self._conn.execute("SELECT key, value FROM meta"))
-        if meta.get("application") != "probsched":
-            raise ProbschedError(f"{self.path}: not a probsched database (its meta table does "
-                                 "not name probsched)")
-        version = meta.get("schema", "")
-        if not version.isdigit() or int(version) < 1:
-            raise ProbschedError(f"{self.path}: unknown database schema version {version!r}")
-        if int(version) < SCHEMA_VERSION:
-            raise ProbschedError(
-                f"{self.path}: database schema version {version} was written by an older "
-                f"probsched, which keyed each decision by instruction index; this one keys "
-                f"decisions by address (schema {SCHEMA_VERSION}) and cannot read those back. "
-                "Tune into a new database (--db); the old file is left as it is")
-        if int(version) > SCHEMA_VERSION:
-            raise ProbschedError(
-                f"{self.path}: database schema version {version} was written by a newer "
-                f"probsched; this one reads version {SCHEMA_VERSION} (upgrade probsched)")
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Every row of one statement; SQLite's errors as a DatabaseError naming the file."""
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise failure(self.path, exc) from None
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One write transaction: committed on success, rolled back on any error."""
-        self._conn.execute("BEGIN IMMEDIATE")
+        if self.readonly:
+            raise DatabaseError(f"{self.path}: opened read-only (readonly=True): cannot write")
+        self._rows("BEGIN IMMEDIATE")
         try:
             yield
+            self._rows("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # SQLite rolls back by itself after some errors
+                with suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
             self._ids.clear()  # ids of workloads added in the transaction are gone
             raise
-        self._conn.execute("COMMIT")
 
     # ------------------------------------------------------------ workloads
 
@@ -188,28 +159,27 @@ class Database:
     def ensure_workload(self, h: str, name: str, text: str, flops: int, created: float) -> int:
         """The id of the workload of hash ``h``, adding it if new (inside a transaction)."""
         if h not in self._ids:
-            self._conn.execute(
+            self._rows(
                 "INSERT INTO workloads (structural_hash, name, text, flops, created) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (structural_hash) DO NOTHING",
                 (h, name, text, flops, created),
             )
-            self._ids[h] = self._conn.execute(
-                "SELECT id FROM workloads WHERE structural_hash = ?", (h,)).fetchone()[0]
+            self._ids[h] = self._rows(
+                "SELECT id FROM workloads WHERE structural_hash = ?", (h,))[0][0]
         return self._ids[h]
 
     def workload_id(self, wl: Workload | str) -> int | None:
         """The id of a stored workload; None when it is not stored."""
         h = wl if isinstance(wl, str) else wl.structural_hash
         if h not in self._ids:
-            row = self._conn.execute(
-                "SELECT id FROM workloads WHERE structural_hash = ?", (h,)).fetchone()
-            if row is None:
+            rows = self._rows("SELECT id FROM workloads WHERE structural_hash = ?", (h,))
+            if not rows:
                 return None
-            self._ids[h] = row[0]
+            self._ids[h] = rows[0][0]
         return self._ids[h]
 
     def workloads(self) -> list[WorkloadRow]:
-        rows = self._conn.execute(
+        rows = self._rows(
             "SELECT id, structural_hash, name, text, flops, created FROM workloads ORDER BY id")
         return [WorkloadRow(*row) for row in rows]
 
@@ -234,20 +204,20 @@ class Database:
                error_kind: str | None, max_abs_err: float | None, space: str | None,
                seed: int | None, created: float) -> int:
         """Insert one record row as given (inside a transaction); its id."""
-        cur = self._conn.execute(
+        self._rows(
             f"INSERT INTO records ({RECORD_COLUMNS}) "
             "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (workload_id, trace_json, decisions, target, json.dumps(runs_s), latency_s, error,
              error_kind, max_abs_err, space, seed, created),
         )
-        return int(cur.lastrowid or 0)
+        return int(self._rows("SELECT last_insert_rowid()")[0][0])
 
     def _select(self, wl: Workload | str, where: str = "", args: tuple = (),
                 order: str = "id", limit: int = -1) -> list[Record] | None:
         wid = self.workload_id(wl)
         if wid is None:
             return None
-        rows = self._conn.execute(
+        rows = self._rows(
             f"SELECT {RECORD_COLUMNS} FROM records WHERE workload_id = ? {where} "
             f"ORDER BY {order} LIMIT ?", (wid, *args, limit))
         return [record_from_row(row) for row in rows]
@@ -272,18 +242,16 @@ class Database:
         if wid is None:
             return False
         where, args = _filters(False, target)
-        row = self._conn.execute(
+        return bool(self._rows(
             f"SELECT 1 FROM records WHERE workload_id = ? AND decisions = ? {where} LIMIT 1",
-            (wid, trace.key, *args)).fetchone()
-        return row is not None
+            (wid, trace.key, *args)))
 
     def has_record(self, workload_id: int, decisions: str, target: str,
                    trace_json: str) -> bool:
         """Whether exactly this trace was measured for this workload and target."""
-        row = self._conn.execute(
+        return bool(self._rows(
             "SELECT 1 FROM records WHERE workload_id = ? AND decisions = ? AND target = ? "
-            "AND trace = ? LIMIT 1", (workload_id, decisions, target, trace_json)).fetchone()
-        return row is not None
+            "AND trace = ? LIMIT 1", (workload_id, decisions, target, trace_json)))
 
     def measured_decisions(self, wl: Workload | str, *, target: str | None = None) -> set[str]:
         """The decisions key of every record of ``wl`` (measured on ``target`` if given), to
@@ -292,7 +260,7 @@ class Database:
         if wid is None:
             return set()
         where, args = _filters(False, target)
-        rows = self._conn.execute(
+        rows = self._rows(
             f"SELECT DISTINCT decisions FROM records WHERE workload_id = ? {where}", (wid, *args))
         return {key for (key,) in rows}
 
@@ -307,7 +275,7 @@ class Database:
                 return 0
             sql, params = f"SELECT count(*) FROM records WHERE workload_id = ? {where}", (
                 wid, *args)
-        return self._conn.execute(sql, params).fetchone()[0]
+        return int(self._rows(sql, params)[0][0])
 
     def with_workloads(self, wl: Workload | str | None = None
                        ) -> list[tuple[WorkloadRow, Record]]:
@@ -321,7 +289,7 @@ class Database:
             if wid is None:
                 return []
             sql, args = sql + " WHERE r.workload_id = ?", (wid,)
-        rows = self._conn.execute(sql + " ORDER BY r.id", args).fetchall()
+        rows = self._rows(sql + " ORDER BY r.id", args)
         return [(WorkloadRow(*row[:6]), record_from_row(tuple(row[6:]))) for row in rows]
 
     # ------------------------------------------------------------ lifetime
