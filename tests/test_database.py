@@ -513,3 +513,14 @@ def test_sqlite_errors_after_opening_name_the_file(tmp_path):
     with pytest.raises(ps.DatabaseError, match=r"runs\.db: SQLite failed \(Cannot operate on a "
                        r"closed database\.\)"):
         db.count()
+
+
+def test_a_record_timed_under_load_is_ranked_after_clean_ones():
+    with Database(":memory:") as db:
+        fast_but_loaded = RunResult(True, 1e-6, 1e-6, (1e-6,), 1e-7, contention=0.9)
+        db.add_record(WL, make_trace((2, 8)), fast_but_loaded, target=TARGET)
+        db.add_record(WL, make_trace((4, 4)), ok(3e-6), target=TARGET)
+        best = db.best(WL, k=2)
+        assert [r.latency_s for r in best] == [3e-6, 1e-6]
+        assert best[1].loaded and not best[0].loaded and best[1].contention == 0.9
+        assert best[1].result().loaded

@@ -51,7 +51,7 @@ class DatabaseSink(MeasureCallback):
         self.records.append(Record(
             rid, 0, candidate.trace, candidate.key, self.target, tuple(result.runs_s),
             result.latency_s if ok else math.inf, result.error, result.error_kind,
-            result.max_abs_err, self.space, self.seed, time.time()))
+            result.max_abs_err, self.space, self.seed, time.time(), result.contention))
 
 
 

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 
 from ..errors import DatabaseError
 from ..ir.compute import Workload
+from ..measure.contention import LOADED_CORES
 from ..measure.runner import RunResult
 from ..schedule.trace import Trace
 from .records import RECORD_COLUMNS, Record, WorkloadRow, record_from_row, succeeded
@@ -197,18 +198,18 @@ class Database:
                                [float(s) for s in result.runs_s],
                                float(result.latency_s) if ok else None, result.error,
                                result.error_kind, float(err) if math.isfinite(err) else None,
-                               space, seed, now)
+                               space, seed, now, float(result.contention))
 
     def insert(self, workload_id: int, trace_json: str, decisions: str, target: str,
                runs_s: list[float], latency_s: float | None, error: str | None,
                error_kind: str | None, max_abs_err: float | None, space: str | None,
-               seed: int | None, created: float) -> int:
+               seed: int | None, created: float, contention: float = 0.0) -> int:
         """Insert one record row as given (inside a transaction); its id."""
         self._rows(
             f"INSERT INTO records ({RECORD_COLUMNS}) "
-            "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (workload_id, trace_json, decisions, target, json.dumps(runs_s), latency_s, error,
-             error_kind, max_abs_err, space, seed, created),
+             error_kind, max_abs_err, space, seed, created, contention),
         )
         return int(self._rows("SELECT last_insert_rowid()")[0][0])
 
@@ -231,9 +232,11 @@ class Database:
 
     def best(self, wl: Workload | str, k: int = 1, *,
              target: str | None = None) -> list[Record]:
-        """The ``k`` fastest correct records of ``wl``, fastest first."""
+        """The ``k`` fastest correct records of ``wl``, fastest first; records timed under
+        load (``Record.loaded``) after every clean one."""
         where, args = _filters(True, target)
-        return self._select(wl, where, args, order="latency_s, id", limit=k) or []
+        order = f"contention > {LOADED_CORES!r}, latency_s, id"
+        return self._select(wl, where, args, order=order, limit=k) or []
 
     def has_decisions(self, wl: Workload | str, trace: Trace, *,
                       target: str | None = None) -> bool:

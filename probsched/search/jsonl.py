@@ -3,7 +3,8 @@ records between databases (and machines) or to read them elsewhere.
 
 Line format (version 2): ``version``, ``workload`` (hash, name, text, flops), ``trace`` (its
 JSON, decisions by address), ``target``, ``runs_s``, ``latency_s`` (null when failed),
-``error``, ``error_kind``, ``max_abs_err``, ``space``, ``seed``, ``created``.
+``error``, ``error_kind``, ``max_abs_err``, ``space``, ``seed``, ``created``,
+``contention`` (0 when absent).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def export_jsonl(db: Database, dest: str | os.PathLike[str] | IO[str],
                 "error": r.error,
                 "error_kind": r.error_kind,
                 "max_abs_err": r.max_abs_err if math.isfinite(r.max_abs_err) else None,
+                "contention": r.contention,
                 "space": r.space,
                 "seed": r.seed,
                 "created": r.created,
@@ -81,7 +83,7 @@ def _import_line(db: Database, line: dict[str, Any]) -> int:
         return 0
     db.insert(wid, trace_json, trace.key, target, line["runs_s"], line["latency_s"],
               line["error"], line["error_kind"], line["max_abs_err"], line["space"],
-              line["seed"], line["created"])
+              line["seed"], line["created"], line["contention"])
     return 1
 
 
@@ -104,7 +106,8 @@ def _parse_line(text: str) -> dict[str, Any]:
     for key in ("error", "error_kind", "space"):
         _check(line, key, (str, type(None)))
     _check(line, "seed", (int, type(None)))
-    for key in ("latency_s", "max_abs_err"):
+    line.setdefault("contention", 0.0)  # lines of earlier version-2 writers lack it
+    for key in ("latency_s", "max_abs_err", "contention"):
         _check(line, key, (int, float, type(None)))
     runs = line["runs_s"]
     if not isinstance(runs, list) or not all(isinstance(s, int | float) for s in runs):

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 
+from ..measure.contention import LOADED_CORES
 from ..measure.runner import RunResult
 from ..schedule.trace import Trace
 
@@ -45,10 +46,16 @@ class Record:
     space: str | None
     seed: int | None
     created: float
+    contention: float = 0.0  # see measure/contention.py: > LOADED_CORES means loaded
 
     @property
     def ok(self) -> bool:
         return math.isfinite(self.latency_s)
+
+    @property
+    def loaded(self) -> bool:
+        """Timed while other processes held the CPUs (retaken, and still so)."""
+        return self.contention > LOADED_CORES
 
     @property
     def min_s(self) -> float:
@@ -57,21 +64,22 @@ class Record:
     def result(self) -> RunResult:
         """The measurement as the runner reported it."""
         return RunResult(self.ok, self.latency_s, self.min_s, self.runs_s, self.max_abs_err,
-                         self.error, self.error_kind)
+                         self.error, self.error_kind, contention=self.contention)
 
 
 RECORD_COLUMNS = ("id, workload_id, trace, decisions, target, runs_s, latency_s, error, "
-                  "error_kind, max_abs_err, space, seed, created")
+                  "error_kind, max_abs_err, space, seed, created, contention")
 
 
 def record_from_row(row: tuple) -> Record:
     """A :class:`Record` from a row of ``RECORD_COLUMNS``."""
     (rid, wid, trace, decisions, target, runs_s, latency_s, error, error_kind, max_abs_err,
-     space, seed, created) = row
+     space, seed, created, contention) = row
     return Record(
         rid, wid, Trace.from_json(trace), decisions, target, tuple(json.loads(runs_s)),
         math.inf if latency_s is None else latency_s, error, error_kind,
         math.nan if max_abs_err is None else max_abs_err, space, seed, created,
+        float(contention or 0.0),
     )
 
 
