@@ -524,3 +524,17 @@ def test_a_record_timed_under_load_is_ranked_after_clean_ones():
         assert [r.latency_s for r in best] == [3e-6, 1e-6]
         assert best[1].loaded and not best[0].loaded and best[1].contention == 0.9
         assert best[1].result().loaded
+
+
+def test_best_ranks_a_candidate_by_the_median_of_its_timings():
+    with Database(":memory:") as db:
+        lucky = make_trace((2, 8))
+        for lat in (1e-6, 5e-6, 6e-6):  # one lucky timing, then two honest ones
+            db.add_record(WL, lucky, ok(lat), target=TARGET, repeat=lat != 1e-6)
+        db.add_record(WL, make_trace((8, 2)), ok(4e-6), target=TARGET)
+        db.add_record(WL, make_trace((8, 2)), ok(2e-6), target=TARGET, repeat=True)
+        db.add_record(WL, make_trace((4, 4)), ok(3e-6), target=TARGET)  # timed once
+        best = db.best(WL, k=3)
+        # confirmed candidates first, by their median (the record that took it stands for it)
+        assert [r.latency_s for r in best] == [2e-6, 5e-6, 3e-6]
+        assert best[1].repeat and best[1].decisions == lucky.key

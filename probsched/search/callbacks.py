@@ -34,6 +34,9 @@ class MeasureCallback:
                    results: Sequence[RunResult]) -> None:
         """A round's candidates were all measured (in this order)."""
 
+    def retimed(self, candidate: Candidate, result: RunResult) -> None:
+        """A candidate measured before was timed again (not a new trial)."""
+
 
 class DatabaseSink(MeasureCallback):
     """Commits each measurement to ``db`` as it comes; ``records`` are this run's, in order."""
@@ -42,16 +45,23 @@ class DatabaseSink(MeasureCallback):
                  space: str | None, seed: int | None):
         self.db, self.workload = db, workload
         self.target, self.space, self.seed = target, space, seed
-        self.records: list[Record] = []
+        self.records: list[Record] = []  # one per new trial
+        self.retimings: list[Record] = []  # timings again of candidates measured before
 
     def measured(self, candidate: Candidate, result: RunResult) -> None:
+        self.records.append(self._store(candidate, result, False))
+
+    def retimed(self, candidate: Candidate, result: RunResult) -> None:
+        self.retimings.append(self._store(candidate, result, True))
+
+    def _store(self, candidate: Candidate, result: RunResult, repeat: bool) -> Record:
         rid = self.db.add_record(self.workload, candidate.trace, result, target=self.target,
-                                 space=self.space, seed=self.seed)
+                                 space=self.space, seed=self.seed, repeat=repeat)
         ok = succeeded(result)
-        self.records.append(Record(
+        return Record(
             rid, 0, candidate.trace, candidate.key, self.target, tuple(result.runs_s),
             result.latency_s if ok else math.inf, result.error, result.error_kind,
-            result.max_abs_err, self.space, self.seed, time.time(), result.contention))
+            result.max_abs_err, self.space, self.seed, time.time(), result.contention, repeat)
 
 
 
@@ -82,7 +92,7 @@ class StrategyFeedback(MeasureCallback):
         self.strategy = strategy
 
     def round_done(self, candidates, results) -> None:
-        self.strategy.measured(candidates)
+        self.strategy.measured(candidates, results)
 
 
 class ProgressBar(MeasureCallback):

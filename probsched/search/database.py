@@ -53,7 +53,8 @@ class TuningDatabase(Protocol):
     """What tuning needs of a database (:class:`Database` is the one we ship)."""
 
     def add_record(self, wl: Workload, trace: Trace, result: RunResult, *, target: str,
-                   space: str | None = None, seed: int | None = None) -> int: ...
+                   space: str | None = None, seed: int | None = None,
+                   repeat: bool = False) -> int: ...
 
     def records(self, wl: Workload | str, *, only_ok: bool = False,
                 target: str | None = None) -> list[Record]: ...
@@ -187,8 +188,10 @@ class Database:
     # ------------------------------------------------------------ records
 
     def add_record(self, wl: Workload, trace: Trace, result: RunResult, *, target: str,
-                   space: str | None = None, seed: int | None = None) -> int:
-        """Store one measurement (committed before this returns); its id."""
+                   space: str | None = None, seed: int | None = None,
+                   repeat: bool = False) -> int:
+        """Store one measurement (committed before this returns); its id. ``repeat``: a
+        timing again of a candidate measured before."""
         ok = succeeded(result)
         err = result.max_abs_err
         now = time.time()
@@ -198,18 +201,19 @@ class Database:
                                [float(s) for s in result.runs_s],
                                float(result.latency_s) if ok else None, result.error,
                                result.error_kind, float(err) if math.isfinite(err) else None,
-                               space, seed, now, float(result.contention))
+                               space, seed, now, float(result.contention), repeat)
 
     def insert(self, workload_id: int, trace_json: str, decisions: str, target: str,
                runs_s: list[float], latency_s: float | None, error: str | None,
                error_kind: str | None, max_abs_err: float | None, space: str | None,
-               seed: int | None, created: float, contention: float = 0.0) -> int:
+               seed: int | None, created: float, contention: float = 0.0,
+               repeat: bool = False) -> int:
         """Insert one record row as given (inside a transaction); its id."""
         self._rows(
             f"INSERT INTO records ({RECORD_COLUMNS}) "
-            "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (workload_id, trace_json, decisions, target, json.dumps(runs_s), latency_s, error,
-             error_kind, max_abs_err, space, seed, created, contention),
+             error_kind, max_abs_err, space, seed, created, contention, int(repeat)),
         )
         return int(self._rows("SELECT last_insert_rowid()")[0][0])
 
@@ -232,11 +236,34 @@ class Database:
 
     def best(self, wl: Workload | str, k: int = 1, *,
              target: str | None = None) -> list[Record]:
-        """The ``k`` fastest correct records of ``wl``, fastest first; records timed under
-        load (``Record.loaded``) after every clean one."""
+        """The ``k`` fastest candidates of ``wl`` (distinct decisions), fastest first, each by
+        the median of its correct timings, as the record that took that median. Candidates
+        timed again (several clean timings: a tuner confirms its best so) come before those
+        timed once, and one timed only under load (``Record.loaded``) after every clean
+        one."""
+        wid = self.workload_id(wl)
+        if wid is None:
+            return []
         where, args = _filters(True, target)
-        order = f"contention > {LOADED_CORES!r}, latency_s, id"
-        return self._select(wl, where, args, order=order, limit=k) or []
+        rows = self._rows(f"SELECT id, decisions, target, latency_s, contention FROM records "
+                          f"WHERE workload_id = ? {where}", (wid, *args))
+        groups: dict[tuple[str, str], list[tuple[bool, float, int]]] = {}
+        for rid, decisions, tgt, latency, contention in rows:  # a candidate: on one target
+            groups.setdefault((decisions, tgt), []).append(
+                (contention > LOADED_CORES, latency, rid))
+        ranked = []
+        confirmed = any(sum(not t[0] for t in timings) > 1 for timings in groups.values())
+        for timings in groups.values():
+            clean = sorted(t for t in timings if not t[0]) or sorted(timings)
+            middle = clean[(len(clean) - 1) // 2]  # the median (the lower one of two)
+            once = confirmed and len(clean) < 2
+            ranked.append((middle[0], once, middle[1], middle[2]))
+        ids = [rid for *_, rid in sorted(ranked)[:k]]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        found = {r.id: r for r in self._select(wl, f"AND id IN ({marks})", tuple(ids)) or []}
+        return [found[i] for i in ids]
 
     def has_decisions(self, wl: Workload | str, trace: Trace, *,
                       target: str | None = None) -> bool:

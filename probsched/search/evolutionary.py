@@ -27,20 +27,19 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from ..errors import ProbschedError
 from ..ir.compute import Workload
-from ..schedule import Schedule
+from ..measure import RunResult
 from ..target import Target, resolve
+from .candidates import CandidateMaker
 from .cost_model import CostModel
 from .database import TuningDatabase
 from .features import FeatureCache
-from .mutators import choices_of, default_probs, propose
+from .mutators import default_probs, propose
 from .strategy import Candidate
 
 
@@ -64,11 +63,6 @@ class SearchConfig:
     min_population: int = 16
 
 
-def _frozen(decisions: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple((a, tuple(d) if isinstance(d, list | tuple) else d)
-                 for a, d in decisions.items())
-
-
 class EvolutionarySearch:
     """See the module docstring. ``db`` (optional) seeds the population with its best records
     and marks their decisions measured; ``features`` computes (and caches) what the model
@@ -76,7 +70,8 @@ class EvolutionarySearch:
 
     def __init__(self, workload: Workload, space, model: CostModel, *, seed: int = 0,
                  config: SearchConfig | None = None, db: TuningDatabase | None = None,
-                 target: Target | None = None, features: FeatureCache | None = None):
+                 target: Target | None = None, features: FeatureCache | None = None,
+                 maker: CandidateMaker | None = None):
         self.workload, self.space, self.model = workload, space, model
         self.features = features or FeatureCache()
         self.config = config or SearchConfig()
@@ -86,34 +81,11 @@ class EvolutionarySearch:
             set(db.measured_decisions(workload, target=self.target.key)) if db else set())
         self.population = self.config.population
         self._cost_s: float | None = None  # seconds per new candidate in the last round
-        self._replays: dict[tuple, Candidate | None] = {}
+        self.maker = maker or CandidateMaker(workload, space, self.target, self.rng)
         self._probs = dict(self.config.mutator_probs or default_probs())
-        self.stats = {"rounds": 0, "replays": 0, "cache_hits": 0, "failed_replays": 0,
-                      "search_s": 0.0, "population": self.population}
+        self._own = {"rounds": 0, "search_s": 0.0, "population": self.population}
 
     # ------------------------------------------------------------ candidates
-
-    def _make(self, decisions: Mapping[str, Any] | None) -> Candidate | None:
-        """Run the space (with ``decisions``, or sampling fresh); None when it fails."""
-        if decisions is not None:
-            cache_key = _frozen(decisions)
-            if cache_key in self._replays:
-                self.stats["cache_hits"] += 1
-                return self._replays[cache_key]
-        sch = Schedule(self.workload, seed=int(self.rng.integers(2**31)), target=self.target)
-        self.stats["replays"] += 1
-        try:
-            made = self.space.apply(sch, decisions)
-            trace = sch.trace
-            cand = Candidate(_frozen(made), trace, sch.program, trace.key, choices_of(trace))
-        except ProbschedError:
-            self.stats["failed_replays"] += 1
-            cand = None
-        if decisions is not None:
-            self._replays[cache_key] = cand
-        if cand is not None:
-            self._replays[cand.decisions] = cand
-        return cand
 
     def _fresh(self, n: int) -> list[Candidate]:
         """Up to ``n`` distinct fresh samples; sampling stops early once ``init_min_fresh``
@@ -121,7 +93,7 @@ class EvolutionarySearch:
         out: dict[str, Candidate] = {}
         stale = 0
         for _ in range(2 * n):  # failing samples are skipped, within bounds
-            cand = self._make(None)
+            cand = self.maker.make(None)
             stale = stale + 1 if cand is None or cand.key in out else 0
             if cand is not None:
                 out.setdefault(cand.key, cand)
@@ -134,7 +106,7 @@ class EvolutionarySearch:
             return []
         out = []
         for rec in self.db.best(self.workload, n, target=self.target.key):
-            cand = self._make(rec.trace.decision_map)
+            cand = self.maker.make(rec.trace.decision_map)
             if cand is not None:
                 out.append(cand)
         return out
@@ -144,7 +116,7 @@ class EvolutionarySearch:
             new = propose(parent.choices, self.rng, self._probs)
             if new is None:
                 return None
-            cand = self._make(new)
+            cand = self.maker.make(new)
             if cand is not None:
                 return cand
         return None
@@ -158,11 +130,11 @@ class EvolutionarySearch:
     def propose(self, n: int) -> list[Candidate]:
         t0 = time.perf_counter()
         c, rng = self.config, self.rng
-        replays = self.stats["replays"]
+        replays = self.maker.stats["replays"]
         fresh = self._fresh(c.init_min_fresh)  # also a probe of what a replay costs
         if self._cost_s is None:
             probe = time.perf_counter() - t0
-            self._cost_s = 1.5 * probe / max(1, self.stats["replays"] - replays)
+            self._cost_s = 1.5 * probe / max(1, self.maker.stats["replays"] - replays)
         self.population = self._size(n, self._cost_s)
         best = self._from_db(int(self.population * c.init_best_fraction))
         more = self._fresh(max(0, self.population - len(best) - len(fresh)))
@@ -197,12 +169,17 @@ class EvolutionarySearch:
             if cand.key not in picked:
                 picked[cand.key] = cand
         seconds = time.perf_counter() - t0
-        if self.stats["replays"] > replays:
-            self._cost_s = seconds / (self.stats["replays"] - replays)
-        self.stats["rounds"] += 1
-        self.stats["search_s"] += seconds
-        self.stats["population"] = self.population
+        if self.maker.stats["replays"] > replays:
+            self._cost_s = seconds / (self.maker.stats["replays"] - replays)
+        self._own["rounds"] += 1
+        self._own["search_s"] += seconds
+        self._own["population"] = self.population
         return list(picked.values())
+
+    @property
+    def stats(self) -> dict:
+        """Rounds, the search's own seconds, the population, and the replays' counts."""
+        return {**self._own, **self.maker.stats}
 
     def _size(self, n: int, cost_s: float) -> int:
         """The population whose round fits ``overhead_budget_s`` per candidate of ``n``,
@@ -213,5 +190,6 @@ class EvolutionarySearch:
         fits = int(c.overhead_budget_s * max(1, n) / max(per_member, 1e-9))
         return max(c.min_population, min(c.population, fits))
 
-    def measured(self, candidates: Sequence[Candidate]) -> None:
+    def measured(self, candidates: Sequence[Candidate],
+                 results: Sequence[RunResult] | None = None) -> None:
         self.measured_keys.update(c.key for c in candidates)

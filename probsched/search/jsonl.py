@@ -4,7 +4,7 @@ records between databases (and machines) or to read them elsewhere.
 Line format (version 2): ``version``, ``workload`` (hash, name, text, flops), ``trace`` (its
 JSON, decisions by address), ``target``, ``runs_s``, ``latency_s`` (null when failed),
 ``error``, ``error_kind``, ``max_abs_err``, ``space``, ``seed``, ``created``,
-``contention`` (0 when absent).
+``contention`` (0 when absent), ``repeat`` (false when absent).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def export_jsonl(db: Database, dest: str | os.PathLike[str] | IO[str],
                 "error_kind": r.error_kind,
                 "max_abs_err": r.max_abs_err if math.isfinite(r.max_abs_err) else None,
                 "contention": r.contention,
+                "repeat": r.repeat,
                 "space": r.space,
                 "seed": r.seed,
                 "created": r.created,
@@ -83,7 +84,7 @@ def _import_line(db: Database, line: dict[str, Any]) -> int:
         return 0
     db.insert(wid, trace_json, trace.key, target, line["runs_s"], line["latency_s"],
               line["error"], line["error_kind"], line["max_abs_err"], line["space"],
-              line["seed"], line["created"], line["contention"])
+              line["seed"], line["created"], line["contention"], bool(line["repeat"]))
     return 1
 
 
@@ -106,7 +107,10 @@ def _parse_line(text: str) -> dict[str, Any]:
     for key in ("error", "error_kind", "space"):
         _check(line, key, (str, type(None)))
     _check(line, "seed", (int, type(None)))
-    line.setdefault("contention", 0.0)  # lines of earlier version-2 writers lack it
+    line.setdefault("contention", 0.0)  # lines of earlier version-2 writers lack these
+    line.setdefault("repeat", False)
+    if not isinstance(line["repeat"], bool):
+        raise ValueError("repeat must be true or false")
     for key in ("latency_s", "max_abs_err", "contention"):
         _check(line, key, (int, float, type(None)))
     runs = line["runs_s"]

@@ -47,6 +47,7 @@ class Record:
     seed: int | None
     created: float
     contention: float = 0.0  # see measure/contention.py: > LOADED_CORES means loaded
+    repeat: bool = False  # a timing again of a candidate measured before (not a new trial)
 
     @property
     def ok(self) -> bool:
@@ -68,18 +69,18 @@ class Record:
 
 
 RECORD_COLUMNS = ("id, workload_id, trace, decisions, target, runs_s, latency_s, error, "
-                  "error_kind, max_abs_err, space, seed, created, contention")
+                  "error_kind, max_abs_err, space, seed, created, contention, repeat")
 
 
 def record_from_row(row: tuple) -> Record:
     """A :class:`Record` from a row of ``RECORD_COLUMNS``."""
     (rid, wid, trace, decisions, target, runs_s, latency_s, error, error_kind, max_abs_err,
-     space, seed, created, contention) = row
+     space, seed, created, contention, repeat) = row
     return Record(
         rid, wid, Trace.from_json(trace), decisions, target, tuple(json.loads(runs_s)),
         math.inf if latency_s is None else latency_s, error, error_kind,
         math.nan if max_abs_err is None else max_abs_err, space, seed, created,
-        float(contention or 0.0),
+        float(contention or 0.0), bool(repeat),
     )
 
 

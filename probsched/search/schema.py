@@ -8,7 +8,8 @@ Schema (version 2; the ``meta`` table holds ``application = probsched`` and ``sc
   target (the target's key), runs_s (JSON list), latency_s (median run; NULL when the
   candidate failed), error, error_kind, max_abs_err, space, seed, created (Unix seconds),
   contention (how much the measurement waited for CPUs other processes held; above
-  ``measure.contention.LOADED_CORES`` a record is ranked after clean ones).
+  ``measure.contention.LOADED_CORES`` a record is ranked after clean ones), repeat (1: a
+  timing again of a candidate measured before, not a new trial).
 
 Version 1 keyed decisions by instruction index; its records cannot be read back by address,
 so a version-1 file is refused with a message that says so.
@@ -51,7 +52,8 @@ CREATE TABLE records (
     space TEXT,
     seed INTEGER,
     created REAL NOT NULL,
-    contention REAL NOT NULL DEFAULT 0
+    contention REAL NOT NULL DEFAULT 0,
+    repeat INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX records_by_decisions ON records(workload_id, decisions);
 CREATE INDEX records_by_latency ON records(workload_id, latency_s);

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..ir.program import Program
+from ..measure import RunResult
 from ..schedule import Trace
 from .mutators import Choice
 
@@ -31,5 +32,6 @@ class SearchStrategy(Protocol):
     def propose(self, n: int) -> list[Candidate]:
         """Up to ``n`` candidates never measured (fewer, or none, when the space runs out)."""
 
-    def measured(self, candidates: Sequence[Candidate]) -> None:
-        """These were measured (the tuner stored them and told the cost model)."""
+    def measured(self, candidates: Sequence[Candidate], results: Sequence[RunResult]) -> None:
+        """These were measured, with these results (the tuner stored them and told the
+        cost model)."""

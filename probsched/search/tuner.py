@@ -14,6 +14,16 @@ decisions are never measured again. ``trials`` counts only the new trials of thi
 Losers are timed once: a candidate more than ``SLOW_FACTOR`` times slower than the best so far
 gets one warm run instead of repeats (its figure is still real and checked).
 
+Re-timing. After each round, its ``RETIME_TOP`` fastest candidates (and any further one that
+beats the best confirmed median) are timed ``RETIMES`` more times by a second runner, in a
+worker of its own; every timing is a record (``repeat``), and a candidate's figure is the
+median of its timings. The best is chosen among the candidates timed again: the luckiest of
+hundreds of noisy measurements no longer decides.
+
+Post-optimization. The last ``POST_OPTIMIZATION`` share of the trials goes to coordinate
+descent from the best candidate (:mod:`.post_opt`): its decisions moved to their neighbouring
+values, measured, until no neighbour is faster; then evolution again for what is left.
+
 Small budgets. A round measures ``batch`` candidates (64), but at most a quarter of the
 budget (at least 32), and the GBDT predicts (instead of random scores) from one round's worth
 of records on (at most 64): so that a budget of 64 trials still has a round that learns.
@@ -29,6 +39,7 @@ import contextlib
 import importlib
 import math
 import os
+import statistics
 import sys
 import threading
 import time
@@ -56,8 +67,15 @@ from .cost_model import CostModel, GBDTConfig, GBDTModel, RandomModel
 from .database import Database, TuningDatabase
 from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import FeatureCache
+from .post_opt import WithPostOptimization
 from .records import Record, succeeded
-from .strategy import SearchStrategy
+from .strategy import Candidate, SearchStrategy
+
+POST_OPTIMIZATION = 0.15
+"""The share of trials left to coordinate descent from the best (post_opt.py)."""
+RETIME_TOP = 3
+RETIMES = 2
+"""Each round's RETIME_TOP fastest candidates are timed RETIMES more times (another worker)."""
 
 SLOW_FACTOR = 3.0
 """A candidate slower than this many times the best so far (twice: cold and warm) is timed by
@@ -133,7 +151,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          strategy: SearchStrategy | None = None, builder: Builder | None = None,
          runner: Runner | None = None, callbacks: Sequence[MeasureCallback] = (),
          runner_timeout_s: float = 10.0, builder_workers: int = 2, reference: bool = True,
-         **config) -> TuneResult:
+         post_optimization: float = POST_OPTIMIZATION, retime_top: int = RETIME_TOP,
+         retimes: int = RETIMES, **config) -> TuneResult:
     """Tune ``workload`` over ``space`` for ``trials`` new trials; see the module docstring.
 
     ``target``: what to build for (the host when None; records are kept per target). ``db``:
@@ -142,7 +161,9 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     search over ``space`` (``config``: :class:`SearchConfig` fields, e.g. ``population=128``);
     ``builder`` / ``runner``: parts to use (not closed here); ``callbacks``: more
     :class:`MeasureCallback`\\ s; ``reference``: time numpy and the machine's FMA peak for
-    the summary (after tuning: not in ``wall_s``).
+    the summary (after tuning: not in ``wall_s``). ``post_optimization``: the share of
+    trials left to coordinate descent from the best (0: none); ``retime_top`` /
+    ``retimes``: how many of each round's fastest are timed again, how many times.
     """
     t_start = time.perf_counter()
     known = {f.name for f in fields(SearchConfig)}
@@ -161,19 +182,26 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     old = database.records(workload, target=tgt.key)
     if old:  # resume: the model learns from the stored records first
         learn.learn_from(workload, old, tgt)
-    strategy = strategy or EvolutionarySearch(workload, space, model, seed=seed, config=cfg,
-                                              db=database, target=tgt, features=features)
+    if strategy is None:
+        search = EvolutionarySearch(workload, space, model, seed=seed, config=cfg,
+                                    db=database, target=tgt, features=features)
+        start = _stored_best(search, old)
+        strategy = WithPostOptimization(search, search.maker, trials, post_optimization,
+                                        search.measured_keys, start)
     overhead = time.perf_counter() - t
     sink = DatabaseSink(database, workload, target=tgt.key, space=space.name, seed=seed)
     sinks: list[MeasureCallback] = [sink, learn, StrategyFeedback(strategy), *callbacks]
     bar = ProgressBar(trials, workload) if progress else None
     best = min((r.latency_s for r in old if r.ok), default=math.inf)
+    timings: dict[str, list[float]] = {}  # this run's clean timings per candidate
     with contextlib.ExitStack() as stack:
         if bar is not None:
             stack.callback(bar.close)
             sinks.append(bar)
         builder = builder or stack.enter_context(Builder(workers=builder_workers, target=tgt))
         runner = runner or stack.enter_context(Runner(timeout_s=runner_timeout_s))
+        retimer = stack.enter_context(Runner(timeout_s=runner_timeout_s)) if (
+            retime_top and retimes) else None  # another worker: its own process, its own luck
         while len(sink.records) < trials:
             batch = strategy.propose(min(batch_size, trials - len(sink.records)))
             if not batch:
@@ -189,6 +217,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
                     res = RunResult.failed("build", b.error or "build failed")
                 if succeeded(res) and not res.loaded:  # a loaded figure never sets the bar
                     best = min(best, res.latency_s)
+                    timings.setdefault(cand.key, []).append(res.latency_s)
                 results.append(res)
                 t = time.perf_counter()
                 for s in sinks:
@@ -198,16 +227,24 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
             for s in sinks:
                 s.round_done(batch, results)
             overhead += time.perf_counter() - t
+            if retimer is not None:
+                _retime(retimer, workload, batch, built, results, timings, sinks,
+                        retime_top, retimes)
     stats = dict(getattr(strategy, "stats", {}))
     overhead += stats.get("search_s", 0.0)
     new = sink.records
-    # a figure timed under load is the best only when nothing clean is there
-    ok_best = min((r for r in (*old, *new) if r.ok), key=lambda r: (r.loaded, r.latency_s),
-                  default=None)
+    # the best: by the median of this run's timings of each candidate (timed again where it
+    # was among a round's fastest); a stored record by its own; loaded ones last
+    def figure(r: Record) -> tuple[bool, bool, float]:
+        times = timings.get(r.decisions, [])
+        return (r.loaded, len(times) < 2 and any(len(t) > 1 for t in timings.values()),
+                statistics.median(times) if times else r.latency_s)
+
+    ok_best = min((r for r in (*old, *new) if r.ok), key=figure, default=None)
     wall_s = time.perf_counter() - t_start  # the numpy reference below is not tuning
     result = TuneResult(
         workload.name, workload.flops, ok_best.trace if ok_best else None,
-        ok_best.latency_s if ok_best else math.inf,
+        figure(ok_best)[2] if ok_best else math.inf,
         ok_best.trace.replay(workload, target=tgt).program if ok_best else None,
         tuple(new), len(new), sum(not r.ok for r in new), wall_s, overhead,
         numpy_reference(workload) if reference else None, stats,
@@ -217,6 +254,46 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     if progress:
         print(result.summary(), file=sys.stderr)
     return result
+
+
+def _stored_best(search: EvolutionarySearch, old: Sequence[Record]
+                 ) -> tuple[Candidate, float] | None:
+    """The stored best record's candidate (the space run with its decisions) and latency."""
+    done = [r for r in old if r.ok and not r.loaded]
+    if not done:
+        return None
+    rec = min(done, key=lambda r: r.latency_s)
+    cand = search.maker.make(rec.trace.decision_map)
+    return None if cand is None else (cand, rec.latency_s)
+
+
+def _retime(retimer: Runner, workload: Workload, batch: Sequence[Candidate], built,
+            results: Sequence[RunResult], timings: dict[str, list[float]],
+            sinks: Sequence[MeasureCallback], top: int, times: int) -> None:
+    """Time the round's ``top`` fastest clean candidates ``times`` more times in another
+    worker, and any further one whose single timing beats the best confirmed median (at most
+    ``2 * top``): a candidate becomes the best only once timed again. Each timing is a
+    record (through the sinks' ``retimed``) and joins the candidate's timings, whose median
+    is its figure."""
+    fastest = sorted((res.latency_s, k) for k, res in enumerate(results)
+                     if succeeded(res) and not res.loaded)
+    for done, (latency, k) in enumerate(fastest):
+        if done >= 2 * top or (done >= top and latency >= _confirmed(timings)):
+            break
+        artifact = built[k].artifact
+        assert artifact is not None  # it was measured
+        for _ in range(times):
+            res = retimer.run(artifact, workload)
+            for s in sinks:
+                s.retimed(batch[k], res)
+            if succeeded(res) and not res.loaded:
+                timings.setdefault(batch[k].key, []).append(res.latency_s)
+
+
+def _confirmed(timings: dict[str, list[float]]) -> float:
+    """The best median among candidates timed more than once (inf: none yet)."""
+    return min((statistics.median(t) for t in timings.values() if len(t) > 1),
+               default=math.inf)
 
 
 def _database(db: str | os.PathLike[str] | TuningDatabase | None) -> TuningDatabase:
