@@ -309,3 +309,21 @@ def test_rfactor_error_loop_feeding_nothing():
     program = tree.replace_at(program, s_path, (s,))
     with pytest.raises(ValueError, match="loop i feeds no reduce binding of block S"):
         reduction.rfactor(program, "i", 0)
+
+
+def test_decompose_reduction_refuses_a_loop_that_reruns_the_reduction():
+    """Found by fuzzing: S computed at a loop of its consumer that feeds none of S's bindings
+    runs the whole reduction on each iteration; moving its init outside that loop made S
+    accumulate twice (softmax's rows came out halved)."""
+    from probsched.ir.reference import check_outputs, random_inputs, reference
+
+    wl = sfm(n=1, m=2)
+    sch = ps.Schedule(wl)
+    s = sch.get_block("S")
+    _, j = sch.get_loops(sch.get_consumers(s)[0])
+    sch.compute_at(s, j)
+    i, *_ = sch.get_loops(sch.get_block("S"))
+    with pytest.raises(ps.ScheduleError, match="feeds no binding of block S"):
+        sch.decompose_reduction(sch.get_block("S"), i)
+    inputs = random_inputs(wl)  # and what codegen hoists on its own stays right
+    assert check_outputs(ps.compile(sch)(*inputs), reference(wl, *inputs))[0]

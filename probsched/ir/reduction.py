@@ -83,8 +83,10 @@ def decompose_init(program: Program, name: str, loop_var: str) -> tuple[Program,
     """Move block ``name``'s init into a new block ``<name>_init`` placed just before loop
     ``loop_var``; returns the program and the init block's name.
 
-    ``loop_var`` must enclose the block, and no loop outside it may feed a reduce binding
-    (the init would then run again on every iteration of that loop). The init block's
+    ``loop_var`` must enclose the block, no loop outside it may feed a reduce binding (the
+    init would then run again on every iteration of that loop), and every loop from it
+    inwards must feed a binding (a loop that feeds none runs the whole reduction again on
+    each iteration, e.g. a producer computed at a consumer's loop: the init must too). The init block's
     iteration variables are the spatial ones; the loops from ``loop_var`` inwards that feed a
     spatial binding are copied (serial, named ``<var>_init``) around it, the loops outside
     are shared. The init block's guard is the block's guard where the init ran: with the
@@ -110,6 +112,12 @@ def decompose_init(program: Program, name: str, loop_var: str) -> tuple[Program,
                 f"loop {loop_var} is inside loop {lp.var}, which feeds a reduce binding of "
                 f"block {name}: the init would run again on every iteration of {lp.var}; "
                 f"decompose at {lp.var} or a loop outside it")
+    for lp in loops[k:]:
+        if lp.extent > 1 and lp.var not in spatial | reduce:
+            raise ValueError(
+                f"loop {lp.var} feeds no binding of block {name}: the reduction runs again "
+                f"on each of its iterations, and the init must too; decompose at a loop "
+                f"inside {lp.var}")
     copied = [lp for lp in loops[k:] if lp.var in spatial]
     taken = tree.loop_vars(program)
     rename: dict[str, E.Var] = {}
@@ -177,10 +185,13 @@ def init_hoist_loop(program: Program, name: str) -> str | None:
 
 
 def _runs_init_once(block: Block, chain: list[Loop]) -> bool:
-    """Whether ``chain`` (the loops around ``block``, from one inwards) feeds only reduce
-    bindings, which start at 0 and use nothing else, and not the guard."""
+    """Whether every loop of ``chain`` (the loops around ``block``, from one inwards) feeds
+    reduce bindings only, which start at 0 and use nothing else, and not the guard."""
     inner = {lp.var for lp in chain}
     ranges = {lp.var: (0, lp.extent - 1) for lp in chain}
+    _, reduce = fed_loops(block)
+    if any(lp.extent > 1 and lp.var not in reduce for lp in chain):
+        return False  # a loop that reruns the whole reduction: the init runs in it
     for iv, b in zip(block.iter_vars, block.bindings, strict=True):
         used = E.free_vars(b)
         if not iv.reduce and used & inner:
