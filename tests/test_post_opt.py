@@ -11,8 +11,8 @@ import numpy as np
 import probsched as ps
 from probsched.measure import RunResult
 from probsched.search.candidates import CandidateMaker
-from probsched.search.post_opt import CoordinateDescent, neighbour_values
 from probsched.search.mutators import Choice
+from probsched.search.post_opt import CoordinateDescent, neighbour_values
 
 SPACE = """
 workload gmm(n = 64, m = 64, k = 64):
