@@ -89,9 +89,9 @@ def decompose_init(program: Program, name: str, loop_var: str) -> tuple[Program,
     each iteration, e.g. a producer computed at a consumer's loop: the init must too). The
     init block's iteration variables are the spatial ones; the loops from ``loop_var``
     inwards that feed a spatial binding are copied (serial, named ``<var>_init``) around it,
-    the loops outside are shared. The init block's guard is the block's guard where the init ran: with the
-    loops that feed only reduce bindings at 0. Raises ``ValueError`` with the reason when
-    the move is illegal.
+    the loops outside are shared. The init block's guard is the block's guard where the init
+    ran: with the loops that feed only reduce bindings at 0. Raises ``ValueError`` with the
+    reason when the move is illegal.
     """
     path = tree.find_block(program, name)
     if path is None:
