@@ -230,3 +230,21 @@ def test_tune_every_suite_operator_at_small_shapes(name):
     best = result.best_trace.replay(wl)
     _correct(best)
     assert ps.measure(best).correct
+
+
+def test_the_generated_space_follows_the_target():
+    """Register-tile rows from the vector registers, reduce tiles from L1: AVX2's 16
+    registers give rows up to 8, AVX-512's 32 up to 16; wider vectors, shorter k tiles."""
+    from probsched.target import cpu_target
+
+    bounds = {}
+    for name in ("x86-64-v3", "x86-64-v4"):
+        sch = ps.Schedule(ps.workloads.gmm(b=1, n=256, m=256, k=256), seed=1,
+                          target=cpu_target(name))
+        generated_space().apply(sch)
+        bounds[name] = [dict(i.attrs)["max_innermost_factor"] for i in sch.trace.instructions
+                        if i.kind == "sample_perfect_tile"]
+    rows3, vecs3, k3 = bounds["x86-64-v3"]
+    rows4, vecs4, k4 = bounds["x86-64-v4"]
+    assert (rows3, rows4) == (8, 16) and vecs3 == vecs4 == 4
+    assert k3 == 2 * k4  # twice the lanes per vector: half the k rows fit
