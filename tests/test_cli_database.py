@@ -21,7 +21,8 @@ SMALL = [arg for name, value in PARAMS.items() for arg in ("--param", f"{name}={
 
 
 def cli(*args, preexec_fn=None):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "probsched", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300, preexec_fn=preexec_fn)
 

@@ -75,7 +75,8 @@ def test_run_workload_without_space_and_choices(tmp_path, capsys):
 
 
 def test_subprocess_run_matmul():
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run(
         [sys.executable, "-m", "probsched", "run", "examples/matmul.sched", "--seed", "1",
          "--json", *SMALL],

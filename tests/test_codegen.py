@@ -162,7 +162,8 @@ def test_parallel_loop_runs_on_two_os_threads():
         print(before, after)
         """
     )
-    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1", PYTHONPATH=os.getcwd())
+    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, OMP_NUM_THREADS="2", OPENBLAS_NUM_THREADS="1", PYTHONPATH=path)
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -3,6 +3,7 @@ a measurement taken while other processes hold the CPUs is retaken and flagged."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -50,6 +51,8 @@ SPIN = "while True: pass"
 
 
 def _spin_cores(n: int) -> list[subprocess.Popen]:
+    """``n`` processes spinning for every core there is (more runnable threads than cores)."""
+    n *= max(1, (os.cpu_count() or 1) // 2)
     return [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(n)]
 
 

@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike
 from ..errors import MeasureError
 from ..ir.compute import Workload
 from ..ir.reference import random_inputs
+from ..target import host
 from .contention import MachineLock
 from .worker import Worker
 
@@ -93,20 +94,22 @@ class NumpyBaseline:
     threads: int
 
 
-def numpy_baseline(op: str, workload: Workload, threads: int = 2) -> NumpyBaseline:
+def numpy_baseline(op: str, workload: Workload, threads: int | None = None) -> NumpyBaseline:
     """numpy's expression of ``op`` (a NUMPY_OPS key) on ``workload``'s inputs, timed with
-    ``threads`` BLAS threads in a fresh process started without :data:`BLAS_OVERRIDES`. None
+    ``threads`` BLAS threads (None: as many as this process may use, like our kernels) in a
+    fresh process started without :data:`BLAS_OVERRIDES`. None
     seconds when numpy's answer differs from the reference (a workload named like the op that
     computes another)."""
     with Worker(name="probsched-baseline", start_method="spawn", drop_env=BLAS_OVERRIDES,
                 setup=False) as worker, MachineLock():
-        reply = worker.call(_numpy_baseline_here, op, workload, threads, timeout_s=600)
+        reply = worker.call(_numpy_baseline_here, op, workload, threads or host().cores,
+                            timeout_s=600)
     if not reply.ok:
         raise MeasureError(f"timing numpy's {op} failed: {reply.error}")
     return reply.value
 
 
-def numpy_seconds(op: str, workload: Workload, threads: int = 2) -> float | None:
+def numpy_seconds(op: str, workload: Workload, threads: int | None = None) -> float | None:
     """:func:`numpy_baseline`'s seconds."""
     return numpy_baseline(op, workload, threads).seconds
 
@@ -122,7 +125,7 @@ def _numpy_baseline_here(op: str, workload: Workload, threads: int) -> NumpyBase
     return NumpyBaseline(seconds, kernel, threads)
 
 
-def numpy_reference(workload: Workload, threads: int = 2) -> NumpyBaseline | None:
+def numpy_reference(workload: Workload, threads: int | None = None) -> NumpyBaseline | None:
     """numpy's time for the same op, where numpy has it (by workload name: gmm, sfm, nrm)."""
     op = workload.name.upper()
     if op not in NUMPY_OPS:
@@ -130,7 +133,7 @@ def numpy_reference(workload: Workload, threads: int = 2) -> NumpyBaseline | Non
     return numpy_baseline(op, workload, threads)
 
 
-def numpy_latency_s(workload: Workload, threads: int = 2) -> float | None:
+def numpy_latency_s(workload: Workload, threads: int | None = None) -> float | None:
     """:func:`numpy_reference`'s seconds."""
     ref = numpy_reference(workload, threads)
     return None if ref is None else ref.seconds

@@ -193,7 +193,10 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     sinks: list[MeasureCallback] = [sink, learn, StrategyFeedback(strategy), *callbacks]
     bar = ProgressBar(trials, workload) if progress else None
     best = min((r.latency_s for r in old if r.ok), default=math.inf)
-    timings: dict[str, list[float]] = {}  # this run's clean timings per candidate
+    timings: dict[str, list[float]] = {}  # clean timings per candidate, stored ones too
+    for r in old:
+        if r.ok and not r.loaded:
+            timings.setdefault(r.decisions, []).append(r.latency_s)
     with contextlib.ExitStack() as stack:
         if bar is not None:
             stack.callback(bar.close)
@@ -233,8 +236,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     stats = dict(getattr(strategy, "stats", {}))
     overhead += stats.get("search_s", 0.0)
     new = sink.records
-    # the best: by the median of this run's timings of each candidate (timed again where it
-    # was among a round's fastest); a stored record by its own; loaded ones last
+    # the best: by the median of each candidate's timings (timed again where it was among a
+    # round's fastest, in this run or a stored one), confirmed ones first, loaded ones last
     def figure(r: Record) -> tuple[bool, bool, float]:
         times = timings.get(r.decisions, [])
         return (r.loaded, len(times) < 2 and any(len(t) > 1 for t in timings.values()),
@@ -247,7 +250,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         figure(ok_best)[2] if ok_best else math.inf,
         ok_best.trace.replay(workload, target=tgt).program if ok_best else None,
         tuple(new), len(new), sum(not r.ok for r in new), wall_s, overhead,
-        numpy_reference(workload) if reference else None, stats,
+        numpy_reference(workload, tgt.cores if isinstance(tgt, CpuTarget) else None)
+        if reference else None, stats,
         fma_peak(tgt) if reference and isinstance(tgt, CpuTarget) else None)
     if database is not db and isinstance(database, Database):
         database.close()

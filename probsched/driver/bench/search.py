@@ -113,12 +113,12 @@ def search_bench(trials: int = 256, budgets=(64, 256), seeds=(0, 1, 2), progress
         mod = load(MATMUL)
         wl = mod.workload("gmm")
         progress("GMM-1024: numpy, 2 BLAS threads")
-        refs = [numpy_latency_s(wl, threads=2)]
+        refs = [numpy_latency_s(wl)]
         progress(f"GMM-1024: tuning examples/matmul.sched, {trials} trials")
         res = _tune(wl, mod.space("tiled"), trials, 0)
         progress("GMM-1024: the best timed again, then numpy again")
         tuned = remeasure_gflops(wl, res.best_program) if res.best_program else None
-        refs.append(numpy_latency_s(wl, threads=2))
+        refs.append(numpy_latency_s(wl))
         rows.append(_row("GMM-1024", "evolutionary+gbdt", res, trials, 0))
         measured = [r for r in refs if r is not None]  # None: numpy's answer was wrong
         numpy_gflops = wl.flops / statistics.median(measured) / 1e9 if measured else None
