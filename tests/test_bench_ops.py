@@ -10,11 +10,13 @@ from probsched.driver.bench.ops import BARS, operators, ops_bench
 from probsched.errors import ProbschedError
 
 
-def test_operators_are_the_suite_plus_sfm_256():
+def test_operators_are_the_suite_plus_sfm_256_and_the_resnet_layer():
     ops = operators()
-    assert list(ops) == ["GMM", "C1D", "C2D", "DEP", "NRM", "SFM", "SFM-256", "CBR"]
+    assert list(ops) == ["GMM", "C1D", "C2D", "C2D-56", "DEP", "NRM", "SFM", "SFM-256", "CBR",
+                         "CBR-56"]
     assert set(ops) == set(BARS)
     assert dict(ops["SFM-256"].params) == {"n": 256, "m": 256}
+    assert dict(ops["C2D-56"].params)["ci"] == 64 and dict(ops["CBR-56"].params)["h"] == 56
 
 
 def test_ops_bench_on_nrm_and_sfm_256():
@@ -40,7 +42,10 @@ def test_ops_bench_on_nrm_and_sfm_256():
         assert row["bar"].endswith("numpy") and isinstance(row["met"], bool)
         assert isinstance(row[">= 10x naive"], bool)
     summary = result["summary"]
-    assert summary["G: numpy GMM-1024 GFLOP/s, 2 BLAS threads (median of the runs)"] > 0
+    assert summary["G: numpy GMM-1024 GFLOP/s, every core (median of the runs)"] > 0
+    assert "openblas" in summary[
+        "numpy's BLAS kernel (started without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE)"].lower()
+    assert all(r["% of FMA peak"] is None or 0 < r["% of FMA peak"] for r in rows.values())
     assert len(summary["G, each run"].split(", ")) == 2  # first and last (no GMM here)
     assert any("SFM-256" in m for m in messages)
     assert "| NRM |" in markdown({"suite": "ops", "date": "-", "machine": "-", **result})

@@ -33,7 +33,8 @@ from pathlib import Path
 from ...errors import ProbschedError
 from ...ir import lower
 from ...measure import Builder, Runner
-from ...measure.baselines import NUMPY_OPS, numpy_seconds
+from ...measure.baselines import NUMPY_OPS, numpy_baseline, numpy_seconds
+from ...measure.peak import fma_peak
 from ...workloads import SUITE, gmm, sfm
 from . import suite
 from .naive import heuristics_gflops, remeasure_gflops
@@ -51,16 +52,23 @@ BARS = {
     "SFM": ("numpy", 1.5),
     "SFM-256": ("numpy", 1.5),
     "CBR": ("G", 1.0),
+    "C2D-56": ("G", 1.0),
+    "CBR-56": ("G", 1.0),
 }
+RESNET = dict(n=1, h=56, w=56, ci=64, co=64, kernel=3, stride=1, pad=1)
+"""The ResNet layer of the search issue's comparison with MetaSchedule."""
 
 
 def operators() -> dict:
-    """Label -> workload: the suite at its default shapes, SFM-256 right after SFM."""
+    """Label -> workload: the suite at its default shapes, SFM-256 right after SFM, the
+    ResNet-layer C2D and CBR right after theirs."""
     ops = {}
     for name, (make, shape, _) in SUITE.items():
         ops[name] = make(**shape)
         if name == "SFM":
             ops["SFM-256"] = sfm(n=256, m=256)
+        if name in ("C2D", "CBR"):
+            ops[f"{name}-56"] = make(**RESNET)
     return ops
 
 
@@ -82,7 +90,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
 
-def _row(label: str, wl, res, tuned, g, numpy, naive_runner, naive_heur) -> dict:
+def _row(label: str, wl, res, tuned, g, numpy, naive_runner, naive_heur,
+         peak: float | None = None) -> dict:
     vs_naive = _ratio(tuned, naive_runner)
     base, bar = BARS[label]
     against = _ratio(tuned, g if base == "G" else numpy)
@@ -98,6 +107,7 @@ def _row(label: str, wl, res, tuned, g, numpy, naive_runner, naive_heur) -> dict
         "naive GFLOP/s": naive_runner,
         "naive GFLOP/s, LLVM loop heuristics": naive_heur,
         "numpy GFLOP/s": numpy,
+        "% of FMA peak": None if tuned is None or not peak else 100 * tuned / peak,
         "tuned / G": _ratio(tuned, g),
         "tuned / numpy": _ratio(tuned, numpy),
         "tuned / naive": vs_naive,
@@ -123,9 +133,12 @@ def ops_bench(trials: int = DEFAULT_TRIALS, ops=None, progress=None, seed: int =
     yardstick = gmm(b=1, n=1024, m=1024, k=1024)
 
     def measure_g() -> float | None:  # None: numpy's answer was wrong
-        progress("G: numpy GMM-1024, 2 BLAS threads")
+        progress("G: numpy GMM-1024, every core")
         return _gflops(yardstick, numpy_seconds("GMM", yardstick))
 
+    progress("the machine's FMA peak")
+    peaks = [fma_peak().all_cores_gflops]
+    kernel = numpy_baseline("GMM", gmm(b=1, n=64, m=64, k=64)).kernel
     gs = [measure_g()]
     done = []
     with tempfile.TemporaryDirectory(prefix="probsched-ops-") as tmp:
@@ -152,13 +165,18 @@ def ops_bench(trials: int = DEFAULT_TRIALS, ops=None, progress=None, seed: int =
                 gs.append(measure_g())  # side by side with the tuned GMM
             done.append((label, wl, res, tuned, numpy, naive, is_g))
     gs.append(measure_g())
+    peaks.append(fma_peak(seconds=0.31).all_cores_gflops)  # again, after: the same machine?
+    peak = max(peaks)
     measured = [x for x in gs if x is not None]
     g = statistics.median(measured) if measured else None
-    rows = [_row(label, wl, res, tuned, g, g if is_g else numpy, *naive)
+    rows = [_row(label, wl, res, tuned, g, g if is_g else numpy, *naive, peak)
             for label, wl, res, tuned, numpy, naive, is_g in done]
     summary = {
-        "G: numpy GMM-1024 GFLOP/s, 2 BLAS threads (median of the runs)": g,
+        "G: numpy GMM-1024 GFLOP/s, every core (median of the runs)": g,
         "G, each run": ", ".join("failed" if x is None else f"{x:.0f}" for x in gs),
+        "numpy's BLAS kernel (started without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE)": kernel,
+        "FMA peak GFLOP/s, every core (before, after tuning)": ", ".join(
+            f"{p:.0f}" for p in peaks),
         "trials per operator": trials,
         "bars met": f"{sum(r['met'] for r in rows)}/{len(rows)}",
         f"{NAIVE_KEY} met": f"{sum(r[NAIVE_KEY] for r in rows)}/{len(rows)}",
