@@ -40,6 +40,16 @@ class WorkloadError(ProbschedError):
     """A compute definition is malformed (unknown tensor, bad shape, out-of-bounds access)."""
 
 
+class InferenceError(WorkloadError):
+    """An axis extent of a stage cannot be inferred. It names the ``stage``, the ``axes`` and
+    whether they are ``reduction`` axes, so that each front end can say how to give them
+    (Python: ``shape=`` / ``extents=``; .sched: a stage type or an ``over`` clause)."""
+
+    def __init__(self, message: str, *, stage: str, axes: tuple[str, ...], reduction: bool):
+        super().__init__(message)
+        self.stage, self.axes, self.reduction = stage, axes, reduction
+
+
 class SchedSyntaxError(ProbschedError):
     """A `.sched` file does not parse."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import probsched as ps
 from probsched.driver.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -91,3 +92,29 @@ def test_bench_lang_suite(capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["suite"] == "lang" and result["summary"]["lines"] >= 50
     assert all(row["median_ms"] > 0 for row in result["rows"])
+
+
+def test_run_refuses_a_workload_too_big_to_measure(tmp_path, capsys):
+    """Before measuring (a worker would fail with a traceback, printed twice), located at the
+    workload; the tensor-size limit refuses larger ones where they are defined."""
+    path = tmp_path / "big.sched"
+    path.write_text("workload w(n = 1048576, m = 1048576):\n    input A: float32[n, m]\n"
+                    "    B[i, j] = A[i, j] * 2.0\n")
+    assert main(["run", str(path)]) == 1
+    out = capsys.readouterr()
+    assert out.err.startswith(f"{path}:1:1: error: workload w needs about 32768.0 GiB to be "
+                              "measured") and "--param" in out.err
+    assert out.err.count("needs about") == 1 and "Traceback" not in out.err + out.out
+    assert main(["run", str(path), "--param", "n=2097152"]) == 1
+    assert "input A: 2199023255552 elements, more than 2**40" in capsys.readouterr().err
+
+
+def test_memory_needed_counts_inputs_stages_and_outputs():
+    from probsched.driver.run import check_fits, memory_needed
+    from probsched.workloads import gmm
+
+    wl = gmm(b=1, n=4, m=8, k=2)  # A 8, B 16 elements in; C 32 out
+    assert memory_needed(wl) == (8 + 16) * (8 + 2 * 4) + 32 * 8 + 32 * 2 * 4
+    check_fits(wl, available=memory_needed(wl))
+    with pytest.raises(ps.ProbschedError, match="needs about 0.0 GiB"):
+        check_fits(wl, available=memory_needed(wl) - 1)

@@ -2,10 +2,16 @@
 through parse and check. Each one parses (and checks) or raises the project's syntax or
 semantic error with a location; nothing else escapes.
 
-The default profile runs a few dozen inputs; ``-m slow`` runs over 2,000.
+The default profile runs a few dozen inputs; ``-m slow`` runs over 2,000 in process, and
+10,000 (generated, and mutated from the examples, the rule library and the hostile files of
+tests/data/hostile/) through ``check`` and ``run``'s front end in a worker process limited in
+time and memory (tests/sched_sandbox.py; counts and timings in docs/benchmarks.md).
 """
 
+import collections
+import random
 import re
+import time
 from pathlib import Path
 
 import lark
@@ -13,10 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
+from sched_mutations import mutate
+from sched_sandbox import Sandbox
 
 import probsched as ps
 from probsched.errors import ProbschedError
 from probsched.lang.grammar import grammar_text
+from probsched.lang.strategies import spaces
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FILES = sorted(EXAMPLES.glob("*.sched")) + sorted(EXAMPLES.glob("rules/*.sched"))
@@ -133,3 +142,78 @@ def test_the_generator_reaches_past_the_parser():
 
     count()
     assert parsed >= 10
+
+
+# ---------------------------------------------------------------- at scale, in a sandbox
+
+ROOT = EXAMPLES.parent
+SEEDS = FILES + [ROOT / "probsched" / "rules" / "cpu.sched", ROOT / "tests" / "data" /
+                 "more_ops.sched"] + sorted((ROOT / "tests" / "data" / "hostile").glob("*.sched"))
+SCALE = {"grammar": 2_500, "spaces": 500, "mutated": 7_000}  # 10,000 inputs
+
+
+def _drawn(strategy, n: int) -> list[str]:
+    out: list[str] = []
+
+    @settings(max_examples=n, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(text):
+        out.append(text)
+
+    collect()
+    return out[:n]
+
+
+def _scale_inputs() -> list[tuple[str, str, str]]:
+    """(origin, filename, text) of every input, the same each run."""
+    seeds = [(str(p), p.read_text(encoding="utf-8", errors="replace")) for p in SEEDS]
+    texts = [t for _, t in seeds]
+    rng = random.Random(0)
+    inputs = [("grammar", "fuzz.sched", t) for t in _drawn(PROGRAMS, SCALE["grammar"])]
+    inputs += [("spaces", "fuzz.sched", t) for t in _drawn(spaces(), SCALE["spaces"])]
+    for _ in range(SCALE["mutated"]):
+        name, text = rng.choice(seeds)
+        inputs.append(("mutated", name, mutate(rng, text, texts)))
+    return inputs
+
+
+@pytest.mark.slow
+def test_fuzz_at_scale_in_a_sandbox():
+    """Every input ends in success or a located error (no traceback), within 10 s and 1 GB
+    more than the worker holds; a summary is printed (``-s``) for docs/benchmarks.md."""
+    inputs = _scale_inputs()
+    outcomes: collections.Counter = collections.Counter()
+    problems, slowest, peak = [], (0.0, ""), 0.0
+    start = time.perf_counter()
+    with Sandbox(memory_mb=1024, timeout_s=10) as sandbox:
+        for k, (origin, filename, text) in enumerate(inputs):
+            answer = sandbox.run({"text": text, "filename": filename, "compile": k % 10 == 0})
+            rc, out = answer["rc"], answer["out"]
+            first = next((line for line in out.splitlines() if line.strip()), "")
+            if rc == 1 and re.match(r"[^\n]+?:\d+:\d+: error: ", first):
+                outcomes[f"{origin}: located error"] += 1
+            elif rc == 1 and _RUN_USAGE.search(first):
+                outcomes[f"{origin}: run needs a choice"] += 1
+            elif rc == 0:
+                outcomes[f"{origin}: ok"] += 1
+            else:
+                outcomes[f"{origin}: problem"] += 1
+                problems.append(f"input {k} ({origin}, {filename}): rc={rc}\n{out[-2000:]}\n"
+                                f"--- input ---\n{text[:3000]}")
+            slowest = max(slowest, (answer["seconds"], f"input {k} ({origin}, {filename})"))
+            peak = max(peak, answer["peak_mb"] or 0.0)
+    wall = time.perf_counter() - start
+    print(f"\n{len(inputs)} inputs in {wall:.0f} s; slowest {slowest[0]:.2f} s ({slowest[1]}); "
+          f"peak worker memory {peak:.0f} MB; worker restarts {sandbox.restarts}")
+    for key in sorted(outcomes):
+        print(f"  {key}: {outcomes[key]}")
+    assert len(inputs) == sum(SCALE.values())
+    listed = "\n".join(p.split("\n", 2)[0][:200] + " | " + p.split("\n", 2)[1][:200]
+                       for p in problems)
+    assert not problems, f"{len(problems)} problems:\n{listed}\n\nthe first:\n" + "\n\n".join(
+        problems[:3])
+
+
+# `run` with several workloads or spaces asks for one (an error about the command line).
+_RUN_USAGE = re.compile(r"\(unlocated\) .*(name one|pick one with --space)")

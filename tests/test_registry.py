@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import probsched as ps
-from probsched.lang.interpreter import BUILTINS, FUNCTIONS
+from probsched.lang.builtins import BUILTINS, FUNCTIONS
 from probsched.schedule import INSTRUCTIONS, QUERIES
 from probsched.schedule.registry import (
     ARG_KINDS,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import math
 import random
+import time
 
 import numpy as np
 import pytest
@@ -61,6 +62,40 @@ def test_perfect_tiles_of_odd_extents(extent):
         for tiles in draw_tiles(n, m, draws=50, extent=extent):
             assert math.prod(tiles) == extent and len(tiles) == n
             assert n == 1 or tiles[-1] <= m
+
+
+def _trial_division(n: int) -> list[int]:
+    out, p = [], 2
+    while p * p <= n:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return out + [n] * (n > 1)
+
+
+@given(st.one_of(st.integers(1, 10**6), st.integers(1, 10**12)))
+def test_prime_factors_and_divisors_agree_with_trial_division(n):
+    factors = sampling.prime_factors(n)
+    assert factors == _trial_division(n)
+    divs = sampling.divisors(n)
+    assert divs == sorted(set(divs)) and all(n % d == 0 for d in divs)
+    assert len(divs) == math.prod(k + 1 for k in collections.Counter(factors).values())
+    assert sampling.divisors(n, 16) == [d for d in divs if d <= 16]
+
+
+@pytest.mark.parametrize("extent, factors", [
+    (10**30, [2] * 30 + [5] * 30),
+    (10**18 + 3, [10**18 + 3]),  # prime: trial division took 76 s
+    ((2**31 - 1) ** 2, [2**31 - 1] * 2),
+    ((2**61 - 1) * 1_000_003, [1_000_003, 2**61 - 1]),
+])
+def test_huge_extents_factor_fast(extent, factors):
+    start = time.perf_counter()
+    assert sampling.prime_factors(extent) == factors
+    tiles = sampling.sample_perfect_tile(np.random.default_rng(0), extent, 3, 16)
+    assert math.prod(tiles) == extent and tiles[-1] <= 16
+    assert time.perf_counter() - start < 2.0
 
 
 @given(

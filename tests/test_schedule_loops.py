@@ -3,11 +3,14 @@ and illegal steps leaving the schedule as it was."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
 
 import probsched as ps
+from probsched.ir.compute import WorkloadBuilder, axes
+from probsched.ir.ops import reduce_sum
 from probsched.ir.reference import check_outputs, random_inputs, reference
 from probsched.schedule import RV
 from probsched.workloads import gmm, sfm
@@ -185,6 +188,13 @@ def _removed_by_split(sch, loops):
     return loops[1]
 
 
+def _split_deeper_than_64(sch, loops):
+    inner = loops[3]
+    for _ in range(60):  # 4 loops, one more per split: 64
+        inner = sch.split(inner, [None, 1])[1]
+    sch.split(inner, [None, 1])
+
+
 # (id, call on (sch, block C, loops [b, i, j, k]), expected message)
 ERRORS = [
     ("split-too-small", lambda s, c, lp: s.split(lp[1], [3, 4]),
@@ -241,13 +251,23 @@ ERRORS = [
      "unroll(l99): argument 1 is not a loop of this schedule"),
     ("sample-tile-bad-n", lambda s, c, lp: s.sample_perfect_tile(lp[1], 0),
      "sample_perfect_tile(l2=loop i, 0, 16): argument 2, 'n': expected n >= 1"),
+    ("sample-tile-too-many", lambda s, c, lp: s.sample_perfect_tile(lp[1], 65),
+     "argument 2, 'n': 65 tiles, more than 64 (the limit: a loop nest holds that many)"),
+    ("split-too-many", lambda s, c, lp: s.split(lp[1], [None] + [1] * 64),
+     "argument 2, 'factors': 65 factors, more than 64 (the limit"),
+    ("split-deeper-than-64", lambda s, c, lp: _split_deeper_than_64(s, lp),
+     "the program would nest 65 loops, more than 64 (the limit)"),
+    ("split-huge-factor", lambda s, c, lp: s.split(lp[1], [None, 2**62]),
+     "factors [1, 4611686018427387904] multiply to 2**62 or more; loops run fewer than 2**62"),
     ("sample-tile-bad-max", lambda s, c, lp: s.sample_perfect_tile(lp[1], 2, 0),
      "argument 3, 'max_innermost_factor': expected a positive integer"),
     ("sample-categorical-lengths", lambda s, c, lp: s.sample_categorical([1, 2], [0.5]),
      "sample_categorical([1, 2], [0.5]): candidates and probs must be non-empty and of equal "
      "length"),
     ("sample-categorical-zero", lambda s, c, lp: s.sample_categorical([1, 2], [0, 0]),
-     "probs must be numbers >= 0, not all 0"),
+     "probs must be finite numbers >= 0, not all 0"),
+    ("sample-categorical-inf", lambda s, c, lp: s.sample_categorical([1, 2], [math.inf, 1]),
+     "sample_categorical([1, 2], [inf, 1]): probs must be finite numbers >= 0"),
 ]
 
 
@@ -316,3 +336,17 @@ def test_an_rv_of_a_removed_loop_never_refers_to_a_new_loop_of_the_same_name():
     sch.split(m[0], [None, 2])  # M's loop i becomes i_0 and (again) i_1
     with pytest.raises(ps.ScheduleError, match="no longer exists"):
         sch.unroll(e[0])
+
+
+def test_a_fused_loop_runs_fewer_than_2_to_the_62_iterations():
+    """Loop counters and index arithmetic are 64-bit; a fuse beyond that is refused."""
+    wb = WorkloadBuilder("big")
+    A, B, C = wb.input("A", (2**20,)), wb.input("B", (2**20,)), wb.input("C", (2**40,))
+    i, j, r = axes("i j r")
+    wb.compute("S", (i, j), reduce_sum(A[i] * B[j] * C[r]))
+    sch = ps.Schedule(wb.build())
+    loops = sch.get_loops(sch.get_block("S"))
+    with pytest.raises(ps.ScheduleError, match=r"would run 1208925819614629174706176 iterations; "
+                       r"loops run fewer than 2\*\*62"):
+        sch.fuse(*loops)
+    assert sch.get(sch.fuse(loops[0], loops[1])) == "i_j_fused"

@@ -18,13 +18,14 @@ the positions where an axis indexes a tensor directly; an axis used only inside 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import WorkloadError
-from . import dtypes, intervals
+from ..errors import InferenceError, WorkloadError
+from . import dtypes, validate
 from . import expr as E
 from .expr import Expr, Load, Reduce, Var
 
@@ -62,6 +63,7 @@ class Tensor(_Indexable):
         _check_name(self.name)
         if any(not isinstance(s, int) or s <= 0 for s in self.shape):
             raise WorkloadError(f"input {self.name}: shape {self.shape} must be positive ints")
+        validate.check_size(f"input {self.name}", self.shape)
         if self.dtype not in E.DTYPES:
             raise WorkloadError(f"input {self.name}: unknown dtype {self.dtype!r}")
 
@@ -132,24 +134,24 @@ def compute(
         if len(shape) != len(ax):
             raise WorkloadError(f"stage {name}: shape {tuple(shape)} does not match axes {ax}")
         given.update(zip(ax, (int(s) for s in shape), strict=True))
-    inferred = _infer_extents(name, body, {n: t.shape for n, t in tensors.items()}, given)
+    inferred = _infer_extents(name, body, tensors, given)
     inferred.update(given)
     used = E.free_vars(body)
     missing = [a for a in ax if a not in inferred]
     if missing:
-        raise WorkloadError(
-            f"stage {name}: cannot infer the extent of axis {', '.join(missing)}; give shape="
-        )
+        raise InferenceError(
+            f"stage {name}: cannot infer the extent of axis {', '.join(missing)}; give shape=",
+            stage=name, axes=tuple(missing), reduction=False)
     if isinstance(value, Reduce):
         if value.kind not in E.REDUCE_KINDS:
             raise WorkloadError(f"stage {name}: unknown reduction {value.kind!r}")
         red_names = sorted(used - set(ax), key=_first_use_order(body))
         no_extent = [r for r in red_names if r not in inferred]
         if no_extent:
-            raise WorkloadError(
+            raise InferenceError(
                 f"stage {name}: cannot infer the extent of reduction axis "
-                f"{', '.join(no_extent)}; give extents="
-            )
+                f"{', '.join(no_extent)}; give extents=",
+                stage=name, axes=tuple(no_extent), reduction=True)
         reduce_axes = tuple((r, inferred[r]) for r in red_names)
         if not reduce_axes:
             raise WorkloadError(f"stage {name}: {value.kind}() has no axis to reduce over")
@@ -165,6 +167,8 @@ def compute(
     for a, n in list(zip(ax, out_shape, strict=True)) + list(reduce_axes):
         if not isinstance(n, int) or n <= 0:
             raise WorkloadError(f"stage {name}: axis {a} has extent {n}; must be positive")
+    validate.check_size(f"stage {name}", out_shape, [n for _, n in reduce_axes])
+    validate.check_constants(name, body)
     dt = dtype or dtypes.infer_dtype(
         body, lambda t: tensors[t].dtype if t in tensors else "float32")
     if dt == "bool":
@@ -181,13 +185,14 @@ def _first_use_order(body: Expr):
 
 
 def _infer_extents(
-    stage: str, body: Expr, shapes: Mapping[str, tuple[int, ...]], given: Mapping[str, int]
+    stage: str, body: Expr, tensors: Mapping[str, Tensor | Stage], given: Mapping[str, int]
 ) -> dict:
     found: dict[str, int] = {}
     for ld in E.loads(body):
-        shape = shapes.get(ld.tensor)
-        if shape is None:
+        tensor = tensors.get(ld.tensor)
+        if tensor is None:
             continue
+        shape = tensor.shape
         if len(ld.indices) != len(shape):
             raise WorkloadError(
                 f"stage {stage}: {ld.tensor} has {len(shape)} dimensions but is indexed "
@@ -227,7 +232,12 @@ class WorkloadBuilder:
         return t
 
     def compute(self, name: str, index: Sequence[Var | str], value: E.ExprLike, **kw) -> Stage:
+        """Add a stage; it is validated at once (its loads against the tensors so far), so
+        an error names it, and a workload of many stages builds in linear time."""
         s = compute(name, index, value, tensors=self._tensors, **kw)
+        if s.name in self._tensors:
+            raise WorkloadError(f"workload {self.name}: {s.name} defined twice")
+        validate.stage(self.name, s, self._tensors)
         self._add(s)
         self._stages.append(s)
         return s
@@ -268,7 +278,7 @@ class Workload:
         for s in self.stages:
             if s.name in seen:
                 raise WorkloadError(f"workload {self.name}: {s.name} defined twice")
-            _validate_stage(self.name, s, seen)
+            validate.stage(self.name, s, seen)
             seen[s.name] = s
 
     @property
@@ -279,18 +289,22 @@ class Workload:
     def outputs(self) -> tuple[Stage, ...]:
         return (self.stages[-1],)
 
-    def tensor(self, name: str) -> Tensor | Stage:
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Tensor | Stage]:
         tensors: tuple[Tensor | Stage, ...] = (*self.inputs, *self.stages)
-        for t in tensors:
-            if t.name == name:
-                return t
-        raise WorkloadError(f"workload {self.name} has no tensor {name!r}")
+        return {t.name: t for t in tensors}
+
+    def tensor(self, name: str) -> Tensor | Stage:
+        t = self._by_name.get(name)
+        if t is None:
+            raise WorkloadError(f"workload {self.name} has no tensor {name!r}")
+        return t
 
     def stage(self, name: str) -> Stage:
-        for s in self.stages:
-            if s.name == name:
-                return s
-        raise WorkloadError(f"workload {self.name} has no stage {name!r}")
+        s = self._by_name.get(name)
+        if not isinstance(s, Stage):
+            raise WorkloadError(f"workload {self.name} has no stage {name!r}")
+        return s
 
     def dtype_of(self, name: str) -> str:
         return self.tensor(name).dtype
@@ -328,42 +342,3 @@ def _count_flops(e: Expr, dtype_of) -> int:
                 dtypes.infer_dtype(node, dtype_of)):
             n += 1
     return n
-
-
-def _validate_stage(wl: str, s: Stage, seen: Mapping[str, Tensor | Stage]) -> None:
-    ranges = {a: (0, n - 1) for a, n in zip(s.axes, s.shape, strict=True)}
-    ranges.update({a: (0, n - 1) for a, n in s.reduce_axes})
-    _check_loads(wl, s, s.body, seen, ranges, guarded=False)
-
-
-def _check_loads(wl, s: Stage, e: Expr, seen, ranges, guarded: bool) -> None:
-    if isinstance(e, E.Select):
-        _check_loads(wl, s, e.cond, seen, ranges, guarded)
-        _check_loads(wl, s, e.a, seen, ranges, True)
-        _check_loads(wl, s, e.b, seen, ranges, True)
-        return
-    if isinstance(e, Load):
-        t = seen.get(e.tensor)
-        if t is None:
-            raise WorkloadError(
-                f"workload {wl}, stage {s.name}: {e.tensor} is not an input or an earlier stage"
-            )
-        if len(e.indices) != len(t.shape):
-            raise WorkloadError(
-                f"workload {wl}, stage {s.name}: {e.tensor} has {len(t.shape)} dimensions "
-                f"but is indexed with {len(e.indices)}"
-            )
-        for dim, ix in enumerate(e.indices):
-            if dtypes.infer_dtype(ix, lambda n: seen[n].dtype) not in E.INT_DTYPES:
-                raise WorkloadError(
-                    f"workload {wl}, stage {s.name}: index {ix} of {e.tensor} is not an integer"
-                )
-            b = intervals.bounds(ix, ranges)
-            if not guarded and b is not None and (b[0] < 0 or b[1] >= t.shape[dim]):
-                raise WorkloadError(
-                    f"workload {wl}, stage {s.name}: {e} reads {e.tensor} out of bounds "
-                    f"(dimension {dim} ranges over {b[0]}..{b[1]}, extent {t.shape[dim]}); "
-                    "guard it with select()"
-                )
-    for k in E.children(e):
-        _check_loads(wl, s, k, seen, ranges, guarded)

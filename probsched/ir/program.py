@@ -185,13 +185,14 @@ def lower(workload: Workload) -> Program:
     buffers = [Buffer(t.name, t.shape, t.dtype, Scope.INPUT) for t in workload.inputs]
     out = workload.output.name
     taken: set[str] = set()
+    last: dict[str, int] = {}
     nests: list[Node] = []
     for s in workload.stages:
         scope = Scope.OUTPUT if s.name == out else Scope.GLOBAL
         buffers.append(Buffer(s.name, s.shape, s.dtype, scope))
         axes = [(a, n, False) for a, n in zip(s.axes, s.shape, strict=True)]
         axes += [(a, n, True) for a, n in s.reduce_axes]
-        loop_names = [_fresh(a, taken) for a, _, _ in axes]
+        loop_names = [_fresh(a, taken, last) for a, _, _ in axes]
         iter_vars = tuple(IterVar(a, n, red) for a, n, red in axes)
         bindings = tuple(Var(n) for n in loop_names)
         index = tuple(Var(a) for a in s.axes)
@@ -224,10 +225,15 @@ def lower(workload: Workload) -> Program:
 _COMBINE = {"sum": "+", "max": "max", "min": "min"}
 
 
-def _fresh(name: str, taken: set[str]) -> str:
-    cand, n = name, 0
+def _fresh(name: str, taken: set[str], last: dict[str, int]) -> str:
+    """``name``, or ``name_1``, ``name_2``, ... (the first not taken); the search starts where
+    the previous one for ``name`` ended, so many stages with the same axis names lower in
+    linear time."""
+    n = last.get(name, 0)
+    cand = name if n == 0 else f"{name}_{n}"
     while cand in taken:
         n += 1
         cand = f"{name}_{n}"
     taken.add(cand)
+    last[name] = n
     return cand

@@ -7,7 +7,7 @@ they build compute expressions) and spaces (where they are evaluated).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..errors import Location
@@ -198,11 +198,21 @@ class StageDecl:
 
 
 @dataclass(frozen=True, slots=True)
+class Require:
+    """``require ci % groups == 0``: a condition on the workload's parameters; ``text`` is
+    the condition as written (for the message when it fails)."""
+
+    loc: Location
+    cond: Expr
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class WorkloadDef:
     loc: Location
     name: str
     params: tuple[Param, ...]
-    items: tuple[InputDecl | StageDecl, ...]
+    items: tuple[InputDecl | StageDecl | Require, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,3 +246,31 @@ class Module:
 
     def of_type(self, cls: type) -> list:
         return [item for item in self.items if isinstance(item, cls)]
+
+
+# ---------------------------------------------------------------- nesting
+
+_NESTS = (If, For, BinOp, Compare, BoolOp, UnaryOp, Index, ListExpr, Call)
+
+
+def nesting(node: Any, limit: int | None = None) -> tuple[int, Location | None]:
+    """How deep blocks and expressions nest in ``node`` (an item, statement or expression):
+    each ``if``, ``for``, operator, comparison, call, index and list counts a level. Also,
+    when ``limit`` is given, where a node first lies deeper than it (None if none does).
+    Iterative, so any depth is measured without recursion."""
+    deepest, beyond = 0, None
+    stack: list[tuple[Any, int]] = [(node, 0)]
+    while stack:
+        x, depth = stack.pop()
+        if isinstance(x, tuple):
+            stack.extend((y, depth) for y in reversed(x))
+            continue
+        if not hasattr(x, "__dataclass_fields__") or isinstance(x, Location):
+            continue  # a name, a literal's value, a location
+        if isinstance(x, _NESTS):
+            depth += 1
+            deepest = max(deepest, depth)
+            if limit is not None and depth > limit and beyond is None:
+                beyond = x.loc
+        stack.extend((getattr(x, f.name), depth) for f in reversed(fields(x)))
+    return deepest, beyond

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from ..errors import Location, ProbschedError
 from ..schedule import INSTRUCTIONS, QUERIES
 from . import ast
+from .builtins import BUILTINS, CONSTANTS, FUNCTIONS
 from .errors import SchedError, did_you_mean, located
-from .interpreter import BUILTINS, CONSTANTS, FUNCTIONS, Code, bind_problem
+from .interpreter import Code, bind_problem
 
 
 def check_code(code: Code, rules: Mapping[str, Code[ast.RuleDef]]) -> None:

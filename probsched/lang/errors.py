@@ -18,13 +18,27 @@ class SchedError(ProbschedError):
     a rule or space failing when run, a `use` that cannot be resolved."""
 
 
+CONTEXT_WIDTH = 100  # characters of a long source line shown around the caret
+
+
 def context(source: str, loc: Location) -> str:
-    """The source line of ``loc`` and a caret under its column ('' if out of range)."""
-    lines = source.splitlines()
-    if not (1 <= loc.line <= len(lines)):
+    """The source line of ``loc`` and a caret under its column ('' if out of range); of a line
+    longer than :data:`CONTEXT_WIDTH`, the part around the column, cut ends marked ``...``."""
+    start = 0
+    for _ in range(loc.line - 1):
+        start = source.find("\n", start) + 1
+        if start == 0:
+            return ""
+    end = source.find("\n", start)
+    line = source[start:] if end < 0 else source[start:end]
+    if loc.line < 1 or (end < 0 and not line):
         return ""
-    line = lines[loc.line - 1].rstrip()
-    pad = "".join("\t" if c == "\t" else " " for c in line[: max(loc.column - 1, 0)])
+    line, col = line.rstrip(), max(loc.column - 1, 0)
+    if len(line) > CONTEXT_WIDTH:
+        lo = max(0, min(col - CONTEXT_WIDTH // 2, len(line) - CONTEXT_WIDTH))
+        head, tail = ("..." if lo > 0 else ""), ("..." if lo + CONTEXT_WIDTH < len(line) else "")
+        line, col = head + line[lo:lo + CONTEXT_WIDTH] + tail, col - lo + len(head)
+    pad = "".join("\t" if c == "\t" else " " for c in line[:col])
     return f"    {line}\n    {pad}^"
 
 

@@ -20,6 +20,7 @@ the program still runs (and stays legal).
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,18 +28,21 @@ from typing import Any, Generic, TypeVar
 
 from ..errors import Location, ProbschedError, ScheduleError
 from ..schedule import INSTRUCTIONS, QUERIES, RV, Schedule
-from ..values import is_int, is_number
+from ..values import is_number
 from . import ast
+from .builtins import BUILTINS, CONSTANTS, FUNCTIONS, call_builtin, equal, flat, type_name
 from .errors import SchedError, did_you_mean, located
+from .limits import (
+    MAX_CALL_DEPTH,
+    MAX_INT_DIGITS,
+    MAX_ITEM_WORK,
+    MAX_ITEMS,
+    MAX_PROGRAM_WORK,
+    MAX_RUN_NESTING,
+    MAX_STEPS,
+)
 
-MAX_STEPS = 100_000  # statements one run may execute
-MAX_DEPTH = 64  # nested rule calls
-
-# The language's own functions; the registry's queries are builtins too.
-FUNCTIONS = ("len", "range", "min", "max", "int32", "int64", "float32", "float64")
-BUILTINS = (*FUNCTIONS, *QUERIES)
-CONSTANTS = {"true": True, "false": False}
-
+_INT_BOUND = 10**MAX_INT_DIGITS
 
 Def = TypeVar("Def", ast.SpaceDef, ast.RuleDef)
 
@@ -55,6 +59,11 @@ class Code(Generic[Def]):
     @property
     def name(self) -> str:
         return self.node.name
+
+    @functools.cached_property
+    def nesting(self) -> int:
+        """How deep blocks and expressions nest in the definition (see ``ast.nesting``)."""
+        return ast.nesting(self.node)[0]
 
 
 class _Return:
@@ -74,27 +83,24 @@ _COMPARE = {
 }
 
 
-def _type_name(v: Any) -> str:
-    if isinstance(v, RV):
-        return {"b": "a block", "l": "a loop", "v": "a sampled value"}[v.kind]
-    if v is None:
-        return "None"
-    return {bool: "a bool", int: "an int", float: "a float", str: "a string",
-            list: "a list", tuple: "a list"}.get(type(v), type(v).__name__)
-
-
 class Interpreter:
     """One run of a space: the schedule and the rules in scope."""
 
     def __init__(self, sch: Schedule, rules: Mapping[str, Code[ast.RuleDef]]):
         self.sch = sch
         self.rules = rules
-        self.steps = 0
+        self.steps = 0  # statements run
+        self.work = 0  # list items and string characters built or compared
+        self.program_work = 0  # loops and blocks of the program at each primitive and query
+        self._sized: tuple[Any, int] = (None, 0)  # the program last measured and its size
+        self.calls = 0  # rule calls active
+        self.nesting = 0  # the nesting of the space and the rules active, summed
         self.path: list[str] = []
 
     # ------------------------------------------------ entry points
 
     def run_space(self, code: Code) -> None:
+        self.nesting = code.nesting
         self.run_body(code.node.body, {}, code)
 
     def run_body(self, body: tuple[ast.Stmt, ...], env: dict, code: Code) -> _Return | None:
@@ -107,19 +113,50 @@ class Interpreter:
     def error(self, message: str, loc: Location, code: Code, cls=SchedError) -> ProbschedError:
         return located(cls, message, loc, code.source)
 
+    def charge(self, n: int, what: str, loc: Location, code: Code) -> None:
+        """Account for building (or comparing) ``what`` of ``n`` items or characters."""
+        if n > MAX_ITEMS:
+            unit = "characters" if what == "a string" else "items"
+            raise self.error(f"{what} of {n} {unit} is longer than {MAX_ITEMS} (the limit)", loc,
+                             code)
+        self.work += n
+        if self.work > MAX_ITEM_WORK:
+            raise self.error(f"the space built or compared more than {MAX_ITEM_WORK} list items "
+                             "and string characters in all (the limit)", loc, code)
+
+    def charge_program(self, loc: Location, code: Code) -> None:
+        """Account for a primitive or query, which goes over the program's loops and blocks."""
+        program = self.sch.program
+        if program is not self._sized[0]:
+            loops, blocks = program.paths()
+            self._sized = (program, len(loops) + len(blocks))
+        self.program_work += self._sized[1]
+        if self.program_work > MAX_PROGRAM_WORK:
+            raise self.error(f"the space's primitives and queries went over more than "
+                             f"{MAX_PROGRAM_WORK} loops and blocks in all (the limit: each call "
+                             "counts the program's size)", loc, code)
+
+    def integer(self, v: Any, loc: Location, code: Code) -> Any:
+        """``v``, unless it is an integer of more than MAX_INT_DIGITS digits."""
+        if type(v) is int and not -_INT_BOUND < v < _INT_BOUND:
+            raise self.error(f"an integer of more than {MAX_INT_DIGITS} digits (the limit)", loc,
+                             code)
+        return v
+
     # ------------------------------------------------ statements
 
     def exec(self, s: ast.Stmt, env: dict, code: Code) -> _Return | None:
         self.steps += 1
         if self.steps > MAX_STEPS:
-            raise self.error(f"the space ran more than {MAX_STEPS} statements", s.loc, code)
+            raise self.error(f"the space ran more than {MAX_STEPS} statements (the limit)", s.loc,
+                             code)
         if isinstance(s, ast.Assign):
             value = self.eval(s.value, env, code)
             if len(s.targets) == 1:
                 env[s.targets[0]] = value
                 return None
             if not isinstance(value, list | tuple):
-                raise self.error(f"cannot unpack {_type_name(value)} into "
+                raise self.error(f"cannot unpack {type_name(value)} into "
                                  f"{len(s.targets)} names", s.loc, code)
             if len(value) != len(s.targets):
                 raise self.error(f"cannot unpack {len(value)} values into "
@@ -137,7 +174,7 @@ class Interpreter:
         if isinstance(s, ast.For):
             items = self.eval(s.iter, env, code)
             if not isinstance(items, list | tuple):
-                raise self.error(f"for needs a list, got {_type_name(items)}", s.iter.loc, code)
+                raise self.error(f"for needs a list, got {type_name(items)}", s.iter.loc, code)
             site = f"{code.unit}:{s.loc.line}:{s.loc.column}"
             for k, item in enumerate(items):
                 env[s.target] = item
@@ -170,7 +207,11 @@ class Interpreter:
         if isinstance(e, ast.Call):
             return self.call(e, env, code)
         if isinstance(e, ast.ListExpr):
-            return [self.eval(x, env, code) for x in e.items]
+            self.charge(len(e.items), "a list", e.loc, code)
+            items = []
+            for x in e.items:
+                items.append(self.eval(x, env, code))
+            return items
         if isinstance(e, ast.Index):
             return self.index(e, env, code)
         if isinstance(e, ast.BinOp):
@@ -180,11 +221,7 @@ class Interpreter:
         if isinstance(e, ast.Compare):
             a = self.value(self.eval(e.left, env, code))
             b = self.value(self.eval(e.right, env, code))
-            try:
-                return _COMPARE[e.op](a, b)
-            except TypeError:
-                raise self.error(f"cannot compare {_type_name(a)} and {_type_name(b)} with "
-                                 f"'{e.op}'", e.loc, code) from None
+            return self.compare(e, a, b, code)
         if isinstance(e, ast.BoolOp):
             a = self.eval(e.left, env, code)
             if self.truth(a) == (e.op == "or"):
@@ -196,7 +233,7 @@ class Interpreter:
                 return not self.truth(x)
             x = self.value(x)
             if not is_number(x):
-                raise self.error(f"unary '{e.op}' needs a number, got {_type_name(x)}", e.loc,
+                raise self.error(f"unary '{e.op}' needs a number, got {type_name(x)}", e.loc,
                                  code)
             return -x if e.op == "-" else x
         raise TypeError(f"not an expression: {e!r}")
@@ -211,17 +248,31 @@ class Interpreter:
         return bool(self.value(v))
 
     def arith(self, e: ast.BinOp, a: Any, b: Any, code: Code) -> Any:
-        ok = (is_number(a) and is_number(b)) or (
-            e.op == "+" and type(a) is type(b) and isinstance(a, list | str))
-        if not ok:
-            raise self.error(f"unsupported operand types for '{e.op}': {_type_name(a)} and "
-                             f"{_type_name(b)}", e.loc, code)
+        if e.op == "+" and type(a) is type(b) and isinstance(a, list | str):
+            self.charge(len(a) + len(b), "a list" if isinstance(a, list) else "a string",
+                        e.loc, code)
+            return a + b
+        if not (is_number(a) and is_number(b)):
+            raise self.error(f"unsupported operand types for '{e.op}': {type_name(a)} and "
+                             f"{type_name(b)}", e.loc, code)
         if e.op in ("/", "//", "%") and b == 0:
             raise self.error("division by zero", e.loc, code)
         try:
-            return _ARITH[e.op](a, b)
+            return self.integer(_ARITH[e.op](a, b), e.loc, code)
         except (OverflowError, ValueError) as exc:
             raise self.error(f"'{e.op}': {exc}", e.loc, code) from None
+
+    def compare(self, e: ast.Compare, a: Any, b: Any, code: Code) -> bool:
+        if isinstance(a, list | tuple) or isinstance(b, list | tuple):
+            if e.op not in ("==", "!="):
+                raise self.error(f"lists compare with '==' and '!=' only, not '{e.op}'", e.loc,
+                                 code)
+            return equal(self, a, b, e, code) == (e.op == "==")
+        try:
+            return _COMPARE[e.op](a, b)
+        except TypeError:
+            raise self.error(f"cannot compare {type_name(a)} and {type_name(b)} with "
+                             f"'{e.op}'", e.loc, code) from None
 
     def index(self, e: ast.Index, env: dict, code: Code) -> Any:
         seq = self.eval(e.value, env, code)
@@ -229,9 +280,9 @@ class Interpreter:
             raise self.error("a list takes one index", e.loc, code)
         k = self.value(self.eval(e.indices[0], env, code))
         if not isinstance(seq, list | tuple | str):
-            raise self.error(f"cannot index {_type_name(seq)}", e.loc, code)
+            raise self.error(f"cannot index {type_name(seq)}", e.loc, code)
         if not isinstance(k, int) or isinstance(k, bool):
-            raise self.error(f"a list index must be an integer, got {_type_name(k)}", e.loc, code)
+            raise self.error(f"a list index must be an integer, got {type_name(k)}", e.loc, code)
         if not -len(seq) <= k < len(seq):
             raise self.error(f"index {k} out of range for a list of {len(seq)}", e.loc, code)
         return seq[k]
@@ -239,15 +290,23 @@ class Interpreter:
     # ------------------------------------------------ calls
 
     def call(self, e: ast.Call, env: dict, code: Code) -> Any:
-        args = [self.eval(a, env, code) for a in e.args]
-        kwargs = {k: self.eval(v, env, code) for k, v in e.kwargs}
+        args = []
+        for a in e.args:
+            args.append(self.eval(a, env, code))
+        kwargs = {}
+        for k, v in e.kwargs:
+            kwargs[k] = self.eval(v, env, code)
         rule = self.rules.get(e.func)
         if rule is not None:
             return self.call_rule(e, rule, args, kwargs, code)
+        if e.func in QUERIES or e.func in INSTRUCTIONS:
+            if not flat(args, kwargs):
+                raise self.error(f"{e.func}() takes no list of lists", e.loc, code)
+            self.charge_program(e.loc, code)
         if e.func in QUERIES:
             return self.call_query(e, args, kwargs, code)
         if e.func in FUNCTIONS:
-            return self.call_builtin(e, args, kwargs, code)
+            return call_builtin(self, e, args, kwargs, code)
         if e.func in INSTRUCTIONS:
             return self.call_primitive(e, args, kwargs, code)
         raise self.error(did_you_mean(f"unknown function '{e.func}'", e.func,
@@ -255,9 +314,15 @@ class Interpreter:
 
     def call_rule(self, e: ast.Call, rule: Code[ast.RuleDef], args: list, kwargs: dict,
                   code: Code) -> Any:
-        if len(self.path) >= MAX_DEPTH:
-            raise self.error(f"rules nested more than {MAX_DEPTH} deep (endless recursion?)",
-                             e.loc, code)
+        if self.calls >= MAX_CALL_DEPTH:
+            raise self.error(f"rules nested more than {MAX_CALL_DEPTH} deep (endless "
+                             "recursion?)", e.loc, code)
+        weight = rule.nesting + 2  # the call, the body, and the body's own nesting
+        if self.nesting + weight > MAX_RUN_NESTING:
+            raise self.error(
+                f"rule calls nested too deeply: with this call of {e.func}, the space and the "
+                f"rules running nest {self.nesting + weight} levels in all, more than "
+                f"{MAX_RUN_NESTING} (the limit; endless recursion?)", e.loc, code)
         problem = bind_problem(rule.node.params, len(args), kwargs)
         if problem:
             raise self.error(f"{e.func}(): {problem}", e.loc, code)
@@ -269,43 +334,15 @@ class Interpreter:
                 assert p.default is not None  # bind_problem checked
                 env[p.name] = self.eval(p.default, {}, rule)
         self.path.append(f"{code.unit}:{e.loc.line}:{e.loc.column}")
+        self.calls += 1
+        self.nesting += weight
         try:
             out = self.run_body(rule.node.body, env, rule)
         finally:
             self.path.pop()
+            self.calls -= 1
+            self.nesting -= weight
         return None if out is None else out.value
-
-    def call_builtin(self, e: ast.Call, args: list, kwargs: dict, code: Code) -> Any:
-        if kwargs:
-            raise self.error(f"{e.func}() takes no keyword arguments", e.loc, code)
-        f = e.func
-        vals = [self.value(a) for a in args]
-        if f == "len":
-            if len(vals) != 1 or not isinstance(vals[0], list | tuple | str):
-                raise self.error("len() takes one list", e.loc, code)
-            return len(vals[0])
-        if f == "range":
-            if not 1 <= len(vals) <= 3 or not all(is_int(v) for v in vals):
-                raise self.error("range() takes 1 to 3 integers", e.loc, code)
-            if len(vals) == 3 and vals[2] == 0:
-                raise self.error("range() step must not be zero", e.loc, code)
-            r = range(*vals)
-            if len(r) > MAX_STEPS:
-                raise self.error(f"range() of {len(r)} items is too long", e.loc, code)
-            return list(r)
-        if f in ("min", "max"):
-            items = vals[0] if len(vals) == 1 and isinstance(vals[0], list | tuple) else vals
-            items = [self.value(v) for v in items]
-            if not items or not all(is_number(v) for v in items):
-                raise self.error(f"{f}() takes numbers or a non-empty list of numbers", e.loc,
-                                 code)
-            return min(items) if f == "min" else max(items)
-        if len(vals) != 1 or not is_number(vals[0]):
-            raise self.error(f"{f}() converts one number", e.loc, code)
-        try:
-            return int(vals[0]) if f.startswith("int") else float(vals[0])
-        except (OverflowError, ValueError) as exc:
-            raise self.error(f"{f}(): {exc}", e.loc, code) from None
 
     def call_query(self, e: ast.Call, args: list, kwargs: dict, code: Code) -> Any:
         if kwargs:

@@ -17,9 +17,10 @@ import os
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ProbschedError
+from ..errors import Location, ProbschedError
 from . import ast
 from .errors import SchedError, located
+from .limits import MAX_USE_DEPTH, read_text
 from .module import Module
 from .parser import parse as parse_ast
 from .space import Space
@@ -64,10 +65,13 @@ def parse(text: str, filename: str = "<string>") -> Module:
 
 
 def load(path: str | os.PathLike) -> Module:
-    """Load a .sched file (and the rule files it uses)."""
+    """Load a .sched file (and the rule files it uses); at most
+    :data:`~probsched.lang.limits.MAX_FILE_BYTES` of it are read."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(Path(path))
+    except ProbschedError as exc:  # too long: at its start
+        raise SchedError(exc.message, Location(os.fspath(path), 1, 1)) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ProbschedError(f"cannot read {os.fspath(path)}: {exc}") from None
     return parse(text, os.fspath(path))
 
@@ -90,18 +94,27 @@ def _use(tree: ast.Module, use: ast.Use, root_dir: Path, loading: tuple[Path, ..
         except SchedError as exc:
             raise located(SchedError, exc.message, use.loc, tree.source) from None
     else:
-        target = (here / use.path).resolve()
+        try:
+            target = (here / use.path).resolve()
+        except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL byte
+            raise located(SchedError, f"cannot use {use.path!r}: {exc}", use.loc,
+                          tree.source) from None
     if target in loading:
         chain = " -> ".join(p.name for p in (*loading[loading.index(target):], target))
         raise located(SchedError, f"use cycle: {chain}", use.loc, tree.source)
     if target in loaded:
         return loaded[target]
+    if len(loading) >= MAX_USE_DEPTH:
+        raise located(SchedError, f"more than {MAX_USE_DEPTH} files in a chain of uses (the "
+                      "limit)", use.loc, tree.source)
     display = (use.path if builtin else
                os.path.normpath(os.path.join(os.path.dirname(tree.filename), use.path)))
     try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc)
+        text = read_text(target)
+    except (OSError, UnicodeDecodeError, ProbschedError) as exc:
+        reason = ("no such file" if isinstance(exc, FileNotFoundError) else
+                  "a folder, not a file" if isinstance(exc, IsADirectoryError) else
+                  exc.message if isinstance(exc, ProbschedError) else str(exc))
         raise located(SchedError, f"cannot use {use.path!r}: {reason} ({target})", use.loc,
                       tree.source) from None
     unit = use.path if builtin else Path(os.path.relpath(target, root_dir)).as_posix()

@@ -28,9 +28,10 @@ from ..errors import Location, ProbschedError
 from ..ir.compute import Workload
 from ..schedule import INSTRUCTIONS, Schedule
 from . import ast
+from .builtins import BUILTINS
 from .checker import check_code
 from .errors import SchedError, located
-from .interpreter import BUILTINS, Code
+from .interpreter import Code
 from .space import SchedSpace, Space
 from .workload_builder import build_workload
 
@@ -102,15 +103,18 @@ class Module:
     def workload(self, name: str | None = None, /, **params: int) -> Workload:
         """The workload ``name`` (the only one when None), parameters overridden by
         ``params``: ``mod.workload("gmm", n=64, m=64, k=64)``."""
-        wdef = self._workload_defs[_pick(name, list(self._workload_defs), "workload",
+        return build_workload(self.workload_def(name), self.ast.source, params)
+
+    def workload_def(self, name: str | None = None) -> ast.WorkloadDef:
+        """The definition of workload ``name`` (the only one when None), as parsed."""
+        return self._workload_defs[_pick(name, list(self._workload_defs), "workload",
                                          self.filename)]
-        return build_workload(wdef, self.ast.source, params)
 
     def space(self, name: str | None = None) -> Space:
         """The space ``name`` (the only one when None; the generated space of
         ``probsched/rules/cpu.sched`` when None and the file has no space)."""
         if name is None and not self.spaces and self._fallback_space is not None:
-            return self._fallback_space()
+            return _Generated(self._fallback_space(), self)
         return self.spaces[_pick(name, list(self.spaces), "space", self.filename)]
 
     def spaces_for(self, workload: str) -> list[Space]:
@@ -128,20 +132,44 @@ class Module:
             return fits[0]
         if self._fallback_space is None:
             raise SchedError(f"{self.filename} has no space for workload {workload}")
-        return self._fallback_space()
+        return _Generated(self._fallback_space(), self)
 
     def check(self) -> None:
-        """Build every workload (default parameters) and run each space bound to one of them
-        once (seed 0, no compile); raise the first error."""
+        """Build every workload (default parameters) and run once (seed 0, no compile) each
+        space that fits it (those bound to it and those for any workload) or, when none does,
+        the space ``probsched run`` would use for it (the generated one); raise the first
+        error."""
         for name in self._workload_defs:
             wl = self.workload(name)
-            for sp in self.spaces.values():
-                if sp.workload_name == name:
-                    sp.apply(Schedule(wl, seed=0))
+            spaces = self.spaces_for(name)
+            if not spaces and self._fallback_space is not None:
+                spaces = [_Generated(self._fallback_space(), self)]
+            for sp in spaces:
+                sp.apply(Schedule(wl, seed=0))
 
     def __repr__(self) -> str:
         return (f"<Module {self.filename}: workloads {self.workload_names}, "
                 f"spaces {list(self.spaces)}, rules {list(self.rules)}>")
+
+
+class _Generated(Space):
+    """The generated space on the workloads of a module: an error it meets, located in the
+    rule library, is reported at the workload's definition (the library's place follows)."""
+
+    def __init__(self, inner: Space, module: Module):
+        self.inner, self.module = inner, module
+        self.name, self.workload_name = inner.name, inner.workload_name
+
+    def _run(self, sch: Schedule) -> None:
+        try:
+            self.inner._run(sch)
+        except ProbschedError as exc:
+            wdef = self.module._workload_defs.get(sch.workload.name)
+            if wdef is None or exc.location is None:
+                raise
+            message = (f"workload {wdef.name}: the generated space fails on it: "
+                       f"{exc.message.splitlines()[0]} (at {exc.location})")
+            raise located(type(exc), message, wdef.loc, self.module.ast.source) from None
 
 
 def _pick(name: str | None, names: list[str], what: str, filename: str) -> str:

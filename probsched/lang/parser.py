@@ -10,84 +10,19 @@ the source line and a caret (see :mod:`probsched.lang.syntax_errors` for the mes
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import re
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedInput, VisitError
-from lark.indenter import Indenter
 
 from ..errors import Location, ProbschedError, SchedSyntaxError
 from . import ast
 from .errors import located
 from .grammar import grammar_text
-from .syntax_errors import IndentationMismatch, syntax_error, token_location
-
-
-class SchedIndenter(Indenter):
-    """Python-style _INDENT/_DEDENT from the _NL tokens; newlines inside brackets are dropped.
-
-    Unlike Lark's Indenter it places indent tokens at the start of the indented line, reports
-    an inconsistent dedent with its position, and keeps the open brackets (for "never
-    closed" messages)."""
-
-    NL_type = "_NL"
-    OPEN_PAREN_types = ["LPAR", "LSQB"]
-    CLOSE_PAREN_types = ["RPAR", "RSQB"]
-    INDENT_type = "_INDENT"
-    DEDENT_type = "_DEDENT"
-    tab_len = 8
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.open_brackets: list[Token] = []
-
-    def handle_NL(self, token: Token) -> Iterator[Token]:
-        if self.open_brackets:
-            return
-        yield token
-        indent_str = token.rsplit("\n", 1)[1]
-        indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
-        line, col = token.end_line, token.end_column
-        assert line is not None and col is not None  # the lexer places its tokens
-
-        def make(kind: str) -> Token:
-            return Token(kind, indent_str, token.end_pos, line, col, line, col, token.end_pos)
-
-        if indent > self.indent_level[-1]:
-            self.indent_level.append(indent)
-            yield make(self.INDENT_type)
-        else:
-            while indent < self.indent_level[-1]:
-                self.indent_level.pop()
-                yield make(self.DEDENT_type)
-            if indent != self.indent_level[-1]:
-                raise IndentationMismatch(
-                    "this line's indentation matches no enclosing block", line, col)
-
-    def _process(self, stream):
-        token = None
-        for token in stream:
-            if token.type == self.NL_type:
-                yield from self.handle_NL(token)
-                continue
-            yield token
-            if token.type in self.OPEN_PAREN_types:
-                self.open_brackets.append(token)
-            elif token.type in self.CLOSE_PAREN_types and self.open_brackets:
-                self.open_brackets.pop()
-        while len(self.indent_level) > 1:
-            self.indent_level.pop()
-            if token is None:
-                yield Token(self.DEDENT_type, "", 0, 1, 1, 1, 1, 0)
-            else:
-                yield Token(self.DEDENT_type, "", token.end_pos, token.end_line,
-                            token.end_column, token.end_line, token.end_column, token.end_pos)
-
-    def process(self, stream):
-        self.indent_level = [0]
-        self.open_brackets = []
-        return self._process(stream)
+from .indenter import SchedIndenter
+from .limits import MAX_FILE_BYTES, MAX_NESTING, strip_bom
+from .syntax_errors import PostlexError, syntax_error, token_location
 
 
 @functools.cache
@@ -102,6 +37,9 @@ def _lark() -> tuple[lark.Lark, SchedIndenter]:
         postlex=indenter,
         cache=True,
     )
+    indenter.keywords = frozenset(
+        t.pattern.value for t in parser.terminals
+        if t.pattern.type == "str" and t.pattern.value.isidentifier())
     return parser, indenter
 
 
@@ -135,8 +73,9 @@ def _is_hex(s: str) -> bool:
     return all(c in "0123456789abcdefABCDEF" for c in s)
 
 
-class _ToAST(Transformer):
-    """Lark tree -> ast dataclasses (one method per rule or alias)."""
+class _ToAST(Transformer_NonRecursive):
+    """Lark tree -> ast dataclasses (one method per rule or alias); iterative, so that a deep
+    tree reaches the nesting check (:func:`_check_nesting`) instead of Python's stack limit."""
 
     def __init__(self, filename: str, source: str):
         super().__init__()
@@ -176,6 +115,13 @@ class _ToAST(Transformer):
         name, axes, dtype, shape, value, over = children
         return ast.StageDecl(self._loc(meta), str(name), axes or (),
                              None if dtype is None else str(dtype), shape, value, over or ())
+
+    @v_args(meta=True)
+    def require(self, meta, children):
+        # The rule's text runs to the end of its line's comment; conditions hold no strings.
+        text = re.sub(r"#[^\n]*", "", self.source[meta.start_pos:meta.end_pos])
+        text = " ".join(text.replace("\\\n", " ").split()).removeprefix("require ")
+        return ast.Require(self._loc(meta), children[0], text)
 
     def shape(self, children):
         return children[0] or ()
@@ -352,17 +298,23 @@ class _ToAST(Transformer):
 def parse(text: str, filename: str = "<string>") -> ast.Module:
     """Parse .sched ``text``; syntax errors raise :class:`SchedSyntaxError` located in
     ``filename``. The tree is immutable, so the last texts parsed are remembered: parsing one
-    again (a space re-run by search, a file loaded again) costs a dictionary lookup."""
+    again (a space re-run by search, a file loaded again) costs a dictionary lookup. A text
+    longer than a file may be (:data:`~probsched.lang.limits.MAX_FILE_BYTES` characters) is
+    refused."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SchedSyntaxError(f"the text is longer than {MAX_FILE_BYTES // 2**20} MB (the limit "
+                               "of a .sched file)", Location(filename, 1, 1))
     return _parse(text, filename)
 
 
 @functools.lru_cache(maxsize=256)
 def _parse(text: str, filename: str) -> ast.Module:
     parser, indenter = _lark()
+    text = strip_bom(text)
     source = text if text.endswith("\n") else text + "\n"
     try:
         tree = parser.parse(source)
-    except IndentationMismatch as exc:
+    except PostlexError as exc:
         raise located(SchedSyntaxError, exc.message,
                       Location(filename, exc.line, exc.column), source) from None
     except UnexpectedInput as exc:
@@ -373,4 +325,19 @@ def _parse(text: str, filename: str) -> ast.Module:
         if isinstance(exc.orig_exc, ProbschedError):
             raise exc.orig_exc from None
         raise
+    for item in items:
+        _check_nesting(item, source)
     return ast.Module(filename, tuple(items), source)
+
+
+def _check_nesting(item: ast.Item, source: str) -> None:
+    """Refuse a definition nested more than :data:`MAX_NESTING` deep (located where it first
+    is): what runs it afterwards (the checker, the interpreter, a workload's passes) recurses
+    on it."""
+    depth, beyond = ast.nesting(item, MAX_NESTING)
+    if beyond is not None:
+        raise located(
+            SchedSyntaxError,
+            f"nested {depth} deep, more than {MAX_NESTING} (the limit): blocks, calls, "
+            "indexing, list brackets and operators each count a level (a + b + c counts "
+            "two); give parts of it names of their own", beyond, source)

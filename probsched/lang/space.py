@@ -78,7 +78,12 @@ class SchedSpace(Space):
         if self.workload_name is not None and sch.workload.name != self.workload_name:
             raise located(SchedError, f"space {self.name} is for workload {self.workload_name}, "
                           f"not {sch.workload.name}", self.location, self.code.source)
-        Interpreter(sch, self.module.rules).run_space(self.code)
+        try:
+            Interpreter(sch, self.module.rules).run_space(self.code)
+        except RecursionError:  # the limits keep runs well within Python's stack; a safety net
+            raise located(SchedError, f"space {self.name} nests too deeply for Python's stack "
+                          "(see the nesting limits in docs/language.md)", self.location,
+                          self.code.source) from None
 
 
 class PythonSpace(Space):

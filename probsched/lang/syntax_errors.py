@@ -18,8 +18,9 @@ from ..errors import Location, SchedSyntaxError
 from .errors import located
 
 
-class IndentationMismatch(LarkError):
-    """A line dedents to a level that no enclosing block has."""
+class PostlexError(LarkError):
+    """What the postlexer finds wrong: a line dedenting to a level no enclosing block has, a
+    keyword where a name goes (Lark's contextual lexer would take it for a name)."""
 
     def __init__(self, message: str, line: int, column: int):
         super().__init__(message)
@@ -54,6 +55,9 @@ CATALOGUE: dict[str, list[str]] = {
         "workload w():\n    input A: float33[4]\n",
         "workload w():\n    input A: float[4]\n",
         "workload w():\n    C[i]: double[4] = 1.0\n",
+    ],
+    "unexpected indentation (only an 'over' clause continues a stage on the next line)": [
+        "workload w():\n    C[i] = 1.0\n        D[i] = 2.0\n",
     ],
     "unexpected indentation": [
         "space s:\n    x = 1\n        y = 2\n",
@@ -131,7 +135,7 @@ def _try_parse(parser: lark.Lark, text: str) -> None:
     LALR state number (see :func:`_label`)."""
     try:
         parser.parse(text)
-    except IndentationMismatch:
+    except PostlexError:
         pass
     except UnexpectedInput as exc:
         exc.state = getattr(exc.state, "position", exc.state)

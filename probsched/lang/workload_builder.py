@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from ..errors import Location, ProbschedError, WorkloadError
+from ..errors import InferenceError, Location, ProbschedError, WorkloadError
 from ..ir import expr as E
 from ..ir.compute import Stage, Tensor, Workload, WorkloadBuilder
 from . import ast
@@ -64,8 +64,21 @@ class _Builder:
         return v
 
     def int_expr(self, e: ast.Expr):
+        """Integer arithmetic of the parameters; with comparisons and ``and or not`` too, for
+        ``require`` (an ``integer`` elsewhere refuses their bools)."""
         if isinstance(e, ast.Const):
             return e.value
+        if isinstance(e, ast.Compare):
+            a, b = self.int_expr(e.left), self.int_expr(e.right)
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b,
+                    "!=": a != b}[e.op]
+        if isinstance(e, ast.BoolOp):
+            a = self.int_expr(e.left)
+            if bool(a) == (e.op == "or"):
+                return a
+            return self.int_expr(e.right)
+        if isinstance(e, ast.UnaryOp) and e.op == "not":
+            return not self.int_expr(e.operand)
         if isinstance(e, ast.Name):
             if e.id in self.params:
                 return self.params[e.id]
@@ -169,18 +182,32 @@ class _Builder:
 
     # ------------------------------------------------ the whole workload
 
+    def require(self, r: ast.Require) -> None:
+        """Check a ``require`` on the parameters, naming those it reads when it fails."""
+        if not self.int_expr(r.cond):
+            names = [n.id for n in _names(r.cond)]
+            values = ", ".join(f"{n}={self.params[n]}" for n in dict.fromkeys(names))
+            raise self.error(f"workload {self.wdef.name}: requirement {r.text} fails"
+                             + (f" for {values}" if values else ""), r.loc)
+
     def build(self, overrides: Mapping[str, int]) -> Workload:
         self.bind_params(overrides)
+        for item in self.wdef.items:
+            if isinstance(item, ast.Require):
+                self.require(item)
         wb = WorkloadBuilder(self.wdef.name, self.params)
         for item in self.wdef.items:
+            if isinstance(item, ast.Require):
+                continue
             try:
                 tensor: Tensor | Stage
                 if isinstance(item, ast.InputDecl):
                     shape = self.shape(item.shape, f"input {item.name}")
                     tensor = wb.input(item.name, shape, item.dtype)
                 else:
-                    tensor = self.stage(wb, item)
-                    wb.build()  # validates the stages so far: errors point at this one
+                    tensor = self.stage(wb, item)  # validated at once: errors point at it
+            except InferenceError as exc:
+                raise self.error(_how_to_give(exc, item), item.loc) from None
             except ProbschedError as exc:
                 if exc.location is not None:
                     raise
@@ -203,6 +230,38 @@ class _Builder:
         shape = None if s.shape is None else self.shape(s.shape, f"stage {s.name}")
         return wb.compute(s.name, s.axes, value, shape=shape, extents=extents or None,
                           dtype=s.dtype)
+
+
+def _names(e: ast.Expr) -> list[ast.Name]:
+    """The names in ``e``, in order (iteratively)."""
+    out, stack = [], [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, ast.Name):
+            out.append(x)
+        elif isinstance(x, ast.BinOp | ast.Compare | ast.BoolOp):
+            stack += [x.right, x.left]
+        elif isinstance(x, ast.UnaryOp):
+            stack.append(x.operand)
+        elif isinstance(x, ast.Call):
+            stack += reversed(x.args)
+    return out
+
+
+def _how_to_give(exc: InferenceError, item: ast.InputDecl | ast.StageDecl) -> str:
+    """The .sched way to give extents that cannot be inferred (``compute`` names the Python
+    keyword arguments)."""
+    axes = ", ".join(exc.axes)
+    what = (f"axis {axes}: it indexes" if len(exc.axes) == 1 else f"axes {axes}: they index")
+    what = f"stage {exc.stage}: cannot infer the extent of {'reduction ' * exc.reduction}{what}"
+    assert isinstance(item, ast.StageDecl)
+    left = f"{exc.stage}[{', '.join(item.axes)}]"
+    if exc.reduction:
+        overs = ", ".join(f"{a} < N" for a in exc.axes)
+        return f"{what} no tensor directly; give it after the value: {left} = ... over {overs}"
+    dims = ", ".join("N" if a in exc.axes else f"<extent of {a}>" for a in item.axes)
+    return (f"{what} no tensor directly; give the stage's type and shape: "
+            f"{left}: {item.dtype or 'float32'}[{dims}] = ...")
 
 
 def build_workload(wdef: ast.WorkloadDef, source: str = "",

@@ -9,26 +9,104 @@ True
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
 
 import numpy as np
 
 
 def prime_factors(n: int) -> list[int]:
-    out, p = [], 2
-    while p * p <= n:
+    """The prime factors of ``n >= 1`` in ascending order, with multiplicity. Fast for every
+    extent: trial division by the small primes, then Miller-Rabin and Pollard's rho
+    (Brent's variant) for what is left, so ``10**30`` or the prime ``10**18 + 3`` take
+    microseconds, not hours."""
+    return list(_factor(n))
+
+
+@functools.lru_cache(maxsize=4096)
+def _factor(n: int) -> tuple[int, ...]:
+    out: list[int] = []
+    for p in _SMALL_PRIMES:
+        if p * p > n:
+            break
         while n % p == 0:
             out.append(p)
             n //= p
-        p += 1
     if n > 1:
-        out.append(n)
-    return out
+        pending = [n]
+        while pending:
+            m = pending.pop()
+            if m < _TRIAL_BOUND**2 or _is_prime(m):  # no factor below the bound is left
+                out.append(m)
+            else:
+                d = _rho(m)
+                pending += [d, m // d]
+    return tuple(sorted(out))
 
 
-def divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
+def divisors(n: int, bound: int | None = None) -> list[int]:
+    """The divisors of ``n >= 1`` (those up to ``bound`` when given) in ascending order,
+    made from the prime factors."""
+    found = [1]
+    for p, k in sorted(collections.Counter(_factor(n)).items()):
+        found += [d * p**e for d in found for e in range(1, k + 1)
+                  if bound is None or d * p**e <= bound]
+    return sorted(found)
+
+
+_TRIAL_BOUND = 1000
+_SMALL_PRIMES = [p for p in range(2, _TRIAL_BOUND)
+                 if all(p % q for q in range(2, math.isqrt(p) + 1))]
+# Miller-Rabin with these bases decides every n < 3.3 * 10**24; above, a composite passes with
+# probability below 4**-20 (and would only make a tiling coarser).
+_WITNESSES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71)
+
+
+def _is_prime(n: int) -> bool:
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for a in _WITNESSES:
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = x * x % n
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _rho(n: int) -> int:
+    """A proper divisor of the odd composite ``n`` (Pollard-Brent; deterministic: the
+    constants are tried in order)."""
+    for c in range(1, n):
+        y, m, g, r, q = 2, 128, 1, 1, 1
+        x = ys = y
+        while g == 1:
+            x = y
+            for _ in range(r):
+                y = (y * y + c) % n
+            k = 0
+            while k < r and g == 1:
+                ys = y
+                for _ in range(min(m, r - k)):
+                    y = (y * y + c) % n
+                    q = q * abs(x - y) % n
+                g = math.gcd(q, n)
+                k += m
+            r *= 2
+        if g == n:  # the batch overshot: step back one at a time
+            g = 1
+            while g == 1:
+                ys = (ys * ys + c) % n
+                g = math.gcd(abs(x - ys), n)
+        if g != n:
+            return g
+    raise AssertionError(f"no factor of {n} found")
 
 
 def sample_perfect_tile(rng: np.random.Generator, extent: int, n: int, max_innermost: int
@@ -36,7 +114,7 @@ def sample_perfect_tile(rng: np.random.Generator, extent: int, n: int, max_inner
     """``n`` factors multiplying to ``extent``, innermost <= ``max_innermost``: the innermost
     uniformly among the allowed divisors, then each remaining prime factor in a uniformly
     random tile."""
-    inner_choices = [d for d in divisors(extent) if d <= max_innermost]
+    inner_choices = divisors(extent, max_innermost)
     innermost = inner_choices[int(rng.integers(len(inner_choices)))]
     tiles = [1] * n
     tiles[-1] = innermost

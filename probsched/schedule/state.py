@@ -24,6 +24,7 @@ from .trace import RV, Decisions, Instruction, Trace, freeze
 
 ROOT = "<root>"
 INLINE = "<inline>"
+MAX_LOOP_DEPTH = 64  # loops nested in one another in a program (what codegen's stack holds)
 
 
 class Removed(str):
@@ -196,5 +197,11 @@ class ScheduleState:
             result = fn(program, *fn_args)
         except ValueError as exc:
             raise self._fail(prim, args, str(exc)) from None
+        out = result[0] if isinstance(result, tuple) else result
+        if isinstance(out, Program) and out is not program:
+            depth = max((len(p) for p in out.paths()[0].values()), default=0)
+            if depth > MAX_LOOP_DEPTH:
+                raise self._fail(prim, args, f"the program would nest {depth} loops, more than "
+                                 f"{MAX_LOOP_DEPTH} (the limit)")
         self._last_apply = (program, fn, fn_args, result)
         return result

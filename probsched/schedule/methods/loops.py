@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from ...ir.program import LoopKind
 from ..primitives import loops
 from ..registry import instruction
-from ..state import ScheduleState
+from ..state import MAX_LOOP_DEPTH, ScheduleState
 from ..trace import RV
 
 
@@ -43,6 +43,9 @@ class LoopMethods(ScheduleState):
         args = (loop, list(factors) if isinstance(factors, list | tuple) else factors)
         if not isinstance(factors, list | tuple):
             raise self._fail("split", args, "argument 2, 'factors': expected a list")
+        if len(factors) > MAX_LOOP_DEPTH:
+            raise self._fail("split", args, f"argument 2, 'factors': {len(factors)} factors, "
+                             f"more than {MAX_LOOP_DEPTH} (the limit: a loop nest holds that many)")
         var = self._loop(loop, "split", args, 1)
         values = [self._int(f, "split", args, "argument 2, 'factors'") for f in factors]
         program, names = self._apply("split", args, loops.split, var, values)

@@ -12,7 +12,7 @@ from ...values import is_int, is_number
 from .. import sampling
 from ..primitives import inlining, location
 from ..registry import instruction
-from ..state import INLINE, ROOT, ScheduleState
+from ..state import INLINE, MAX_LOOP_DEPTH, ROOT, ScheduleState
 from ..trace import RV
 
 
@@ -30,6 +30,9 @@ class SamplingMethods(ScheduleState):
         var = self._loop(loop, "sample_perfect_tile", args, 1)
         if not is_int(n) or n < 1:
             raise self._fail("sample_perfect_tile", args, "argument 2, 'n': expected n >= 1")
+        if n > MAX_LOOP_DEPTH:
+            raise self._fail("sample_perfect_tile", args, f"argument 2, 'n': {n} tiles, more "
+                             f"than {MAX_LOOP_DEPTH} (the limit: a loop nest holds that many)")
         if not is_int(max_innermost_factor) or max_innermost_factor < 1:
             raise self._fail("sample_perfect_tile", args,
                              "argument 3, 'max_innermost_factor': expected a positive integer")
@@ -64,8 +67,10 @@ class SamplingMethods(ScheduleState):
                              "candidates and probs must be non-empty and of equal length")
         if not all(is_int(c) for c in candidates):
             raise self._fail("sample_categorical", args, "candidates must be integers")
-        if not all(is_number(p) and p >= 0 for p in probs) or sum(probs) <= 0:
-            raise self._fail("sample_categorical", args, "probs must be numbers >= 0, not all 0")
+        if (not all(is_number(p) and math.isfinite(p) and p >= 0 for p in probs)
+                or sum(probs) <= 0):
+            raise self._fail("sample_categorical", args,
+                             "probs must be finite numbers >= 0, not all 0")
         if decision is not None and not is_int(decision):
             raise self._fail("sample_categorical", args,
                              f"decision {decision!r} is not a candidate index")

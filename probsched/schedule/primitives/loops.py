@@ -14,6 +14,8 @@ from ...ir import expr as E
 from ...ir import tree
 from ...ir.program import Block, Loop, LoopKind, Program
 
+MAX_EXTENT = 2**62  # of any loop: loop counters and index arithmetic are 64-bit
+
 
 def _loop(program: Program, var: str) -> tuple[tree.Path, Loop]:
     path = tree.find_loop(program, var)
@@ -31,6 +33,9 @@ def infer_factors(extent: int, factors: list[int | None]) -> list[int]:
             raise ValueError(f"factor {f!r} is not a positive integer")
     known = math.prod(f for f in factors if f is not None)
     out = [(-(-extent // known)) if f is None else f for f in factors]
+    if math.prod(out) >= MAX_EXTENT:
+        raise ValueError(f"factors {out} multiply to 2**{math.prod(out).bit_length() - 1} or "
+                         f"more; loops run fewer than 2**62 iterations (the limit)")
     if math.prod(out) < extent:
         raise ValueError(f"factors {out} multiply to {math.prod(out)} < extent {extent}")
     return out
@@ -100,6 +105,9 @@ def fuse(program: Program, vars_: list[str]) -> tuple[Program, str]:
         raise ValueError("fused loops must be given outermost first, each directly inside the "
                          "previous one")
     extent = math.prod(lp.extent for lp in chain)
+    if extent >= MAX_EXTENT:
+        raise ValueError(f"the fused loop would run {extent} iterations; loops run fewer than "
+                         "2**62 (the limit)")
     name = tree.fresh_name("_".join(vars_) + "_fused", tree.loop_vars(program))
     mapping, inner = {}, 1
     for lp in reversed(chain):
