@@ -102,19 +102,24 @@ def test_run_refuses_a_workload_too_big_to_measure(tmp_path, capsys):
                     "    B[i, j] = A[i, j] * 2.0\n")
     assert main(["run", str(path)]) == 1
     out = capsys.readouterr()
-    assert out.err.startswith(f"{path}:1:1: error: workload w needs about 32768.0 GiB to be "
-                              "measured") and "--param" in out.err
-    assert out.err.count("needs about") == 1 and "Traceback" not in out.err + out.out
+    assert out.err.startswith(f"{path}:1:1: error: workload w: checking its candidates needs "
+                              "49152.") and "available" in out.err and "--param" in out.err
+    assert out.err.count("needs") == 1 and "Traceback" not in out.err + out.out
     assert main(["run", str(path), "--param", "n=2097152"]) == 1
     assert "input A: 2199023255552 elements, more than 2**40" in capsys.readouterr().err
 
 
-def test_memory_needed_counts_inputs_stages_and_outputs():
-    from probsched.driver.run import check_fits, memory_needed
-    from probsched.workloads import gmm
+def test_run_refuses_a_workload_bigger_than_memory_at_its_definition(monkeypatch, tmp_path):
+    from probsched.driver.run import workload_to_measure
+    from probsched.ir import reference
 
-    wl = gmm(b=1, n=4, m=8, k=2)  # A 8, B 16 elements in; C 32 out
-    assert memory_needed(wl) == (8 + 16) * (8 + 2 * 4) + 32 * 8 + 32 * 2 * 4
-    check_fits(wl, available=memory_needed(wl))
-    with pytest.raises(ps.ProbschedError, match="needs about 0.0 GiB"):
-        check_fits(wl, available=memory_needed(wl) - 1)
+    path = tmp_path / "w.sched"
+    path.write_text("# a small workload on a machine with 1 MB\n"
+                    "workload w(n = 256):\n    input A: float32[n, n]\n"
+                    "    B[i, j] = A[i, j] * 2.0\n")
+    mod = ps.load(path)
+    assert workload_to_measure(mod).name == "w"
+    monkeypatch.setattr(reference, "available_bytes", lambda: 2**20)
+    with pytest.raises(ps.ProbschedError, match=r"w.sched:2:1: error: workload w: checking "
+                       r"its candidates needs 0\.\d GiB .*--param"):
+        workload_to_measure(mod)

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ProbschedError
 from ..ir.compute import Workload
+from ..ir.reference import check_memory
 from ..lang.errors import SchedError, located
 from ..lang.loader import load
 from ..lang.module import Module
+from ..measure.runner import CHECK_COPIES
 from ..schedule import Schedule, Trace
 
 
@@ -75,59 +76,18 @@ def parse_params(items: Sequence[str]) -> dict[str, int]:
     return out
 
 
-_ITEM_BYTES = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
-
-
-def memory_needed(wl: Workload) -> int:
-    """Bytes that measuring ``wl`` holds at once, about: each input drawn in float64 and kept
-    twice (pristine and working copy), every stage in the reference's float64, each output
-    again as reference and kernel buffer."""
-    total = 0
-    for t in wl.inputs:
-        total += math.prod(t.shape) * (8 + 2 * _ITEM_BYTES.get(t.dtype, 8))
-    for s in wl.stages:
-        total += math.prod(s.shape) * 8
-    for s in wl.outputs:
-        total += math.prod(s.shape) * 2 * _ITEM_BYTES.get(s.dtype, 8)
-    return total
-
-
-def memory_available() -> int | None:
-    """Bytes of memory this machine has available now (None where it cannot tell)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def check_fits(wl: Workload, available: int | None = None) -> None:
-    """Raise a ``ProbschedError`` when measuring ``wl`` needs more memory than is available
-    (before a worker tries, and fails with a traceback)."""
-    need, have = memory_needed(wl), available if available is not None else memory_available()
-    if have is not None and need > have:
-        raise ProbschedError(
-            f"workload {wl.name} needs about {need / 2**30:.1f} GiB to be measured (its inputs "
-            f"twice, its stages in float64, its outputs twice) and this machine has "
-            f"{have / 2**30:.1f} GiB available: give it smaller parameters (--param)")
-
-
 def workload_to_measure(mod: Module, name: str | None = None, params: Sequence[str] = ()
                         ) -> Workload:
     """Workload ``name`` of ``mod`` with ``params`` (``NAME=VALUE``), refused (at its
     definition) when measuring it needs more memory than is available."""
     wl = mod.workload(name, **parse_params(params))
     try:
-        check_fits(wl)
+        # the runner's own estimate, made here so that the error comes before any work
+        check_memory(wl, CHECK_COPIES, "checking its candidates")
     except ProbschedError as exc:
         wdef = mod.workload_def(wl.name)
-        raise located(SchedError, exc.message, wdef.loc, mod.ast.source) from None
+        raise located(SchedError, f"{exc.message}: give it smaller parameters (--param)",
+                      wdef.loc, mod.ast.source) from None
     return wl
 
 

@@ -197,12 +197,15 @@ class _Case:
     all_finite: bool  # every reference value finite (the fast check applies)
 
 
+CHECK_COPIES = 6
+"""Copies of a workload's tensors that checking its candidates holds: the inputs twice
+(pristine, working), the reference's tensors, its error bounds' three copies."""
+
 _cases: OrderedDict[tuple[str, int], _Case] = OrderedDict()
 
 
 def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
-    # inputs twice (pristine, working), the reference's tensors, its bounds' three copies
-    check_memory(workload, 6, "checking its candidates")
+    check_memory(workload, CHECK_COPIES, "checking its candidates")
     pristine = random_inputs(workload, seed=seed)
     # One BLAS thread: OpenBLAS's threads keep spinning for a while after a call, and on a
     # 2-core machine they would take a core from the kernel timed next.
