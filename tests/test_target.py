@@ -127,3 +127,15 @@ def test_schedules_copy_and_replay_keep_their_target():
     assert sch.copy().target is target
     assert sch.trace.replay(WL, target=target).target is target
     assert LoopKind.VECTORIZED.value in str(sch.program)
+
+
+def test_cuda_targets_are_named_descriptions_beside_the_cpu():
+    from probsched.target import CudaTarget, resolve
+
+    t = resolve("cuda")
+    assert isinstance(t, CudaTarget) and t.kind == "cuda" and t is resolve("cuda:sm_90")
+    assert t.compute_capability == (9, 0) and t.max_threads_per_block == 1024
+    assert t.key != resolve("sm_80").key and "sm_90" in t.describe()
+    assert 60e12 < t.peak_fp32_flops() < 70e12  # 132 SMs x 128 lanes x 2 x 1.98 GHz
+    with pytest.raises(ps.ProbschedError, match="unknown CUDA target 'sm_1'; known: sm_90"):
+        resolve("sm_1")

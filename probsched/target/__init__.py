@@ -4,8 +4,10 @@ The schedule's queries (``vector_lanes()``, ``vector_registers()``, ``cache_byte
 ``num_cores()``), codegen, the builder and the database's record keys all read a target given
 to them; :func:`resolve` is the one place that turns "none given" into the host.
 
-Kinds: :class:`~.cpu.CpuTarget` (``"host"`` or an x86-64 level such as ``"x86-64-v3"``). A
-CUDA device will be another kind beside it, with the same ``kind``, ``key`` and ``describe``.
+Kinds: :class:`~.cpu.CpuTarget` (``"host"`` or an x86-64 level such as ``"x86-64-v3"``) and
+:class:`~.cuda.CudaTarget` (``"cuda"``, ``"sm_90"``, ``"cuda:sm_80"``: a device description;
+a real device is read by :func:`probsched.measure.cuda.device_target`), with the same
+``kind``, ``key`` and ``describe``.
 
 >>> resolve(None) is host()
 True
@@ -19,8 +21,10 @@ from typing import Protocol, runtime_checkable
 
 from ..errors import ProbschedError
 from .cpu import LEVELS, CpuTarget, cpu_target, host
+from .cuda import CudaTarget, cuda_target
 
-__all__ = ["LEVELS", "CpuTarget", "Target", "cpu_target", "host", "resolve"]
+__all__ = ["LEVELS", "CpuTarget", "CudaTarget", "Target", "cpu_target", "cuda_target", "host",
+           "resolve"]
 
 
 @runtime_checkable
@@ -41,12 +45,15 @@ class Target(Protocol):
 
 def resolve(target: Target | str | None) -> Target:
     """The target to use: the host when ``None``, a target by name (``"host"``, ``"cpu"``,
-    ``"x86-64-v3"``, ...), or ``target`` itself."""
+    ``"x86-64-v3"``, ``"cuda"``, ``"sm_90"``, ``"cuda:sm_80"``, ...), or ``target`` itself."""
     if target is None:
         return host()
     if isinstance(target, str):
+        if target == "cuda" or target.startswith(("cuda:", "sm_")):
+            return cuda_target(target.removeprefix("cuda:"))
         return cpu_target("host" if target == "cpu" else target)
-    if isinstance(target, CpuTarget):
+    if isinstance(target, (CpuTarget, CudaTarget)):
         return target
-    raise ProbschedError(f"not a target: {target!r} (give a name such as 'host' or "
-                         f"'x86-64-v3', or a probsched.target.CpuTarget)")
+    raise ProbschedError(f"not a target: {target!r} (give a name such as 'host', "
+                         f"'x86-64-v3' or 'cuda', or a probsched.target.CpuTarget or "
+                         f"CudaTarget)")
