@@ -31,7 +31,8 @@ def test_run_says_the_reference_needs_too_much_memory(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stderr and "not correct" not in out.stderr
-    assert "reference of workload big could not be computed" in out.stderr
+    # refused at the workload's definition, before a worker computes anything
+    assert f"{path}:2:1: error: workload big: checking its candidates needs" in out.stderr
     assert "GiB" in out.stderr and f"{n}x{n}" in out.stderr
     assert time.monotonic() - t < 120  # refused before allocating, not after swapping
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from lark import Token
 from lark.indenter import Indenter
 
-from .limits import MAX_STATEMENT_TOKENS
+from .limits import MAX_FILE_TOKENS, MAX_NESTING, MAX_STATEMENT_TOKENS
 from .syntax_errors import PostlexError
 
 
@@ -62,7 +62,13 @@ class SchedIndenter(Indenter):
         token = None
         line_start = True
         first, count = None, 0  # the statement's first token, and its tokens so far
+        total, squares = 0, 0  # the file's tokens; square brackets open now
         for token in stream:
+            total += 1
+            if total > MAX_FILE_TOKENS:
+                raise PostlexError(f"a file of more than {MAX_FILE_TOKENS} tokens (the limit); "
+                                   "split it into files that use each other", token.line,
+                                   token.column)
             if token.type == self.NL_type:
                 yield from self.handle_NL(token)
                 line_start = not self.open_brackets
@@ -81,8 +87,14 @@ class SchedIndenter(Indenter):
             yield token
             if token.type in self.OPEN_PAREN_types:
                 self.open_brackets.append(token)
+                squares += token.type == "LSQB"
+                if squares > MAX_NESTING:
+                    raise PostlexError(
+                        f"square brackets nested more than {MAX_NESTING} deep (the limit of "
+                        "nesting); give parts of it names of their own", token.line,
+                        token.column)
             elif token.type in self.CLOSE_PAREN_types and self.open_brackets:
-                self.open_brackets.pop()
+                squares -= self.open_brackets.pop().type == "LSQB"
         while len(self.indent_level) > 1:
             self.indent_level.pop()
             if token is None:

@@ -27,6 +27,11 @@ MAX_USE_DEPTH = 32
 
 # ---------------------------------------------------------------- syntax
 
+MAX_FILE_TOKENS = 100_000
+"""Tokens of one file. Lark's LALR parser, with the tree it builds, handles some 10,000 to
+20,000 tokens a second on these machines, so this bounds a parse to seconds (the largest
+file probsched ships, ``cpu.sched``, has about 4,000)."""
+
 MAX_STATEMENT_TOKENS = 20_000
 """Tokens of one logical line (a statement, or a stage with its brackets spanning lines): a
 line of a megabyte stops here instead of being parsed to the end."""
@@ -34,7 +39,9 @@ line of a megabyte stops here instead of being parsed to the end."""
 MAX_NESTING = 100
 """Blocks (``if``, ``for``) and expressions (operators, calls, indexing, list brackets)
 nested in one another in one definition; a chain ``a + b + c`` nests one level per
-operator. Parentheses alone do not nest."""
+operator. Parentheses alone do not nest. Square brackets (lists, indexing) are also counted
+as they are lexed, so that a file of deep brackets stops at the first one too deep instead of
+being parsed to its end."""
 
 # ---------------------------------------------------------------- running a space
 

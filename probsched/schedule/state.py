@@ -153,12 +153,18 @@ class ScheduleState:
         return ScheduleError(f"{prim}({shown}): {reason}")
 
     def _describe(self, a: Any) -> str:
+        """``a`` for an error message: a random variable with its value; a long list with its
+        first and last items and its length (a message stays one readable line)."""
         if isinstance(a, RV) and a in self._values:
             kind = {"b": "block", "l": "loop", "v": "value"}[a.kind]
-            return f"{a}={kind} {self._values[a]}"
+            return _shorten(f"{a}={kind} {self._values[a]}")
         if isinstance(a, list | tuple):
+            if len(a) > 2 * _SHOWN_ITEMS:
+                head = ", ".join(self._describe(x) for x in a[:_SHOWN_ITEMS])
+                tail = ", ".join(self._describe(x) for x in a[-_SHOWN_ITEMS:])
+                return f"[{head}, ... {tail}] ({len(a)} items)"
             return "[" + ", ".join(self._describe(x) for x in a) + "]"
-        return repr(a)
+        return _shorten(repr(a))
 
     def _loop(self, rv: Any, prim: str, args: tuple, position: int) -> str:
         if not isinstance(rv, RV) or rv.kind != "l" or rv not in self._values:
@@ -205,3 +211,14 @@ class ScheduleState:
                                  f"{MAX_LOOP_DEPTH} (the limit)")
         self._last_apply = (program, fn, fn_args, result)
         return result
+
+
+_SHOWN_ITEMS = 4  # of a long list in an error message, at each end
+_SHOWN_CHARS = 120  # of one value in an error message
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    half = _SHOWN_CHARS // 2
+    return f"{text[:half]}...{text[-half:]} ({len(text)} characters)"
