@@ -148,7 +148,7 @@ class Runner:
         reply = self.worker.call(_measure, key, artifact, self.config, slow_s,
                                  timeout_s=self.config.timeout_s)
         if reply.ok and reply.value is None:  # first contact with this workload
-            prep = self.worker.call(_prepare, key, workload, seed,
+            prep = self.worker.call(prepare_case, key, workload, seed,
                                     timeout_s=self.prepare_timeout_s)
             if not prep.ok:  # no candidate of this workload can be checked: not theirs
                 raise MeasureError(_unprepared(workload, prep))
@@ -204,7 +204,7 @@ CHECK_COPIES = 6
 _cases: OrderedDict[tuple[str, int], _Case] = OrderedDict()
 
 
-def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
+def prepare_case(key: tuple[str, int], workload: Workload, seed: int) -> None:
     check_memory(workload, CHECK_COPIES, "checking its candidates")
     pristine = random_inputs(workload, seed=seed)
     # One BLAS thread: OpenBLAS's threads keep spinning for a while after a call, and on a
@@ -230,6 +230,11 @@ def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
         _cases.popitem(last=False)
 
 
+def cached_case(key: tuple[str, int]) -> _Case | None:
+    """The case ``prepare_case`` made for ``key`` in this process (None if none, or evicted)."""
+    return _cases.get(key)
+
+
 def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig,
              slow_s: float | None = None) -> RunResult | None:
     """None when this process has not prepared the workload yet."""
@@ -243,13 +248,13 @@ def _measure(key: tuple[str, int], artifact: CompiledArtifact, cfg: RunConfig,
     for work, orig in zip(case.inputs, case.pristine, strict=True):
         np.copyto(work, orig)
     for out in case.outputs:
-        _poison(out)
+        poison(out)
     call = kernel.bind(*case.inputs, *case.outputs)
 
     t = time.perf_counter()
     call()
     first = time.perf_counter() - t
-    ok, err, msg = _check(case)
+    ok, err, msg = check_case(case)
     if not ok:
         return RunResult.failed("wrong", msg, err)
 
@@ -305,7 +310,7 @@ def _check_signature(artifact: CompiledArtifact, case: _Case) -> None:
                            f"{case.workload.name} has {want}")
 
 
-def _check(case: _Case) -> tuple[bool, float, str]:
+def check_case(case: _Case) -> tuple[bool, float, str]:
     """``check_outputs`` against the rounding-error tolerances, with a fast path for the
     common case (an all-finite reference and a close result): float32 passes, instead of
     several float64 ones (~35 ms at 512^2)."""
@@ -322,7 +327,7 @@ def _check(case: _Case) -> tuple[bool, float, str]:
     return check_outputs(case.outputs, case.refs, names=names, tolerances=case.tolerances)
 
 
-def _poison(out: np.ndarray) -> None:
+def poison(out: np.ndarray) -> None:
     """Fill an output with what no kernel should leave there: NaN (``check_outputs`` reports
     "output not written"), the most negative integer, or False."""
     if np.issubdtype(out.dtype, np.floating):
