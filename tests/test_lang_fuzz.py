@@ -180,7 +180,7 @@ def _scale_inputs() -> list[tuple[str, str, str]]:
 
 @pytest.mark.slow
 def test_fuzz_at_scale_in_a_sandbox():
-    """Every input ends in success or a located error (no traceback), within 10 s and 1 GB
+    """Every input ends in success or a located error (no traceback), within 10 s of CPU and 1 GB
     more than the worker holds; a summary is printed (``-s``) for docs/benchmarks.md."""
     inputs = _scale_inputs()
     outcomes: collections.Counter = collections.Counter()

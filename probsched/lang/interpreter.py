@@ -33,6 +33,7 @@ from . import ast
 from .builtins import BUILTINS, CONSTANTS, FUNCTIONS, call_builtin, equal, flat, type_name
 from .errors import SchedError, did_you_mean, located
 from .limits import (
+    CALL_WORK,
     MAX_CALL_DEPTH,
     MAX_INT_DIGITS,
     MAX_ITEM_WORK,
@@ -130,11 +131,11 @@ class Interpreter:
         if program is not self._sized[0]:
             loops, blocks = program.paths()
             self._sized = (program, len(loops) + len(blocks))
-        self.program_work += self._sized[1]
+        self.program_work += self._sized[1] + CALL_WORK
         if self.program_work > MAX_PROGRAM_WORK:
             raise self.error(f"the space's primitives and queries went over more than "
                              f"{MAX_PROGRAM_WORK} loops and blocks in all (the limit: each call "
-                             "counts the program's size)", loc, code)
+                             f"counts the program's size and {CALL_WORK})", loc, code)
 
     def integer(self, v: Any, loc: Location, code: Code) -> Any:
         """``v``, unless it is an integer of more than MAX_INT_DIGITS digits."""

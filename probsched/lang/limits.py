@@ -57,7 +57,13 @@ MAX_ITEMS = 100_000
 
 MAX_PROGRAM_WORK = 1_000_000
 """Loops and blocks that the primitives and queries of one run go over, in all: each call
-counts the program's size when it is made (what it looks through)."""
+counts the program's size when it is made (what it looks through), plus
+:data:`CALL_WORK`."""
+
+CALL_WORK = 20
+"""What a primitive or query counts beyond the program's size: its fixed cost (a new program,
+a trace entry; some 60 us) in loops and blocks' worth, so that a loop of cheap calls on a tiny
+program (90,000 annotates took 6 s) stops within seconds too."""
 
 MAX_CALL_DEPTH = 64
 """Rule calls nested in one another (endless recursion stops here)."""
