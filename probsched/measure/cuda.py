@@ -82,8 +82,11 @@ class CudaRunner:
         self.worker = Worker(name="probsched-cuda")
         self.lock = MachineLock()
 
-    def run(self, kernel: GpuKernel, workload: Workload, *, seed: int = 0) -> RunResult:
-        """Check and time ``kernel`` (built from a program of ``workload``)."""
+    def run(self, kernel: GpuKernel, workload: Workload, *, seed: int = 0,
+            slow_s: float | None = None) -> RunResult:
+        """Check and time ``kernel`` (built from a program of ``workload``). ``slow_s`` is the
+        CPU runner's shortcut for slow losers; launches are cheap next to a candidate's
+        compile here, so every candidate gets its full repeats and it is not used."""
         with self.lock:
             key = (workload.structural_hash, seed)
             reply = self.worker.call(_measure, key, kernel, self.config,
