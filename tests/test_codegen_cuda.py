@@ -261,3 +261,33 @@ def test_check_runs_a_cuda_space_for_the_cuda_target():
     with pytest.raises(ps.ProbschedError, match="cuda_matmul.sched:.*bind.*the target is not "
                        "a GPU"):
         mod.check()
+
+
+def test_a_shared_accumulator_is_written_back_cooperatively_after_a_barrier(golden):
+    sch = ps.Schedule(gmm(b=1, n=16, m=16, k=8), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, k = sch.get_loops(c)
+    i0, i1, i2 = sch.split(i, [None, 4, 2])
+    j0, j1, j2 = sch.split(j, [None, 4, 2])
+    sch.reorder(i0, j0, i1, j1, k, i2, j2)
+    sch.bind(i0, "blockIdx.y")
+    sch.bind(j0, "blockIdx.x")
+    sch.bind(i1, "threadIdx.y")
+    sch.bind(j1, "threadIdx.x")
+    wb = sch.cache_write(c, "shared")
+    sch.reverse_compute_at(wb, j0)  # the block's 8 x 8 tile, copied out by all 16 threads
+    golden(plan_text(plan_kernel(apply_passes(sch.program), SM90)))
+    assert_emulated_matches(sch)
+
+
+def test_a_local_copy_of_a_row_per_thread_matches():
+    sch = ps.Schedule(gmm(b=1, n=16, m=16, k=8), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, k = sch.get_loops(c)
+    sch.bind(i, "blockIdx.x")
+    sch.bind(j, "threadIdx.x")
+    a = sch.cache_read(c, "A", "local")
+    sch.compute_at(a, j)  # each thread its own copy of A's row: no race, no barrier
+    plan = plan_kernel(apply_passes(sch.program), SM90)
+    assert plan.local == ("A_local",) and "barrier" not in plan_text(plan)
+    assert_emulated_matches(sch)
