@@ -291,3 +291,14 @@ def test_a_local_copy_of_a_row_per_thread_matches():
     plan = plan_kernel(apply_passes(sch.program), SM90)
     assert plan.local == ("A_local",) and "barrier" not in plan_text(plan)
     assert_emulated_matches(sch)
+
+
+@pytest.mark.parametrize("shape", [dict(n=20, m=36, k=12), dict(n=7, m=9, k=5),
+                                   dict(n=32, m=16, k=17)])
+@pytest.mark.parametrize("seed", [1, 4])
+def test_sampled_kernels_of_the_space_at_odd_shapes_match_the_reference(shape, seed):
+    # Shapes no tile divides: partial tiles, guarded cooperative copies, idle threads.
+    mod = ps.load(EXAMPLE)
+    sch = ps.Schedule(mod.workload(**shape), seed=seed, target="cuda")
+    mod.space().apply(sch)
+    assert_emulated_matches(sch)
