@@ -184,3 +184,18 @@ def test_shared_memory_over_the_device_limit_is_refused():
         sch.compute_at(b, k0)
     assert str(sch.program) == before
 
+
+
+def test_gpu_queries_read_the_cuda_target():
+    sch = ps.Schedule(gmm(b=1, n=8, m=8, k=4), target="cuda")
+    assert (sch.warp_size(), sch.max_threads_per_block(), sch.max_shared_bytes()) == (
+        32, 1024, 227 * 1024)
+    with pytest.raises(ScheduleError, match="warp_size\\(\\): not a GPU target"):
+        ps.Schedule(gmm(b=1, n=8, m=8, k=4)).warp_size()
+    mod = ps.parse('workload w():\n    input A: float32[4]\n    B[i] = A[i] * 2.0\n'
+                   'space s for w:\n    t = max_threads_per_block() // warp_size()\n'
+                   '    i = get_loops(get_block("B"))[0]\n'
+                   '    if t == 32:\n        bind(i, "threadIdx.x")\n')
+    sch = ps.Schedule(mod.workload(), target="cuda")
+    mod.space().apply(sch)
+    assert "for i in threadIdx.x(4):" in str(sch.program)
