@@ -302,3 +302,25 @@ def test_sampled_kernels_of_the_space_at_odd_shapes_match_the_reference(shape, s
     sch = ps.Schedule(mod.workload(**shape), seed=seed, target="cuda")
     mod.space().apply(sch)
     assert_emulated_matches(sch)
+
+
+ELEMENTWISE = """
+workload scale(n = 37, m = 29):
+    input A: float32[n, m]
+    input S: float32[m]
+    B[i, j] = exp(A[i, j]) * S[j] + 1.0
+"""
+
+
+def test_an_elementwise_op_fused_and_bound_over_the_grid():
+    # Fused loops split over blocks of 64 threads: a partial last block, // and % indices.
+    mod = ps.parse(ELEMENTWISE)
+    sch = ps.Schedule(mod.workload(), target="cuda")
+    i, j = sch.get_loops(sch.get_block("B"))
+    bx, tx = sch.split(sch.fuse(i, j), [None, 64])
+    sch.bind(bx, "blockIdx.x")
+    sch.bind(tx, "threadIdx.x")
+    assert_emulated_matches(sch)
+    kernel = build_cuda(sch.program, SM90, run_ptxas=ptxas.available())
+    assert kernel.grid == (17, 1, 1) and kernel.block == (64, 1, 1)  # ceil(37 * 29 / 64)
+    assert kernel.ptx.count("ld.global.nc") == 2 and "setp" in kernel.ptx  # the guard
