@@ -5,8 +5,8 @@ plan (:mod:`.gpu_plan`: launch, races, cooperative copies, barriers, buffer layo
 emission into one ``ptx_kernel`` function:
 
 - inputs and outputs are ``ptr addrspace(1) noalias`` parameters (inputs ``readonly``, so
-  their loads become ``ld.global.nc``), cast to generic pointers that the NVPTX backend's
-  address-space inference turns back into global accesses;
+  their loads become ``ld.global.nc``), accessed through ``addrspace(1)`` pointers (no
+  generic pointers: alignment and address spaces stay visible to LLVM);
 - shared buffers are ``addrspace(3)`` globals, one array per buffer up to the 48 KB static
   limit, else slices of one ``external addrspace(3) global [0 x i8]`` sized at launch;
 - local buffers are allocas, registers after SROA;
@@ -66,14 +66,13 @@ def lower_cuda(program: Program, target: CudaTarget, *, passes: tuple[Pass, ...]
         f"align 16 %arg.{b.name}" for b in args)
     fn = Function(entry, params, attrs="#0", linkage="ptx_kernel ")
     module.functions.append(fn)
-    ptrs: dict[str, str] = {}
-    for b in args:
-        p = fn.fresh(f"{_symbol(b.name)}.")
-        fn.entry.append(f"  {p} = addrspacecast ptr addrspace(1) %arg.{b.name} to ptr")
-        ptrs[b.name] = p
+    ptrs: dict[str, str] = {b.name: f"%arg.{b.name}" for b in args}
+    spaces = {b.name: "addrspace(1) " for b in args}
     emitter = GpuEmitter(module, program, entry, plan)
     emitter.allocate(fn, ptrs)
+    spaces.update({a.name: "addrspace(3) " for a in plan.shared})
     ex = ExprEmitter(fn, module, program, ptrs, plan.plans)
+    ex.spaces = spaces
     for var in plan.fixed_vars:
         emitter.bind_value(ex, var, Value("0", "int64"))
     for var, axis in plan.grid_vars:
@@ -100,7 +99,8 @@ class GpuEmitter(KernelEmitter):
 
     def allocate(self, fn: Function, ptrs: dict[str, str]) -> None:  # type: ignore[override]
         """Shared buffers as addrspace(3) globals (or slices of the dynamic array), local
-        ones as allocas; generic pointers to each in ``ptrs``."""
+        ones as allocas; a pointer to each in ``ptrs`` (accesses qualify them with their
+        address space: ``ExprEmitter.spaces``)."""
         plan = self.plan
         if plan.dynamic_shared and plan.shared:
             self.module.declare("@shm_dyn", "@shm_dyn = external addrspace(3) global "
@@ -112,15 +112,12 @@ class GpuEmitter(KernelEmitter):
                 base = fn.fresh(f"shm.{_symbol(a.name)}.")
                 fn.entry.append(f"  {base} = getelementptr inbounds i8, ptr addrspace(3) "
                                 f"@shm_dyn, i64 {a.offset_bytes}")
-                src = base
+                ptrs[a.name] = base
             else:
                 n = a.nbytes // BYTES[dt]
                 self.module.declare(sym, f"{sym} = internal addrspace(3) global "
                                     f"[{n} x {vec_type(dt, 0)}] undef, align 16")
-                src = sym
-            p = fn.fresh(f"{_symbol(a.name)}.")
-            fn.entry.append(f"  {p} = addrspacecast ptr addrspace(3) {src} to ptr")
-            ptrs[a.name] = p
+                ptrs[a.name] = sym
         for name in plan.local:
             dt = self.program.buffer(name).dtype
             ptrs[name] = fn.alloca(f"buf.{_symbol(name)}.", vec_type(dt, 0),
