@@ -136,10 +136,10 @@ def test_cache_read_index_out_of_range():
 def test_unknown_scope(prim):
     sch = small_gmm()
     c = sch.get_block("C")
-    args = (c, "A", "shared") if prim == "cache_read" else (c, "shared")
+    args = (c, "A", "texture") if prim == "cache_read" else (c, "texture")
     expect_error(sch, getattr(sch, prim), *args,
-                 match=rf"{prim}\(.*'shared'\): unknown scope 'shared'; expected one of "
-                       "local, global")
+                 match=rf"{prim}\(.*'texture'\): unknown scope 'texture'; expected one of "
+                       "local, global, shared")
 
 
 def test_cache_read_of_buffer_written_in_the_same_nest():

@@ -28,6 +28,9 @@ class ExprEmitter:
         self.module = module
         self.program = program
         self.ptrs = ptrs
+        # Address-space qualifiers of pointers by buffer ("addrspace(3) " for a GPU's shared
+        # memory); none on a CPU.
+        self.spaces: dict[str, str] = {}
         self.plans = plans or {}
         self.vars: dict[str, VarInfo] = {}
         self.lanes = 0

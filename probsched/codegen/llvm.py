@@ -23,8 +23,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import CodegenError
 from ..ir import expr as E
-from ..ir import ops
+from ..ir import ops, threads
 from ..ir.program import Block, Loop, LoopKind, Node, Program
 from ..target import CpuTarget
 from . import memory, parallel
@@ -51,6 +52,10 @@ def lower_program(program: Program, target: CpuTarget, *,
                   passes: tuple[Pass, ...] = PASSES) -> LoweredKernel:
     """LLVM IR text and calling signature of ``program``'s kernel for ``target``, emitted
     from the program after the lowering ``passes`` (:mod:`.passes`)."""
+    gpu_only = threads.first_gpu_construct(program)
+    if gpu_only is not None:
+        raise CodegenError(f"program {program.name} is for a GPU ({gpu_only}); build it for "
+                           f"target='cuda' (codegen.nvptx.build_cuda)")
     program = apply_passes(program, passes)
     entry = _symbol(program.name)
     module = Module()

@@ -19,7 +19,7 @@ import functools
 import llvmlite.binding as llvm
 
 from ..errors import CodegenError
-from ..target import CpuTarget, host
+from ..target import CpuTarget, CudaTarget, host
 
 
 def function_attributes(target: CpuTarget) -> str:
@@ -82,3 +82,30 @@ def emit_object(mod: llvm.ModuleRef, target: CpuTarget) -> bytes:
 
 def emit_assembly(mod: llvm.ModuleRef, target: CpuTarget) -> str:
     return _target_machine(target).emit_assembly(mod)
+
+
+# ---------------------------------------------------------------- NVPTX (cuda targets)
+
+
+@functools.cache
+def _nvptx_machine(target: CudaTarget) -> llvm.TargetMachine:
+    host()
+    llvm.initialize_all_targets()  # NVPTX is not the native target
+    llvm.initialize_all_asmprinters()
+    machine = llvm.Target.from_triple(target.triple)
+    return machine.create_target_machine(cpu=target.arch, features=target.ptx_features, opt=3)
+
+
+def nvptx_assembly(ir_text: str, target: CudaTarget) -> str:
+    """PTX of NVVM IR text: parsed, verified, the O3 pipeline, then the NVPTX backend."""
+    tm = _nvptx_machine(target)
+    mod = parse(ir_text)
+    mod.triple = target.triple
+    mod.data_layout = str(tm.target_data)
+    pto = llvm.create_pipeline_tuning_options(3)
+    pto.slp_vectorization = True
+    pto.loop_vectorization = False
+    pto.loop_unrolling = True  # constant-trip loops over registers unroll
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    return tm.emit_assembly(mod)  # mutates mod, which is not used again

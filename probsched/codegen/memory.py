@@ -51,7 +51,8 @@ def access_stride(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...]) -> 
 
 
 def address(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...]) -> str:
-    """Pointer (scalar, lane 0) to an element."""
+    """Pointer (scalar, lane 0) to an element: ``%p``, or ``addrspace(N) %p`` for a buffer
+    in another address space (a GPU's), as the type of the load or store that uses it."""
     if ex.clamp and not ex.lanes:
         shape = ex.program.buffer(buffer).shape
         indices = tuple(
@@ -60,10 +61,12 @@ def address(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...]) -> str:
     off = ex.scalar(flat_offset(ex, buffer, indices), "int64")
     off = ex.convert(off, "int64")
     dt = ex.dtype_of(buffer)
-    return ex.fn.op(
-        f"getelementptr inbounds {vec_type(dt, 0)}, ptr {ex.ptrs[buffer]}, {off.typed}",
+    space = ex.spaces.get(buffer, "")  # the pointer's address space, on a GPU
+    ref = ex.fn.op(
+        f"getelementptr inbounds {vec_type(dt, 0)}, ptr {space}{ex.ptrs[buffer]}, {off.typed}",
         "int64",
     ).ref
+    return f"{space}{ref}"
 
 
 def _lane_pointers(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...]) -> Value:

@@ -41,7 +41,7 @@ def _check(args: argparse.Namespace) -> int:
 
     try:
         mod = load(args.file)
-        mod.check()
+        mod.check(target=args.target)
     except ProbschedError as exc:
         return _lang_error(args.file, exc)
     print(f"{args.file}: ok ({len(mod.workload_names)} workloads, {len(mod.spaces)} spaces, "
@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="check a .sched file: syntax, names, workloads, and "
                            "one dry run of each bound space")
     check.add_argument("file", help="the .sched file")
+    check.add_argument("--target", default=None, metavar="NAME",
+                       help="the target the spaces are run for (default the host; cuda for "
+                       "a space of GPU kernels)")
     check.set_defaults(run=_check)
 
     run = sub.add_parser("run", help="sample (or replay) one schedule of a .sched file, "

@@ -120,13 +120,14 @@ def format_program(program: Program) -> str:
     )
     lines = [f"program {program.name}({params}) -> {outs}"]
     for b in program.buffers:
-        if b.scope in (Scope.GLOBAL, Scope.LOCAL):
+        if b.scope in (Scope.GLOBAL, Scope.LOCAL, Scope.SHARED):
             lines.append(f"  {b.scope.value} {b.name}: {_shape(b.dtype, b.shape)}")
     kinds = {
         LoopKind.SERIAL: "range",
         LoopKind.PARALLEL: "parallel",
         LoopKind.VECTORIZED: "vectorized",
         LoopKind.UNROLLED: "unrolled",
+        **{k: k.value for k in LoopKind if k.is_bound},  # for by in blockIdx.y(16):
     }
 
     def emit(nodes, depth: int) -> None:

@@ -35,6 +35,34 @@ class LoopKind(StrEnum):
     PARALLEL = "parallel"
     VECTORIZED = "vectorized"
     UNROLLED = "unrolled"
+    # Bound to a GPU thread axis (the schedule's ``bind``): the loop's iterations run on
+    # distinct blocks or threads; a vthread loop runs in each thread, interleaved.
+    BLOCK_X = "blockIdx.x"
+    BLOCK_Y = "blockIdx.y"
+    BLOCK_Z = "blockIdx.z"
+    THREAD_X = "threadIdx.x"
+    THREAD_Y = "threadIdx.y"
+    THREAD_Z = "threadIdx.z"
+    VTHREAD = "vthread"
+
+    @property
+    def is_block(self) -> bool:
+        """Bound to ``blockIdx.*``."""
+        return self.value.startswith("blockIdx.")
+
+    @property
+    def is_thread(self) -> bool:
+        """Bound to ``threadIdx.*``."""
+        return self.value.startswith("threadIdx.")
+
+    @property
+    def is_bound(self) -> bool:
+        """Bound to any GPU axis (blocks, threads or vthread)."""
+        return self in GPU_KINDS
+
+
+GPU_KINDS = frozenset({LoopKind.BLOCK_X, LoopKind.BLOCK_Y, LoopKind.BLOCK_Z, LoopKind.THREAD_X,
+                       LoopKind.THREAD_Y, LoopKind.THREAD_Z, LoopKind.VTHREAD})
 
 
 class Scope(StrEnum):
@@ -42,6 +70,7 @@ class Scope(StrEnum):
     OUTPUT = "output"
     GLOBAL = "global"  # an intermediate shared by the whole kernel (heap)
     LOCAL = "local"  # per thread, on the stack; small ones become registers
+    SHARED = "shared"  # GPU: per thread block, in shared memory
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,18 +134,18 @@ class Module:
             raise SchedError(f"{self.filename} has no space for workload {workload}")
         return _Generated(self._fallback_space(), self)
 
-    def check(self) -> None:
-        """Build every workload (default parameters) and run once (seed 0, no compile) each
-        space that fits it (those bound to it and those for any workload) or, when none does,
-        the space ``probsched run`` would use for it (the generated one); raise the first
-        error."""
+    def check(self, target: Any = None) -> None:
+        """Build every workload (default parameters) and run once (seed 0, no compile, for
+        ``target``: the host when None) each space that fits it (those bound to it and those
+        for any workload) or, when none does, the space ``probsched run`` would use for it
+        (the generated one); raise the first error."""
         for name in self._workload_defs:
             wl = self.workload(name)
             spaces = self.spaces_for(name)
             if not spaces and self._fallback_space is not None:
                 spaces = [_Generated(self._fallback_space(), self)]
             for sp in spaces:
-                sp.apply(Schedule(wl, seed=0))
+                sp.apply(Schedule(wl, seed=0, target=target))
 
     def __repr__(self) -> str:
         return (f"<Module {self.filename}: workloads {self.workload_names}, "

@@ -12,7 +12,7 @@ from ..errors import ProbschedError, ScheduleError
 from ..ir import analysis, tree
 from ..ir import expr as E
 from ..ir.program import Block, Loop
-from ..target import CpuTarget
+from ..target import CpuTarget, CudaTarget
 from .primitives import inlining
 from .registry import INSTRUCTIONS, query
 from .state import Removed, ScheduleState
@@ -176,6 +176,29 @@ class QueryMethods(ScheduleState):
     def num_cores(self) -> int:
         """The cores the target's code runs on."""
         return self._cpu("num_cores", ()).cores
+
+    def _gpu(self, prim: str) -> CudaTarget:
+        """The target, for the queries only a cuda target answers."""
+        if not isinstance(self.target, CudaTarget):
+            raise self._fail(prim, (), f"not a GPU target: {self.target.describe()} "
+                             "(schedule for target='cuda')")
+        return self.target
+
+    @query(returns="int")
+    def warp_size(self) -> int:
+        """The GPU's threads per warp (32 on NVIDIA GPUs)."""
+        return self._gpu("warp_size").warp_size
+
+    @query(returns="int")
+    def max_threads_per_block(self) -> int:
+        """The most threads a GPU thread block may have (1,024 on sm_90)."""
+        return self._gpu("max_threads_per_block").max_threads_per_block
+
+    @query(returns="int")
+    def max_shared_bytes(self) -> int:
+        """The most shared memory a GPU thread block may use, in bytes (opted in: 227 KB on
+        sm_90; above 48 KB it is dynamic)."""
+        return self._gpu("max_shared_bytes").shared_bytes_optin
 
     # ------------------------------------------------------------ primitives
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ScheduleError
-from ..ir import tree
+from ..ir import storage, tree
 from ..ir.compute import Workload
 from ..ir.program import Program, lower
-from ..target import Target, resolve
+from ..target import CudaTarget, Target, resolve
 from ..values import is_int
 from .registry import INSTRUCTIONS
 from .trace import RV, Decisions, Instruction, Trace, freeze
@@ -190,6 +190,27 @@ class ScheduleState:
         if is_int(x):
             return int(x)
         raise self._fail(prim, args, f"{what}: expected an integer or a sampled value, got {x!r}")
+
+    def _scope_fits(self, prim: str, args: tuple, scope: object) -> None:
+        """A "shared" buffer needs a GPU target."""
+        if scope == "shared" and not isinstance(self.target, CudaTarget):
+            raise self._fail(prim, args, f"shared memory is a GPU's; the target is "
+                             f"{self.target.describe()} (schedule for target='cuda')")
+
+    def _check_shared(self, prim: str, args: tuple, program: Program) -> None:
+        """Refuse a program whose shared buffers placed under blockIdx loops need more shared
+        memory per block than the device has (above 48 KB it is dynamic, opted in)."""
+        if not isinstance(self.target, CudaTarget):
+            return
+        sizes = storage.shared_bytes(program)
+        total = sum(sizes.values())
+        most = self.target.shared_bytes_optin
+        if total > most:
+            shown = " + ".join(f"{n} {b} B" for n, b in sizes.items())
+            raise self._fail(prim, args, f"shared memory per block would be {total} bytes "
+                             f"({shown}); {self.target.arch} allows at most {most} "
+                             f"({most // 1024} KB, dynamic above "
+                             f"{self.target.shared_bytes_per_block // 1024} KB)")
 
     def _apply(self, prim: str, args: tuple, fn, *fn_args):
         """Run a pure primitive; turn its ValueError into a ScheduleError. The last success

@@ -15,10 +15,11 @@ class BlockMethods(ScheduleState):
     @instruction("block buffer str", returns="block")
     def cache_read(self, block: RV, buffer: str | int, scope: str = "local") -> RV:
         """Copy the buffer ``block`` reads (by name, or by index among the buffers it reads in
-        order of appearance) into a new ``scope`` buffer ("local" or "global") of the same
-        shape, in a nest placed before ``block``'s; ``block`` (only it) reads the copy.
-        Returns the copying block, named after the new buffer; compute_at moves it next to
-        its use.
+        order of appearance) into a new ``scope`` buffer ("local", "global", or on a GPU
+        "shared") of the same shape, in a nest placed before ``block``'s; ``block`` (only
+        it) reads the copy. Returns the copying block, named after the new buffer;
+        compute_at moves it next to its use (a shared copy computed under thread loops
+        covers what all the threads of the block read).
 
         >>> import probsched as ps
         >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=2, m=2, k=3))
@@ -41,6 +42,7 @@ class BlockMethods(ScheduleState):
         """
         args = (block, buffer, scope)
         name = self._block(block, "cache_read", args, 1)
+        self._scope_fits("cache_read", args, scope)
         program, new = self._apply("cache_read", args, caching.cache_read, name, buffer, scope)
         self.program = program
         rv = self._rv("b", new)
@@ -49,9 +51,9 @@ class BlockMethods(ScheduleState):
 
     @instruction("block str", returns="block")
     def cache_write(self, block: RV, scope: str = "local") -> RV:
-        """``block`` writes (init and body) a new ``scope`` buffer ("local" or "global") of
-        the same shape; a new write-back block ``<block>_wb``, in a nest placed after
-        ``block``'s, copies it to the original. Returns the write-back block;
+        """``block`` writes (init and body) a new ``scope`` buffer ("local", "global", or on
+        a GPU "shared") of the same shape; a new write-back block ``<block>_wb``, in a nest
+        placed after ``block``'s, copies it to the original. Returns the write-back block;
         reverse_compute_at moves it next to the computation.
 
         >>> import probsched as ps
@@ -75,6 +77,7 @@ class BlockMethods(ScheduleState):
         """
         args = (block, scope)
         name = self._block(block, "cache_write", args, 1)
+        self._scope_fits("cache_write", args, scope)
         program, new = self._apply("cache_write", args, caching.cache_write, name, scope)
         self.program = program
         rv = self._rv("b", new)
@@ -138,7 +141,9 @@ class BlockMethods(ScheduleState):
             return
         name = self._block(block, "compute_at", args, 1)
         var = self._loop(loop, "compute_at", args, 2)
-        self.program = self._apply("compute_at", args, location.compute_at, name, var)
+        program = self._apply("compute_at", args, location.compute_at, name, var)
+        self._check_shared("compute_at", args, program)
+        self.program = program
         self._record("compute_at", args, ())
 
     @instruction("block loop")
@@ -174,8 +179,10 @@ class BlockMethods(ScheduleState):
         args = (block, loop)
         name = self._block(block, "reverse_compute_at", args, 1)
         var = self._loop(loop, "reverse_compute_at", args, 2)
-        self.program = self._apply("reverse_compute_at", args, location.reverse_compute_at,
-                                   name, var)
+        program = self._apply("reverse_compute_at", args, location.reverse_compute_at,
+                              name, var)
+        self._check_shared("reverse_compute_at", args, program)
+        self.program = program
         self._record("reverse_compute_at", args, ())
 
     @instruction("block")

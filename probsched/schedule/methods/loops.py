@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...ir.program import LoopKind
-from ..primitives import loops
+from ...target import CudaTarget
+from ..primitives import gpu, loops
 from ..registry import instruction
 from ..state import MAX_LOOP_DEPTH, ScheduleState
 from ..trace import RV
@@ -98,3 +99,42 @@ class LoopMethods(ScheduleState):
             raise self._fail("annotate", args, "argument 3, 'value': expected a number or text")
         self.program = self._apply("annotate", args, loops.annotate, var, key, v)
         self._record("annotate", args, ())
+
+    @instruction("loop str")
+    def bind(self, loop: RV, axis: str) -> None:
+        """Bind ``loop`` to a GPU axis: "blockIdx.x|y|z" (its iterations run on distinct
+        thread blocks), "threadIdx.x|y|z" (on distinct threads of a block) or "vthread"
+        (interleaved in each thread); the target must be cuda. The loop must be spatial and
+        each iteration write its own elements; an axis is bound once on a path from the
+        root, blockIdx loops outermost; the launch must fit the device (1,024 threads per
+        block on sm_90).
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=64, m=64, k=4), target="cuda")
+        >>> _, i, j, _ = sch.get_loops(sch.get_block("C"))
+        >>> i0, i1 = sch.split(i, [None, 16])
+        >>> sch.reorder(i0, j, i1)
+        >>> sch.bind(i0, "blockIdx.x")
+        >>> sch.bind(i1, "threadIdx.x")
+        >>> print(sch.program)
+        program gmm(A: float32[1, 64, 4], B: float32[1, 4, 64]) -> C: float32[1, 64, 64]
+          for b in range(1):
+            for i_0 in blockIdx.x(4):
+              for j in range(64):
+                for i_1 in threadIdx.x(16):
+                  for k in range(4):
+                    block C(b=b, i=i_0 * 16 + i_1, j=j; sum k=k):
+                      init C[b, i, j] = 0.0
+                      C[b, i, j] = C[b, i, j] + A[b, i, k] * B[b, k, j]
+        """
+        args = (loop, axis)
+        var = self._loop(loop, "bind", args, 1)
+        if not isinstance(self.target, CudaTarget):
+            raise self._fail("bind", args, f"the target is not a GPU: {self.target.describe()} "
+                             "(schedule for target='cuda')")
+        t = self.target
+        limits = gpu.LaunchLimits(t.max_threads_per_block, t.max_block_dims, t.max_grid_dims)
+        program = self._apply("bind", args, gpu.bind, var, axis, limits)
+        self._check_shared("bind", args, program)
+        self.program = program
+        self._record("bind", args, ())

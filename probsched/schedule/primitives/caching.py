@@ -14,7 +14,7 @@ from ...ir import analysis, tree
 from ...ir import expr as E
 from ...ir.program import Block, Buffer, IterVar, Loop, Node, Program, Scope, Store
 
-SCOPES = {"local": Scope.LOCAL, "global": Scope.GLOBAL}
+SCOPES = {"local": Scope.LOCAL, "global": Scope.GLOBAL, "shared": Scope.SHARED}
 
 
 def _scope(scope: object) -> Scope:

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from ...ir import analysis, intervals, ops, tree
 from ...ir import expr as E
-from ...ir.program import Block, Loop, Node, Program, Scope
+from ...ir.program import Block, Loop, LoopKind, Node, Program, Scope
 
 
 def _alone(program: Program, name: str) -> tuple[tree.Path, Block]:
@@ -90,6 +90,17 @@ def _compute_at_plan(program: Program, name: str, var: str
             raise ValueError(f"consumer {c.name} of block {name} is not under loop {var} (it "
                              "would read uncomputed data)")
     indices = [ix for c in inside for ix in analysis.accesses(c, buf, writes=False)]
+    if program.buffer(buf).scope == Scope.SHARED:
+        # A thread block's buffer: what all its threads read, so the thread loops around
+        # ``loop`` (and ``loop`` itself) count as inner (relaxed).
+        lpath = tree.loop_path(program, var)
+        relaxed = {lp.var: lp.extent for lp in (*tree.ancestors(program, lpath), loop)
+                   if lp.kind.is_thread or lp.kind == LoopKind.VTHREAD}
+        reg = analysis.region(indices, {**analysis.inner_loops(loop), **relaxed})
+        if reg is None:
+            raise ValueError(f"the region of {buf} read by the threads of a block under loop "
+                             f"{var} is not affine with constant extent")
+        return path, block, reg
     return path, block, _region(indices, loop, f"{buf} read")
 
 

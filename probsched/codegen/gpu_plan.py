@@ -1,0 +1,390 @@
+"""A GPU program as one kernel: the launch, where its buffers live, and the body each thread
+runs, with barriers (what NVPTX emission and the CPU emulation both execute).
+
+Made from a Program after the lowering passes (:mod:`.passes`), top to bottom:
+
+1. The program is one loop nest; its outermost loops bound to ``blockIdx.*`` (loops of one
+   iteration between them aside) are the grid. The launch is the largest extent bound to
+   each axis (:func:`probsched.ir.threads.launch_extents`).
+2. Every thread of a block runs the body below the grid loops. A ``threadIdx`` loop binds its
+   variable to the thread's index (a loop narrower than the launch guards its blocks); a
+   serial, unrolled or ``vthread`` loop runs in every thread alike.
+3. Each block is checked for races: one writing memory other threads see (shared, or the
+   output) must have its written elements fed by every launched thread axis, and by every
+   grid axis for the output; or, for a copy or elementwise block (no reduction) that no
+   thread variable feeds, it runs **cooperatively**: the loops that hold only it are fused
+   and their iterations dealt out to the block's threads (a cache_read into shared memory
+   computed at a loop under the thread loops fills its tile this way).
+4. Barriers: before a block that reads a shared buffer written since the last barrier, and
+   before one that writes a shared buffer read since then (also across iterations of the
+   loops around them). Loops run alike in every thread and guards are on blocks only, so
+   every thread reaches every barrier.
+5. Buffers: shared ones are compacted to the region all the block's threads touch
+   (:mod:`probsched.ir.storage`), static up to the target's 48 KB and dynamic above, up to the
+   opt-in limit; local ones to a thread's region, as on the CPU.
+
+Refusals are :class:`~probsched.errors.CodegenError` naming the loop, block or buffer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from ..errors import CodegenError
+from ..ir import analysis, storage, threads, tree
+from ..ir import expr as E
+from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
+from ..target import CudaTarget
+from .buffers import BufferPlan
+
+
+@dataclass(frozen=True)
+class KLoop:
+    """A loop every thread runs alike (``kind``: serial, unrolled or vthread)."""
+
+    var: str
+    extent: int
+    kind: LoopKind
+    body: tuple[KNode, ...]
+    annotations: tuple[tuple[str, int | float | str], ...] = ()
+
+
+@dataclass(frozen=True)
+class KThread:
+    """``var`` is the thread's index on ``axis`` (``threadIdx.x`` ...); its extent is at
+    most the launch's on that axis (the blocks below are guarded when less)."""
+
+    var: str
+    axis: LoopKind
+    extent: int
+    body: tuple[KNode, ...]
+
+
+@dataclass(frozen=True)
+class KBlock:
+    block: Block
+
+
+@dataclass(frozen=True)
+class KCoop:
+    """``block`` over ``loops`` (outermost first), their fused iterations dealt out to all
+    the threads of the block: thread ``t`` runs iterations ``t``, ``t + n``, ..."""
+
+    loops: tuple[tuple[str, int], ...]
+    block: Block
+
+    @property
+    def total(self) -> int:
+        return math.prod(e for _, e in self.loops)
+
+
+@dataclass(frozen=True)
+class KBarrier:
+    """Every thread of the block waits here (``__syncthreads``)."""
+
+    why: str
+
+
+KNode = KLoop | KThread | KBlock | KCoop | KBarrier
+
+
+@dataclass(frozen=True)
+class SharedAlloc:
+    name: str
+    offset_bytes: int  # in the block's shared memory
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    program: Program  # after the lowering passes
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    grid_vars: tuple[tuple[str, LoopKind], ...]  # the grid loops' variables and axes
+    fixed_vars: tuple[str, ...]  # loops of one iteration around the grid: 0
+    body: tuple[KNode, ...]
+    plans: dict[str, BufferPlan]  # compacted intermediates (shared and local)
+    shared: tuple[SharedAlloc, ...]
+    local: tuple[str, ...]
+    dynamic_shared: bool  # over the static limit: one dynamic array, set at launch
+
+    @property
+    def shared_bytes(self) -> int:
+        return sum(a.nbytes for a in self.shared)
+
+    @property
+    def threads(self) -> int:
+        return math.prod(self.block)
+
+
+_BLOCK_AXES = threads.BLOCK_AXES
+_THREAD_AXES = threads.THREAD_AXES
+
+
+def plan_kernel(program: Program, target: CudaTarget) -> KernelPlan:
+    """The kernel of ``program`` (after the lowering passes) for ``target``."""
+    body = program.body
+    if len(body) != 1:
+        raise CodegenError(
+            f"program {program.name} has {len(body)} root-level loop nests (blocks "
+            f"{_blocks_of(body)}); the cuda target builds one kernel: compute_at or inline "
+            "the other stages into the nest of the output")
+    fixed: list[str] = []
+    grid_vars: list[tuple[str, LoopKind]] = []
+    node: Node = body[0]
+    while isinstance(node, Loop) and (node.kind.is_block or (
+            node.kind == LoopKind.SERIAL and node.extent == 1)) and len(node.body) == 1:
+        if node.kind.is_block:
+            grid_vars.append((node.var, node.kind))
+        else:
+            fixed.append(node.var)
+        node = node.body[0]
+    if isinstance(node, Loop) and node.kind.is_block:  # a grid loop holding several nests
+        grid_vars.append((node.var, node.kind))
+        inner: tuple[Node, ...] = node.body
+    else:
+        inner = (node,)
+    ext = threads.launch_extents(program.body)
+    gx, gy, gz = (ext.get(a, 1) for a in _BLOCK_AXES)
+    tx, ty, tz = (ext.get(a, 1) for a in _THREAD_AXES)
+    grid, block = (gx, gy, gz), (tx, ty, tz)
+    if len(grid_vars) != sum(1 for a in _BLOCK_AXES if a in ext):
+        bad = next(lp for lp in program.loops() if lp.kind.is_block and
+                   lp.var not in dict(grid_vars))
+        raise CodegenError(f"loop {bad.var} is bound to {bad.kind.value} but is not among the "
+                           "outermost loops (blockIdx loops must enclose everything)")
+    if not ext:
+        first = next((lp for lp in program.loops() if lp.extent > 1), None)
+        where = f"loop {first.var} (extent {first.extent})" if first else "its loops"
+        raise CodegenError(f"no loop of program {program.name} is bound to blockIdx or "
+                           f"threadIdx: the kernel would run {where} serially on one thread; "
+                           "bind its spatial loops")
+    _check_limits(program, target, grid, block)
+    kbody = tuple(_convert(n, program, ext, (), set(dict(grid_vars))) for n in inner)
+    kbody, _ = _sync(kbody, program, frozenset(), frozenset())
+    plans, shared, local, dynamic = _buffers(program, target)
+    return KernelPlan(program, grid, block, tuple(grid_vars), tuple(fixed), kbody, plans,
+                      shared, local, dynamic)
+
+
+def _blocks_of(nodes: tuple[Node, ...]) -> str:
+    names = [b.name for n in nodes for b in tree.blocks_under(n)]
+    return ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+
+
+def _check_limits(program: Program, target: CudaTarget, grid: tuple, block: tuple) -> None:
+    n = math.prod(block)
+    if n > target.max_threads_per_block:
+        raise CodegenError(f"program {program.name} launches {n} threads per block "
+                           f"{block}; {target.arch} allows {target.max_threads_per_block}")
+    for axes, dims, got, what in ((_THREAD_AXES, target.max_block_dims, block, "block"),
+                                  (_BLOCK_AXES, target.max_grid_dims, grid, "grid")):
+        for axis, most, e in zip(axes, dims, got, strict=True):
+            if e > most:
+                raise CodegenError(f"{axis.value} is {e} in program {program.name}; the "
+                                   f"{what} dimension is at most {most} on {target.arch}")
+
+
+# ---------------------------------------------------------------- body and races
+
+
+def _convert(node: Node, program: Program, ext: dict[LoopKind, int],
+             bound: tuple[tuple[str, LoopKind], ...], grid: set[str]) -> KNode:
+    if isinstance(node, Block):
+        return _block(node, program, ext, bound, grid)
+    if node.kind.is_block:
+        raise CodegenError(f"loop {node.var} is bound to {node.kind.value} inside the kernel's "
+                           "body; blockIdx loops must be the outermost")
+    if node.kind in (LoopKind.PARALLEL, LoopKind.VECTORIZED):
+        raise CodegenError(f"loop {node.var} is {node.kind.value}, a CPU loop kind the cuda "
+                           "target does not run; bind it to a thread axis or unroll it")
+    if node.kind.is_thread:
+        inner = (*bound, (node.var, node.kind))
+        body = tuple(_convert(n, program, ext, inner, grid) for n in node.body)
+        if node.extent < ext[node.kind]:
+            guard = E.Compare("<", E.Var(node.var), E.Const(node.extent))
+            body = tuple(_guarded(n, guard) for n in body)
+        return KThread(node.var, node.kind, node.extent, body)
+    coop = _cooperative_chain(node, program, ext, bound)
+    if coop is not None:
+        return coop
+    body = tuple(_convert(n, program, ext, bound, grid) for n in node.body)
+    return KLoop(node.var, node.extent, node.kind, body, node.annotations)
+
+
+def _guarded(node: KNode, guard: E.Expr) -> KNode:
+    """``node`` with ``guard`` on each of its (non-cooperative) blocks."""
+    if isinstance(node, KBlock):
+        return KBlock(tree.add_predicate(node.block, guard))
+    if isinstance(node, KLoop | KThread):
+        return replace(node, body=tuple(_guarded(n, guard) for n in node.body))
+    return node  # a cooperative block uses every thread; barriers stay unconditional
+
+
+def _needs_threads(block: Block, program: Program) -> bool:
+    scope = program.buffer(block.body.buffer).scope
+    if scope == Scope.GLOBAL:
+        raise CodegenError(f"block {block.name} writes {block.body.buffer}, a global "
+                           "intermediate; the cuda target has no device workspace for it "
+                           "(compute_at or inline it, or cache it in local or shared memory)")
+    return scope != Scope.LOCAL
+
+
+def _thread_feeds(block: Block, bound: tuple[tuple[str, LoopKind], ...]) -> set[LoopKind]:
+    used = threads.spatial_vars(block)
+    return {axis for var, axis in bound if var in used}
+
+
+def _block(block: Block, program: Program, ext: dict[LoopKind, int],
+           bound: tuple[tuple[str, LoopKind], ...], grid: set[str]) -> KNode:
+    if not _needs_threads(block, program):
+        return KBlock(block)
+    launched = {a for a in _THREAD_AXES if ext.get(a, 1) > 1}
+    fed = _thread_feeds(block, bound)
+    thread_vars = {v for v, _ in bound}
+    pred_vars = E.free_vars(block.predicate) if block.predicate is not None else set()
+    if not fed and not (pred_vars & thread_vars) and not any(
+            iv.reduce for iv in block.iter_vars):
+        _check_grid(block, program, grid)
+        return KCoop((), block)
+    missing = launched - fed
+    if missing:
+        axes = ", ".join(sorted(a.value for a in missing))
+        raise CodegenError(f"block {block.name} writes {block.body.buffer} at the same elements "
+                           f"in every thread along {axes} (no loop bound to it feeds the "
+                           "write); the threads would race: bind a spatial loop of it")
+    _check_grid(block, program, grid)
+    return KBlock(block)
+
+
+def _check_grid(block: Block, program: Program, grid: set[str]) -> None:
+    if program.buffer(block.body.buffer).scope != Scope.OUTPUT:
+        return
+    unused = grid - threads.spatial_vars(block)
+    if unused:
+        raise CodegenError(f"block {block.name} writes output {block.body.buffer} at the same "
+                           f"elements in every thread block along loop(s) "
+                           f"{', '.join(sorted(unused))}; the blocks would race")
+
+
+def _cooperative_chain(loop: Loop, program: Program, ext: dict[LoopKind, int],
+                       bound: tuple[tuple[str, LoopKind], ...]) -> KCoop | None:
+    """``loop`` and the loops directly inside it holding one node each, down to one block
+    that runs cooperatively; None when it is not such a nest."""
+    chain: list[tuple[str, int]] = []
+    node: Node = loop
+    while isinstance(node, Loop):
+        if node.kind not in (LoopKind.SERIAL, LoopKind.UNROLLED) or len(node.body) != 1:
+            return None
+        chain.append((node.var, node.extent))
+        node = node.body[0]
+    block = node
+    if not _needs_threads(block, program) or any(iv.reduce for iv in block.iter_vars):
+        return None
+    thread_vars = {v for v, _ in bound}
+    pred_vars = E.free_vars(block.predicate) if block.predicate is not None else set()
+    if _thread_feeds(block, bound) or pred_vars & thread_vars:
+        return None
+    return KCoop(tuple(chain), block)
+
+
+# ---------------------------------------------------------------- barriers
+
+
+def _shared_io(node: KNode, program: Program) -> tuple[set[str], set[str]]:
+    """(shared buffers read, shared buffers written) anywhere in ``node``."""
+    reads: set[str] = set()
+    writes: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, KLoop | KThread):
+            stack.extend(n.body)
+        elif isinstance(n, KBlock | KCoop):
+            reads |= {b for b in analysis.buffers_read(n.block)
+                      if program.buffer(b).scope == Scope.SHARED}
+            if program.buffer(n.block.body.buffer).scope == Scope.SHARED:
+                writes.add(n.block.body.buffer)
+    return reads, writes
+
+
+def _sync(nodes: tuple[KNode, ...], program: Program, dirty: frozenset[str],
+          read: frozenset[str]) -> tuple[tuple[KNode, ...], tuple[frozenset, frozenset]]:
+    """``nodes`` with barriers where a shared buffer written since the last barrier is read
+    (or one read is written); ``dirty`` and ``read`` are what happened since then before
+    ``nodes``. Returns the nodes and the state after them."""
+    out: list[KNode] = []
+    for node in nodes:
+        if isinstance(node, KBlock | KCoop):
+            r, w = _shared_io(node, program)
+            hazard = (r & dirty) | (w & read)
+            if hazard:
+                why = "; ".join(sorted(
+                    [f"{b} written, then read by {node.block.name}" for b in r & dirty]
+                    + [f"{b} read, then written by {node.block.name}" for b in w & read]))
+                out.append(KBarrier(why))
+                dirty, read = frozenset(), frozenset()
+            out.append(node)
+            dirty, read = dirty | w, read | r
+            continue
+        if isinstance(node, KBarrier):
+            out.append(node)
+            dirty, read = frozenset(), frozenset()
+            continue
+        r, w = _shared_io(node, program)
+        if not (r or w):
+            out.append(node)
+            continue
+        if (r & dirty) | (w & read):
+            # One barrier before the loop, not one per iteration inside it.
+            out.append(KBarrier("; ".join(
+                sorted([f"{b} written, then read in loop {node.var}" for b in r & dirty]
+                       + [f"{b} read, then written in loop {node.var}" for b in w & read]))))
+            dirty, read = frozenset(), frozenset()
+        body, (d1, r1) = _sync(node.body, program, dirty, read)
+        if not isinstance(node, KThread) and node.extent > 1:
+            # Later iterations start from what the one before left.
+            body, (d1, r1) = _sync(node.body, program, dirty | d1, read | r1)
+        out.append(replace(node, body=body))
+        dirty, read = d1, r1
+    return tuple(out), (dirty, read)
+
+
+# ---------------------------------------------------------------- buffers
+
+
+def _buffers(program: Program, target: CudaTarget
+             ) -> tuple[dict[str, BufferPlan], tuple[SharedAlloc, ...], tuple[str, ...], bool]:
+    found = storage.uses(program)
+    plans: dict[str, BufferPlan] = {}
+    shared: list[SharedAlloc] = []
+    local: list[str] = []
+    offset = 0
+    for buf in program.buffers:
+        if buf.scope not in (Scope.SHARED, Scope.LOCAL) or buf.name not in found:
+            continue
+        place = storage.placement(program, buf.name, found)
+        if buf.scope == Scope.SHARED and not any(lp.kind.is_block for lp in place.loops) and (
+                any(lp.kind.is_block for lp in program.loops())):
+            raise CodegenError(f"shared buffer {buf.name} is not placed under the blockIdx "
+                               "loops (compute_at its copy under them)")
+        if place.region is not None:
+            plans[buf.name] = BufferPlan(place.region.extents, place.region.starts, None)
+        else:
+            plans[buf.name] = BufferPlan(buf.shape, None, None)
+        nbytes = storage.placed_bytes(program, buf.name, place)
+        if buf.scope == Scope.SHARED:
+            offset = -(-offset // 16) * 16
+            shared.append(SharedAlloc(buf.name, offset, nbytes))
+            offset += nbytes
+        else:
+            local.append(buf.name)
+    total = sum(a.nbytes for a in shared)
+    if total > target.shared_bytes_optin:
+        shown = ", ".join(f"{a.name} {a.nbytes} B" for a in shared)
+        raise CodegenError(f"program {program.name} needs {total} bytes of shared memory per "
+                           f"block ({shown}); {target.arch} allows at most "
+                           f"{target.shared_bytes_optin}")
+    dynamic = offset > target.shared_bytes_per_block
+    return plans, tuple(shared), tuple(local), dynamic

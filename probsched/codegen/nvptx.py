@@ -1,0 +1,326 @@
+"""A GPU program to NVVM IR, PTX and a cubin: the cuda target's code generator.
+
+Lowering reads top to bottom: the lowering passes (:mod:`.passes`, as for the CPU), the kernel
+plan (:mod:`.gpu_plan`: launch, races, cooperative copies, barriers, buffer layout), then
+emission into one ``ptx_kernel`` function:
+
+- inputs and outputs are ``ptr addrspace(1) noalias`` parameters (inputs ``readonly``, so
+  their loads become ``ld.global.nc``), accessed through ``addrspace(1)`` pointers (no
+  generic pointers: alignment and address spaces stay visible to LLVM);
+- shared buffers are ``addrspace(3)`` globals, one array per buffer up to the 48 KB static
+  limit, else slices of one ``external addrspace(3) global [0 x i8]`` sized at launch;
+- local buffers are allocas, registers after SROA;
+- ``threadIdx`` / ``blockIdx`` loops are reads of ``llvm.nvvm.read.ptx.sreg.tid.*`` /
+  ``ctaid.*``, cooperative copies loops over ``tid, tid + n, ...``, barriers
+  ``llvm.nvvm.barrier0``.
+
+Blocks, expressions, loads and stores are the CPU emitter's (:mod:`.llvm`, :mod:`.exprs`,
+:mod:`.memory`), in scalar context. Then the O3 pipeline and the NVPTX backend make PTX
+(:func:`ptx_of`), and ``ptxas`` (when installed) a cubin and its resource report
+(:mod:`.ptxas`). :func:`build_cuda` gives the :class:`~.gpu_kernel.GpuKernel` a runner
+launches.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import cast
+
+from ..errors import CodegenError
+from ..ir import analysis, tree
+from ..ir import expr as E
+from ..ir.program import Block, Loop, LoopKind, Program, Store
+from ..target import CudaTarget, resolve
+from . import ptxas
+from .buffers import BufferPlan
+from .exprs import ExprEmitter
+from .gpu_kernel import GpuKernel
+from .gpu_plan import KBarrier, KBlock, KCoop, KernelPlan, KLoop, KNode, KThread, plan_kernel
+from .irtext import BYTES, Function, Module, Value, vec_type
+from .lanes import VarInfo
+from .llvm import MAX_UNROLL, KernelEmitter, _symbol
+from .machine import nvptx_assembly
+from .passes import PASSES, Pass, apply_passes
+from .runtime import ArgSpec, KernelSignature
+
+_SREG = {
+    LoopKind.THREAD_X: "tid.x", LoopKind.THREAD_Y: "tid.y", LoopKind.THREAD_Z: "tid.z",
+    LoopKind.BLOCK_X: "ctaid.x", LoopKind.BLOCK_Y: "ctaid.y", LoopKind.BLOCK_Z: "ctaid.z",
+}
+_AXES = (LoopKind.THREAD_X, LoopKind.THREAD_Y, LoopKind.THREAD_Z)
+
+
+def lower_cuda(program: Program, target: CudaTarget, *, passes: tuple[Pass, ...] = PASSES
+               ) -> tuple[str, KernelPlan, KernelSignature]:
+    """NVVM IR text of ``program``'s kernel, its plan and its signature."""
+    program = apply_passes(program, passes)
+    plan = plan_kernel(program, target)
+    entry = _symbol(program.name)
+    module = Module()
+    module.attributes = (f'attributes #0 = {{ nounwind "target-cpu"="{target.arch}" '
+                         f'"target-features"="{target.ptx_features}" }}')
+    args = [program.buffer(n) for n in (*program.inputs, *program.outputs)]
+    params = ", ".join(
+        f"ptr addrspace(1) noalias {'readonly ' if b.name in program.inputs else ''}"
+        f"align 16 %arg.{b.name}" for b in args)
+    fn = Function(entry, params, attrs="#0", linkage="ptx_kernel ")
+    module.functions.append(fn)
+    ptrs: dict[str, str] = {b.name: f"%arg.{b.name}" for b in args}
+    spaces = {b.name: "addrspace(1) " for b in args}
+    emitter = GpuEmitter(module, program, entry, plan)
+    emitter.allocate(fn, ptrs)
+    spaces.update({a.name: "addrspace(3) " for a in plan.shared})
+    ex = ExprEmitter(fn, module, program, ptrs, plan.plans)
+    ex.spaces = spaces
+    for var in plan.fixed_vars:
+        emitter.bind_value(ex, var, Value("0", "int64"))
+    for var, axis in plan.grid_vars:
+        emitter.bind_value(ex, var, emitter.sreg(fn, axis))
+    emitter.knodes(ex, plan.body)
+    fn.emit("ret void")
+    sig = KernelSignature(
+        entry,
+        tuple(ArgSpec(b.name, b.shape, b.dtype, b.name in program.outputs) for b in args),
+    )
+    return module.text(), plan, sig
+
+
+class GpuEmitter(KernelEmitter):
+    """Emits a kernel plan's nodes; blocks and loops through the CPU emitter's methods."""
+
+    def __init__(self, module: Module, program: Program, entry: str, plan: KernelPlan):
+        super().__init__(module, program, entry, plan.plans, native_lanes=1)
+        self.plan = plan
+        self._sregs: dict[str, Value] = {}
+        self._linear: Value | None = None
+
+    # ------------------------------------------------------------ buffers and indices
+
+    def allocate(self, fn: Function, ptrs: dict[str, str]) -> None:  # type: ignore[override]
+        """Shared buffers as addrspace(3) globals (or slices of the dynamic array), local
+        ones as allocas; a pointer to each in ``ptrs`` (accesses qualify them with their
+        address space: ``ExprEmitter.spaces``)."""
+        plan = self.plan
+        if plan.dynamic_shared and plan.shared:
+            self.module.declare("@shm_dyn", "@shm_dyn = external addrspace(3) global "
+                                "[0 x i8], align 16")
+        for a in plan.shared:
+            dt = self.program.buffer(a.name).dtype
+            sym = f"@shm_{_symbol(a.name)}"
+            if plan.dynamic_shared:
+                base = fn.fresh(f"shm.{_symbol(a.name)}.")
+                fn.entry.append(f"  {base} = getelementptr inbounds i8, ptr addrspace(3) "
+                                f"@shm_dyn, i64 {a.offset_bytes}")
+                ptrs[a.name] = base
+            else:
+                n = a.nbytes // BYTES[dt]
+                self.module.declare(sym, f"{sym} = internal addrspace(3) global "
+                                    f"[{n} x {vec_type(dt, 0)}] undef, align 16")
+                ptrs[a.name] = sym
+        for name in plan.local:
+            dt = self.program.buffer(name).dtype
+            ptrs[name] = fn.alloca(f"buf.{_symbol(name)}.", vec_type(dt, 0),
+                                   self.plans[name].size, align=16)
+
+    def sreg(self, fn: Function, axis: LoopKind) -> Value:
+        """The thread's (or block's) index on ``axis`` as i64, read once in the entry."""
+        reg = _SREG[axis]
+        if reg not in self._sregs:
+            name = f"llvm.nvvm.read.ptx.sreg.{reg}"
+            self.module.declare(name, f"declare i32 @{name}()")
+            raw = fn.fresh(f"{reg.replace('.', '')}.")
+            wide = fn.fresh(f"{reg.replace('.', '')}.w.")
+            fn.entry.append(f"  {raw} = call i32 @{name}()")
+            fn.entry.append(f"  {wide} = zext i32 {raw} to i64")
+            self._sregs[reg] = Value(wide, "int64")
+        return self._sregs[reg]
+
+    def linear_thread(self, fn: Function) -> Value:
+        """``tid.x + bx * (tid.y + by * tid.z)``: the thread's rank in its block."""
+        if self._linear is None:
+            bx, by, _ = self.plan.block
+            acc: Value | None = None
+            for axis, dim in zip(reversed(_AXES), (1, by, bx), strict=True):
+                t = self.sreg(fn, axis) if self._dim(axis) > 1 else None
+                if acc is not None and dim > 1:
+                    r = fn.fresh("lin.")
+                    fn.entry.append(f"  {r} = mul nuw nsw i64 {acc.ref}, {dim}")
+                    acc = Value(r, "int64")
+                if t is not None:
+                    if acc is None:
+                        acc = t
+                    else:
+                        r = fn.fresh("lin.")
+                        fn.entry.append(f"  {r} = add nuw nsw i64 {acc.ref}, {t.ref}")
+                        acc = Value(r, "int64")
+            self._linear = acc if acc is not None else Value("0", "int64")
+        return self._linear
+
+    def _dim(self, axis: LoopKind) -> int:
+        return self.plan.block[_AXES.index(axis)]
+
+    def bind_value(self, ex: ExprEmitter, var: str, v: Value) -> None:
+        self._bind(ex, var, v)
+
+    # ------------------------------------------------------------ blocks
+
+    def block(self, ex: ExprEmitter, block: Block) -> None:
+        """A block; its accesses to compacted buffers are indexed by the difference of index
+        and start simplified first (``(a*4 + b)*8 + c - (a*32 + b*8)`` is ``c``), computed
+        before the block binds its iteration variables: LLVM does not always see it, and a
+        register tile indexed at run time stays in (slow) local memory."""
+        rel = _relative_accesses(block, self.plans)
+        if rel is None:
+            super().block(ex, block)
+            return
+        rewritten, values = rel
+        outer, plans = dict(ex.vars), ex.plans
+        for name, value in values.items():
+            ex.vars[name] = self._info(ex.convert(ex.scalar(value, "int64"), "int64"))
+        ex.plans = {n: BufferPlan(p.shape, None, None) for n, p in plans.items()}
+        try:
+            super().block(ex, rewritten)
+        finally:
+            ex.vars, ex.plans = outer, plans
+
+    # ------------------------------------------------------------ nodes
+
+    def nodes(self, ex: ExprEmitter, nodes, in_parallel: bool) -> None:
+        self.knodes(ex, nodes)
+
+    def knodes(self, ex: ExprEmitter, nodes: tuple[KNode, ...]) -> None:
+        fn = ex.fn
+        for node in nodes:
+            if isinstance(node, KBlock):
+                self.block(ex, node.block)
+            elif isinstance(node, KBarrier):
+                self.module.declare("llvm.nvvm.barrier0", "declare void @llvm.nvvm.barrier0()")
+                fn.emit("call void @llvm.nvvm.barrier0()")
+            elif isinstance(node, KThread):
+                self._bind(ex, node.var, self.sreg(fn, node.axis))
+                self.knodes(ex, node.body)
+            elif isinstance(node, KCoop):
+                self.cooperative(ex, node)
+            else:
+                self.kloop(ex, node)
+
+    def kloop(self, ex: ExprEmitter, node: KLoop) -> None:
+        loop = cast(Loop, node)  # KLoop has the attributes the CPU emitter's loops read
+        unroll = node.kind in (LoopKind.UNROLLED, LoopKind.VTHREAD)
+        if unroll and node.extent <= MAX_UNROLL:
+            self.unrolled(ex, loop, False)
+        else:
+            self.serial(ex, loop, False, self._annotation_metadata(loop))
+
+    def cooperative(self, ex: ExprEmitter, node: KCoop) -> None:
+        """Thread ``t`` of ``n`` runs the fused iterations ``t + n * r``; the loop variables
+        are the fused index's digits."""
+        fn = ex.fn
+        n = self.plan.threads
+        total = node.total
+        tid = self.linear_thread(fn)
+        rounds = -(-total // n)
+        outer = dict(ex.vars)
+
+        def body(r: Value) -> None:
+            f = fn.op(f"mul nuw nsw i64 {r.ref}, {n}", "int64") if r.ref != "0" else None
+            fused = tid if f is None else fn.op(f"add nuw nsw i64 {f.ref}, {tid.ref}", "int64")
+            ex.vars["@coop"] = self._info(fused)
+            inner = 1
+            for var, extent in reversed(node.loops):
+                q = E.binary("//", E.Var("@coop"), inner) if inner > 1 else E.Var("@coop")
+                digit = q if var == node.loops[0][0] else E.binary("%", q, extent)
+                self._bind(ex, var, ex.convert(ex.scalar(digit, "int64"), "int64"))
+                inner *= extent
+            block = node.block
+            if total % n:
+                guard = E.Compare("<", E.Var("@coop"), E.Const(total))
+                block = _with_guard(block, guard)
+            self.block(ex, block)
+
+        if rounds == 1:
+            body(Value("0", "int64"))
+        else:
+            loop = Loop(f"coop.{node.block.name}", rounds, ())
+            self.serial(ex, loop, False, None, bind=body)
+        ex.vars = outer
+
+    def _info(self, v: Value) -> VarInfo:
+        return VarInfo(v, 0)
+
+
+def _relative_accesses(block: Block, plans: dict[str, BufferPlan]
+                       ) -> tuple[Block, dict[str, E.Expr]] | None:
+    """``block`` with each access to a compacted buffer indexed by new variables (``@rel.k``)
+    and their values: index minus start, simplified, in the loop variables. None when the
+    block touches no compacted buffer or an index is not affine."""
+    bind = block.binding_map
+    values: dict[str, E.Expr] = {}
+    memo: dict[tuple, tuple[E.Expr, ...]] = {}
+    failed = False
+
+    def relative(buffer: str, indices: tuple[E.Expr, ...]) -> tuple[E.Expr, ...]:
+        nonlocal failed
+        plan = plans.get(buffer)
+        if plan is None or plan.starts is None:
+            return indices
+        key = (buffer, indices)
+        if key not in memo:
+            out = []
+            for ix, start in zip(indices, plan.starts, strict=True):
+                diff = analysis.affine(E.binary("-", E.substitute(ix, bind), start))
+                if diff is None:
+                    failed = True
+                    return indices
+                name = f"@rel.{len(values)}"
+                values[name] = analysis.from_affine(*diff)
+                out.append(E.Var(name))
+            memo[key] = tuple(out)
+        return memo[key]
+
+    def fix_expr(e: E.Expr) -> E.Expr:
+        def visit(n: E.Expr) -> E.Expr | None:
+            if isinstance(n, E.Load):
+                return E.Load(n.tensor, relative(n.tensor, n.indices))
+            return None
+
+        return E.transform(e, visit)
+
+    def fix(st: Store | None) -> Store | None:
+        if st is None:
+            return None
+        return Store(st.buffer, relative(st.buffer, st.indices), fix_expr(st.value))
+
+    body, init = fix(block.body), fix(block.init)
+    if failed or not values:
+        return None
+    assert body is not None
+    return replace(block, body=body, init=init), values
+
+
+def _with_guard(block: Block, guard: E.Expr) -> Block:
+    return tree.add_predicate(block, guard)
+
+
+def ptx_of(ir_text: str, target: CudaTarget) -> str:
+    """PTX of NVVM IR text: the O3 pipeline, then the NVPTX backend."""
+    return nvptx_assembly(ir_text, target)
+
+
+def build_cuda(program: Program, target: CudaTarget | str | None = "cuda", *,
+               passes: tuple[Pass, ...] = PASSES, run_ptxas: bool = True) -> GpuKernel:
+    """Compile ``program`` for ``target``: PTX, and the cubin and resource report of
+    ``ptxas`` when it is installed (and ``run_ptxas``)."""
+    t0 = time.perf_counter()
+    t = resolve(target)
+    if not isinstance(t, CudaTarget):
+        raise CodegenError(f"build_cuda builds for a cuda target, not {t.describe()}")
+    ir_text, plan, sig = lower_cuda(program, t, passes=passes)
+    ptx = ptx_of(ir_text, t)
+    cubin, report = None, None
+    if run_ptxas and ptxas.available():
+        cubin, report = ptxas.assemble(ptx, t, sig.entry)
+    dynamic = plan.shared_bytes if plan.dynamic_shared else 0
+    return GpuKernel(sig.entry, ptx, cubin, plan.grid, plan.block, dynamic, sig, t,
+                     time.perf_counter() - t0, report)

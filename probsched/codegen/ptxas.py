@@ -1,0 +1,78 @@
+"""``ptxas``: PTX to a cubin, and the resource report of ``ptxas -v`` (registers, spills,
+shared memory, stack), a static filter before anything is measured. It runs in a subprocess
+with a time limit; a PTX it refuses is a :class:`~probsched.errors.CodegenError` with its
+message.
+
+>>> r = parse_report('''ptxas info    : Compiling entry function 'gmm' for 'sm_90'
+... ptxas info    : Function properties for gmm
+...     0 bytes stack frame, 8 bytes spill stores, 4 bytes spill loads
+... ptxas info    : Used 40 registers, used 1 barriers, 8192 bytes smem, 400 bytes cmem[0]''')
+>>> r.registers, r.spill_store_bytes, r.spill_load_bytes, r.static_shared_bytes, r.stack_bytes
+(40, 8, 4, 8192, 0)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+from ..errors import CodegenError
+from ..target import CudaTarget
+from .gpu_kernel import PtxasReport
+
+TIMEOUT_S = 120
+
+
+def available() -> bool:
+    """Whether ``ptxas`` is on the PATH."""
+    return shutil.which("ptxas") is not None
+
+
+def _int(pattern: str, text: str) -> int:
+    m = re.search(pattern, text)
+    return int(m.group(1)) if m else 0
+
+
+def parse_report(text: str) -> PtxasReport:
+    """The figures of ``ptxas -v``'s report of one entry (0 for what it does not mention)."""
+    return PtxasReport(
+        registers=_int(r"Used (\d+) registers", text),
+        spill_store_bytes=_int(r"(\d+) bytes spill stores", text),
+        spill_load_bytes=_int(r"(\d+) bytes spill loads", text),
+        static_shared_bytes=_int(r"(\d+) bytes smem", text),
+        stack_bytes=_int(r"(\d+) bytes stack frame", text),
+    )
+
+
+def assemble(ptx: str, target: CudaTarget, entry: str) -> tuple[bytes, PtxasReport]:
+    """The cubin of ``ptx`` for ``target`` and ``ptxas -v``'s report of ``entry``."""
+    exe = shutil.which("ptxas")
+    if exe is None:
+        raise CodegenError("ptxas is not on the PATH (install the CUDA toolkit's ptxas)")
+    with tempfile.TemporaryDirectory(prefix="probsched-ptxas-") as tmp:
+        src, out = os.path.join(tmp, "kernel.ptx"), os.path.join(tmp, "kernel.cubin")
+        with open(src, "w", encoding="utf-8") as f:
+            f.write(ptx)
+        try:
+            proc = subprocess.run([exe, f"-arch={target.arch}", "-v", "-o", out, src],
+                                  capture_output=True, text=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise CodegenError(f"ptxas took more than {TIMEOUT_S} s on kernel {entry}") from None
+        log = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            raise CodegenError(f"ptxas refused kernel {entry}: {log.strip()}")
+        with open(out, "rb") as f:
+            cubin = f.read()
+    return cubin, parse_report(_entry_part(log, entry))
+
+
+def _entry_part(log: str, entry: str) -> str:
+    """The lines of the log about ``entry`` (the log may cover several functions)."""
+    start = log.find(f"Compiling entry function '{entry}'")
+    if start < 0:
+        return log
+    nxt = log.find("Compiling entry function", start + 1)
+    return log[start:] if nxt < 0 else log[start:nxt]

@@ -1,0 +1,326 @@
+"""The cuda target's codegen: kernel plans (launch, races, cooperative copies, barriers),
+their emulation on the CPU against the numpy reference, NVVM IR and PTX (golden), and
+ptxas's acceptance where it is installed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import probsched as ps
+from probsched.codegen import ptxas
+from probsched.codegen.gpu_emulate import Emulator, emulate
+from probsched.codegen.gpu_plan import KBarrier, KLoop, KThread, plan_kernel
+from probsched.codegen.nvptx import build_cuda, lower_cuda
+from probsched.codegen.passes import apply_passes
+from probsched.errors import CodegenError
+from probsched.ir.reference import check_outputs, random_inputs, reference
+from probsched.target import cuda_target
+from probsched.workloads import gmm
+
+needs_ptxas = pytest.mark.skipif(not ptxas.available(), reason="ptxas is not on the PATH")
+SM90 = cuda_target("sm_90")
+
+
+def gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8):
+    sch = ps.Schedule(gmm(b=1, n=n, m=m, k=k), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, kk = sch.get_loops(c)
+    i0, i1, i2 = sch.split(i, [None, ty, ri])
+    j0, j1, j2 = sch.split(j, [None, tx, rj])
+    k0, k1 = sch.split(kk, [None, kt])
+    sch.reorder(i0, j0, i1, j1, k0, k1, i2, j2)
+    sch.bind(i0, "blockIdx.y")
+    sch.bind(j0, "blockIdx.x")
+    sch.bind(i1, "threadIdx.y")
+    sch.bind(j1, "threadIdx.x")
+    wb = sch.cache_write(c, "local")
+    sch.reverse_compute_at(wb, j1)
+    a = sch.cache_read(c, "A", "shared")
+    sch.compute_at(a, k0)
+    b = sch.cache_read(c, "B", "shared")
+    sch.compute_at(b, k0)
+    sch.decompose_reduction(c, k0)
+    return sch
+
+
+def assert_emulated_matches(sch: ps.Schedule) -> None:
+    inputs = random_inputs(sch.workload)
+    ok, _, msg = check_outputs(emulate(sch.program, inputs), reference(sch.workload, *inputs))
+    assert ok, f"{msg}\n{sch.program}"
+
+
+def plan_text(plan) -> str:
+    """The plan's body, one node a line (what emission walks)."""
+    lines = [f"grid {plan.grid} block {plan.block} shared "
+             f"{[(a.name, a.offset_bytes, a.nbytes) for a in plan.shared]} "
+             f"dynamic {plan.dynamic_shared} local {list(plan.local)}"]
+
+    def walk(nodes, depth):
+        pad = "  " * depth
+        for n in nodes:
+            if isinstance(n, KBarrier):
+                lines.append(f"{pad}barrier  # {n.why}")
+            elif isinstance(n, KThread):
+                lines.append(f"{pad}{n.var} = {n.axis.value} (extent {n.extent})")
+                walk(n.body, depth + 1)
+            elif isinstance(n, KLoop):
+                lines.append(f"{pad}for {n.var} in {n.kind.value}({n.extent}):")
+                walk(n.body, depth + 1)
+            elif hasattr(n, "loops"):
+                shown = ", ".join(f"{v}<{e}" for v, e in n.loops)
+                lines.append(f"{pad}cooperative {n.block.name} over {shown or 'one point'}")
+            else:
+                pred = f" where {n.block.predicate}" if n.block.predicate is not None else ""
+                lines.append(f"{pad}block {n.block.name}{pred}")
+
+    walk(plan.body, 1)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- plans
+
+
+def test_the_matmul_plan_has_cooperative_copies_and_two_barriers(golden):
+    sch = gpu_matmul()
+    plan = plan_kernel(apply_passes(sch.program), SM90)
+    assert plan.grid == (2, 2, 1) and plan.block == (8, 8, 1)
+    golden(plan_text(plan))
+
+
+def test_a_narrower_thread_loop_guards_its_blocks_not_the_barriers(golden):
+    # Two sibling nests bind threadIdx.x with 16 and 8: the launch is 16, the 8 is guarded.
+    sch = ps.Schedule(gmm(b=1, n=16, m=16, k=8), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, k = sch.get_loops(c)
+    sch.bind(i, "blockIdx.x")
+    sch.bind(j, "threadIdx.x")
+    a = sch.cache_read(c, "A", "shared")
+    sch.compute_at(a, i)
+    sch.bind(sch.get_loops(a)[-1], "threadIdx.x")  # the row of A: 8 threads of the 16
+    plan = plan_kernel(apply_passes(sch.program), SM90)
+    golden(plan_text(plan))
+    assert_emulated_matches(sch)
+
+
+# ---------------------------------------------------------------- emulation
+
+
+@pytest.mark.parametrize("shape", [
+    dict(n=16, m=16, k=16, ty=2, ri=4, tx=4, rj=2, kt=4),
+    dict(n=20, m=12, k=10, ty=2, ri=3, tx=2, rj=3, kt=4),  # partial tiles everywhere
+])
+def test_the_emulated_matmul_matches_the_reference(shape):
+    assert_emulated_matches(gpu_matmul(**shape))
+
+
+def _without_barriers(nodes, drop):
+    out = []
+    for n in nodes:
+        if isinstance(n, KBarrier):
+            if drop(n):
+                continue
+        elif isinstance(n, KLoop | KThread):
+            n = replace(n, body=tuple(_without_barriers(n.body, drop)))
+        out.append(n)
+    return tuple(out)
+
+
+@pytest.mark.parametrize("which", ["written", "read"])
+def test_the_emulator_catches_a_missing_barrier(which):
+    # Without the barrier after the copies, a thread reads elements another has not written
+    # yet, and that one's write comes after the read; without the one before them, a
+    # thread overwrites elements another still reads.
+    sch = gpu_matmul(n=16, m=16, k=16, ty=2, ri=4, tx=4, rj=2, kt=4)
+    plan = plan_kernel(apply_passes(sch.program), SM90)
+    body = _without_barriers(plan.body, lambda b: b.why.split(", then ")[0].endswith(which))
+    assert body != plan.body
+    with pytest.raises(CodegenError, match=r"[AB]_shared\[.*which thread .* (wrote|used) "
+                       "since the last barrier"):
+        Emulator(replace(plan, body=body)).run(random_inputs(sch.workload))
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_an_unbound_program_is_refused():
+    sch = ps.Schedule(gmm(b=1, n=64, m=64, k=64), target="cuda")
+    with pytest.raises(CodegenError, match=r"no loop of program gmm is bound .* loop i "
+                       r"\(extent 64\) serially on one thread"):
+        build_cuda(sch.program)
+
+
+def test_a_write_every_thread_makes_is_refused():
+    sch = ps.Schedule(gmm(b=1, n=64, m=64, k=4), target="cuda")
+    _, i, j, k = sch.get_loops(sch.get_block("C"))
+    sch.bind(i, "blockIdx.x")
+    a = sch.cache_read(sch.get_block("C"), "A", "shared")
+    sch.compute_at(a, i)
+    sch.bind(sch.get_loops(a)[-1], "threadIdx.x")  # 4 threads fill A's row ...
+    with pytest.raises(CodegenError, match="block C writes C at the same elements in every "
+                       "thread along threadIdx.x"):  # ... and each would compute all of C's
+        build_cuda(sch.program)
+
+
+def test_a_cpu_loop_kind_is_refused():
+    sch = gpu_matmul()
+    sch.vectorize(sch.get_loops(sch.get_block("C"))[-1])
+    with pytest.raises(CodegenError, match="loop j_2 is vectorized, a CPU loop kind"):
+        build_cuda(sch.program)
+
+
+def test_a_program_of_several_nests_is_refused():
+    sch = ps.Schedule(gmm(b=1, n=8, m=8, k=4), target="cuda")
+    sch.cache_read(sch.get_block("C"), "A", "shared")
+    with pytest.raises(CodegenError, match="2 root-level loop nests .*A_shared, C"):
+        build_cuda(sch.program)
+
+
+# ---------------------------------------------------------------- NVVM IR and PTX
+
+
+def test_the_nvvm_ir_of_a_small_matmul(golden):
+    sch = gpu_matmul()
+    ir_text, _, sig = lower_cuda(sch.program, SM90)
+    assert [a.name for a in sig.args] == ["A", "B", "C"]
+    golden(ir_text)
+
+
+def test_the_ptx_of_a_small_matmul(golden):
+    kernel = build_cuda(gpu_matmul().program, SM90, run_ptxas=False)
+    assert kernel.entry == "gmm" and kernel.grid == (2, 2, 1) and kernel.block == (8, 8, 1)
+    golden(kernel.ptx)
+    ptx = kernel.ptx
+    assert ".entry gmm(" in ptx and "bar.sync" in ptx
+    assert "ld.global.nc" in ptx and "ld.shared" in ptx and "st.shared" in ptx
+    assert "fma.rn.f32" in ptx
+
+
+@needs_ptxas
+def test_ptxas_accepts_the_small_matmul_and_reports_its_resources():
+    kernel = build_cuda(gpu_matmul().program, SM90)
+    assert kernel.cubin is not None and kernel.cubin[:4] == b"\x7fELF"
+    assert kernel.ptxas is not None
+    assert 0 < kernel.ptxas.registers <= 255
+    assert kernel.ptxas.static_shared_bytes == 2 * 32 * 8 * 4
+    assert kernel.ptxas.spill_store_bytes == 0 and kernel.dynamic_shared_bytes == 0
+
+
+@needs_ptxas
+def test_shared_memory_above_48_kb_is_dynamic():
+    # 128 x 64 of A and 64 x 128 of B: 64 KB, over the static limit.
+    sch = gpu_matmul(n=256, m=256, k=128, ty=16, ri=8, tx=16, rj=8, kt=64)
+    kernel = build_cuda(sch.program, SM90)
+    assert kernel.dynamic_shared_bytes == 2 * 128 * 64 * 4
+    assert "external .shared" in kernel.ptx or ".extern .shared" in kernel.ptx
+    assert kernel.ptxas is not None and kernel.ptxas.static_shared_bytes == 0
+
+
+def test_the_emulation_and_numpy_agree_on_random_inputs_of_fixed_seed():
+    sch = gpu_matmul(n=16, m=16, k=8, ty=2, ri=4, tx=4, rj=2, kt=4)
+    a = np.random.default_rng(1).standard_normal((1, 16, 8)).astype(np.float32)
+    b = np.random.default_rng(2).standard_normal((1, 8, 16)).astype(np.float32)
+    (c,) = emulate(sch.program, [a, b])
+    np.testing.assert_allclose(c, a @ b, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- the example space
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cuda_matmul.sched"
+
+
+@needs_ptxas
+def test_ptxas_accepts_20_sampled_schedules_of_the_cuda_matmul_space_at_1024():
+    mod = ps.load(EXAMPLE)
+    wl, space = mod.workload(), mod.space()
+    seen = set()
+    for seed in range(20):
+        sch = ps.Schedule(wl, seed=seed, target="cuda")
+        space.apply(sch)
+        kernel = build_cuda(sch.program, SM90)
+        report = kernel.ptxas
+        assert kernel.cubin and report is not None, f"seed {seed}"
+        assert 0 < report.registers <= 255 and report.stack_bytes == 0, (seed, report)
+        gx, gy, _ = kernel.grid
+        bx, by, _ = kernel.block
+        # The launch covers C: block tile x grid = 1024 on each axis.
+        rows = 1024 // gy
+        assert rows % by == 0 and 1024 % (gx * bx) == 0
+        assert report.static_shared_bytes > 0 and kernel.dynamic_shared_bytes == 0
+        seen.add((kernel.grid, kernel.block))
+    assert len(seen) > 10  # the space has real variety
+
+
+def test_check_runs_a_cuda_space_for_the_cuda_target():
+    mod = ps.load(EXAMPLE)
+    mod.check(target="cuda")
+    with pytest.raises(ps.ProbschedError, match="cuda_matmul.sched:.*bind.*the target is not "
+                       "a GPU"):
+        mod.check()
+
+
+def test_a_shared_accumulator_is_written_back_cooperatively_after_a_barrier(golden):
+    sch = ps.Schedule(gmm(b=1, n=16, m=16, k=8), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, k = sch.get_loops(c)
+    i0, i1, i2 = sch.split(i, [None, 4, 2])
+    j0, j1, j2 = sch.split(j, [None, 4, 2])
+    sch.reorder(i0, j0, i1, j1, k, i2, j2)
+    sch.bind(i0, "blockIdx.y")
+    sch.bind(j0, "blockIdx.x")
+    sch.bind(i1, "threadIdx.y")
+    sch.bind(j1, "threadIdx.x")
+    wb = sch.cache_write(c, "shared")
+    sch.reverse_compute_at(wb, j0)  # the block's 8 x 8 tile, copied out by all 16 threads
+    golden(plan_text(plan_kernel(apply_passes(sch.program), SM90)))
+    assert_emulated_matches(sch)
+
+
+def test_a_local_copy_of_a_row_per_thread_matches():
+    sch = ps.Schedule(gmm(b=1, n=16, m=16, k=8), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, k = sch.get_loops(c)
+    sch.bind(i, "blockIdx.x")
+    sch.bind(j, "threadIdx.x")
+    a = sch.cache_read(c, "A", "local")
+    sch.compute_at(a, j)  # each thread its own copy of A's row: no race, no barrier
+    plan = plan_kernel(apply_passes(sch.program), SM90)
+    assert plan.local == ("A_local",) and "barrier" not in plan_text(plan)
+    assert_emulated_matches(sch)
+
+
+@pytest.mark.parametrize("shape", [dict(n=20, m=36, k=12), dict(n=7, m=9, k=5),
+                                   dict(n=32, m=16, k=17)])
+@pytest.mark.parametrize("seed", [1, 4])
+def test_sampled_kernels_of_the_space_at_odd_shapes_match_the_reference(shape, seed):
+    # Shapes no tile divides: partial tiles, guarded cooperative copies, idle threads.
+    mod = ps.load(EXAMPLE)
+    sch = ps.Schedule(mod.workload(**shape), seed=seed, target="cuda")
+    mod.space().apply(sch)
+    assert_emulated_matches(sch)
+
+
+ELEMENTWISE = """
+workload scale(n = 37, m = 29):
+    input A: float32[n, m]
+    input S: float32[m]
+    B[i, j] = exp(A[i, j]) * S[j] + 1.0
+"""
+
+
+def test_an_elementwise_op_fused_and_bound_over_the_grid():
+    # Fused loops split over blocks of 64 threads: a partial last block, // and % indices.
+    mod = ps.parse(ELEMENTWISE)
+    sch = ps.Schedule(mod.workload(), target="cuda")
+    i, j = sch.get_loops(sch.get_block("B"))
+    bx, tx = sch.split(sch.fuse(i, j), [None, 64])
+    sch.bind(bx, "blockIdx.x")
+    sch.bind(tx, "threadIdx.x")
+    assert_emulated_matches(sch)
+    kernel = build_cuda(sch.program, SM90, run_ptxas=ptxas.available())
+    assert kernel.grid == (17, 1, 1) and kernel.block == (64, 1, 1)  # ceil(37 * 29 / 64)
+    assert kernel.ptx.count("ld.global.nc") == 2 and "setp" in kernel.ptx  # the guard

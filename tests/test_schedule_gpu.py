@@ -1,0 +1,201 @@
+"""GPU primitives: bind (golden programs, one test per documented refusal) and the shared and
+local scopes of cache_read / cache_write."""
+
+from __future__ import annotations
+
+import pytest
+
+import probsched as ps
+from probsched.errors import CodegenError, ScheduleError
+from probsched.ir import storage
+from probsched.workloads import gmm
+
+
+def tiled(n=64, m=64, k=16, bi=4, bj=4, ti=16, tj=16):
+    """gmm with i, j split into (block, thread, inner) tiles, in the order
+    bi bj ti tj k ii jj: the usual GPU shape."""
+    sch = ps.Schedule(gmm(b=1, n=n, m=m, k=k), target="cuda")
+    _, i, j, kk = sch.get_loops(sch.get_block("C"))
+    i0, i1, i2 = sch.split(i, [bi, ti, None])
+    j0, j1, j2 = sch.split(j, [bj, tj, None])
+    sch.reorder(i0, j0, i1, j1, kk, i2, j2)
+    return sch, (i0, j0, i1, j1, kk, i2, j2)
+
+
+def test_bind_blocks_and_threads(golden):
+    sch, (i0, j0, i1, j1, *_) = tiled()
+    sch.bind(i0, "blockIdx.y")
+    sch.bind(j0, "blockIdx.x")
+    sch.bind(i1, "threadIdx.y")
+    sch.bind(j1, "threadIdx.x")
+    golden(f"trace:\n{sch.trace}\n\nprogram:\n{sch.program}")
+
+
+def test_bind_vthread_prints():
+    sch, (i0, j0, i1, j1, kk, i2, j2) = tiled()
+    sch.bind(i2, "vthread")
+    assert "for i_2 in vthread(1):" in str(sch.program)
+
+
+def test_bind_replays_from_the_trace():
+    sch, (i0, j0, i1, j1, *_) = tiled()
+    sch.bind(i0, "blockIdx.x")
+    sch.bind(i1, "threadIdx.x")
+    again = sch.trace.replay(sch.workload, target="cuda")
+    assert str(again.program) == str(sch.program)
+    assert ps.Trace.from_json(sch.trace.to_json()) == sch.trace
+
+
+@pytest.mark.parametrize("step, message", [
+    (lambda s, L: s.bind(L[0], "blockIdx.w"), "unknown thread axis 'blockIdx.w'"),
+    (lambda s, L: s.bind(L[4], "threadIdx.x"), "carries the reduction of block C"),
+    (lambda s, L: (s.bind(L[2], "threadIdx.x"), s.bind(L[3], "threadIdx.x")),
+     "loop i_1 is bound to threadIdx.x already, outside loop j_1"),
+    (lambda s, L: (s.bind(L[3], "threadIdx.x"), s.bind(L[2], "threadIdx.x")),
+     "loop j_1 is bound to threadIdx.x already, inside loop i_1"),
+    (lambda s, L: s.bind(L[1], "blockIdx.x"), "inside loop i_0 (serial); blockIdx loops"),
+    (lambda s, L: (s.bind(L[0], "threadIdx.x"), s.bind(L[1], "blockIdx.x")),
+     "loop j_0 is inside loop i_0 (threadIdx.x); blockIdx loops must be outermost"),
+    (lambda s, L: (s.bind(L[0], "blockIdx.x"), s.bind(L[0], "blockIdx.y")),
+     "loop i_0 is blockIdx.x already"),
+])
+def test_bind_refusals(step, message):
+    sch, loops = tiled()
+    with pytest.raises(ScheduleError, match="bind\\(") as err:
+        step(sch, loops)
+    assert message in str(err.value)
+
+
+def test_bind_refuses_a_thread_loop_around_a_block_loop():
+    sch, (i0, j0, *_) = tiled(bi=1)
+    sch.bind(j0, "blockIdx.x")  # i_0 runs once: j_0 is outermost in effect
+    with pytest.raises(ScheduleError, match="loop j_0 .blockIdx. would be inside threadIdx.x "
+                       "loop i_0"):
+        sch.bind(i0, "threadIdx.x")
+
+
+def test_bind_refuses_more_than_1024_threads():
+    sch, (i0, j0, i1, j1, *_) = tiled(n=128, m=128, ti=32, tj=64)
+    sch.bind(i1, "threadIdx.y")
+    before = str(sch.program)
+    with pytest.raises(ScheduleError, match=r"2048 threads per block \(threadIdx.x=64 \(j_1\), "
+                       r"threadIdx.y=32 \(i_1\)\); the device allows at most 1024"):
+        sch.bind(j1, "threadIdx.x")
+    assert str(sch.program) == before  # a refused step changes nothing
+
+
+def test_bind_refuses_a_block_dimension_over_the_limit():
+    sch = ps.Schedule(gmm(b=1, n=128, m=4, k=2), target="cuda")
+    _, i, j, k = sch.get_loops(sch.get_block("C"))
+    with pytest.raises(ScheduleError, match="threadIdx.z would be 128 .* at most 64"):
+        sch.bind(i, "threadIdx.z")
+
+
+def test_bind_refuses_a_race_on_a_write():
+    # A copy of A computed per j: its block writes the same elements for every j.
+    sch = ps.Schedule(gmm(b=1, n=8, m=8, k=4), target="cuda")
+    a = sch.cache_read(sch.get_block("C"), "A", "global")
+    _, _, j, _ = sch.get_loops(sch.get_block("C"))
+    sch.compute_at(a, j)
+    with pytest.raises(ScheduleError, match="block A_global writes A_global at the same "
+                       "elements in every iteration of loop j; bound to threadIdx.x they "
+                       "would race"):
+        sch.bind(j, "threadIdx.x")
+
+
+def test_bind_needs_a_cuda_target():
+    sch = ps.Schedule(gmm(b=1, n=8, m=8, k=4))
+    _, i, _, _ = sch.get_loops(sch.get_block("C"))
+    with pytest.raises(ScheduleError, match="the target is not a GPU"):
+        sch.bind(i, "threadIdx.x")
+
+
+def test_the_cpu_codegen_refuses_a_bound_program():
+    sch, (i0, *_) = tiled()
+    sch.bind(i0, "blockIdx.x")
+    with pytest.raises(CodegenError, match="loop i_0 is bound to blockIdx.x.*target='cuda'"):
+        ps.compile(sch.program)
+
+
+# ---------------------------------------------------------------- shared and local scopes
+
+
+def gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8, *, decompose=True):
+    """The classic shape: block tiles on blockIdx.y/x, thread tiles on threadIdx.y/x, the
+    tiles of A and B read into shared memory per step of the reduction, the accumulators
+    local (registers)."""
+    sch = ps.Schedule(gmm(b=1, n=n, m=m, k=k), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, kk = sch.get_loops(c)
+    i0, i1, i2 = sch.split(i, [None, ty, ri])
+    j0, j1, j2 = sch.split(j, [None, tx, rj])
+    k0, k1 = sch.split(kk, [None, kt])
+    sch.reorder(i0, j0, i1, j1, k0, k1, i2, j2)
+    sch.bind(i0, "blockIdx.y")
+    sch.bind(j0, "blockIdx.x")
+    sch.bind(i1, "threadIdx.y")
+    sch.bind(j1, "threadIdx.x")
+    wb = sch.cache_write(c, "local")
+    sch.reverse_compute_at(wb, j1)
+    a = sch.cache_read(c, "A", "shared")
+    sch.compute_at(a, k0)
+    b = sch.cache_read(c, "B", "shared")
+    sch.compute_at(b, k0)
+    if decompose:
+        sch.decompose_reduction(c, k0)
+    return sch
+
+
+def test_a_shared_copy_under_thread_loops_covers_the_whole_block(golden):
+    sch = gpu_matmul()
+    # A_shared: the block's 32 rows by the 8 columns of one reduction step, not one thread's.
+    assert storage.shared_bytes(sch.program) == {"A_shared": 32 * 8 * 4, "B_shared": 8 * 32 * 4}
+    golden(f"trace:\n{sch.trace}\n\nprogram:\n{sch.program}")
+
+
+def test_shared_needs_a_cuda_target():
+    sch = ps.Schedule(gmm(b=1, n=8, m=8, k=4))
+    with pytest.raises(ScheduleError, match="cache_read.*shared memory is a GPU's"):
+        sch.cache_read(sch.get_block("C"), "A", "shared")
+    with pytest.raises(ScheduleError, match="cache_write.*shared memory is a GPU's"):
+        sch.cache_write(sch.get_block("C"), "shared")
+
+
+def test_shared_memory_over_the_device_limit_is_refused():
+    # A: 256 x 128 floats (128 KB) fits; with B's 128 x 256 (128 KB) it is 256 KB > 227 KB.
+    sch = ps.Schedule(gmm(b=1, n=512, m=512, k=256), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, kk = sch.get_loops(c)
+    i0, i1, i2 = sch.split(i, [None, 16, 16])
+    j0, j1, j2 = sch.split(j, [None, 16, 16])
+    k0, k1 = sch.split(kk, [None, 128])
+    sch.reorder(i0, j0, i1, j1, k0, k1, i2, j2)
+    sch.bind(i0, "blockIdx.y")
+    sch.bind(j0, "blockIdx.x")
+    sch.bind(i1, "threadIdx.y")
+    sch.bind(j1, "threadIdx.x")
+    a = sch.cache_read(c, "A", "shared")
+    sch.compute_at(a, k0)
+    b = sch.cache_read(c, "B", "shared")
+    before = str(sch.program)
+    with pytest.raises(ScheduleError, match=r"compute_at\(.*shared memory per block would be "
+                       r"262144 bytes \(A_shared 131072 B \+ B_shared 131072 B\); sm_90 allows "
+                       r"at most 232448 \(227 KB, dynamic above 48 KB\)"):
+        sch.compute_at(b, k0)
+    assert str(sch.program) == before
+
+
+
+def test_gpu_queries_read_the_cuda_target():
+    sch = ps.Schedule(gmm(b=1, n=8, m=8, k=4), target="cuda")
+    assert (sch.warp_size(), sch.max_threads_per_block(), sch.max_shared_bytes()) == (
+        32, 1024, 227 * 1024)
+    with pytest.raises(ScheduleError, match="warp_size\\(\\): not a GPU target"):
+        ps.Schedule(gmm(b=1, n=8, m=8, k=4)).warp_size()
+    mod = ps.parse('workload w():\n    input A: float32[4]\n    B[i] = A[i] * 2.0\n'
+                   'space s for w:\n    t = max_threads_per_block() // warp_size()\n'
+                   '    i = get_loops(get_block("B"))[0]\n'
+                   '    if t == 32:\n        bind(i, "threadIdx.x")\n')
+    sch = ps.Schedule(mod.workload(), target="cuda")
+    mod.space().apply(sch)
+    assert "for i in threadIdx.x(4):" in str(sch.program)
