@@ -5,6 +5,9 @@ marked ``gpu`` and skip, with the reason, where there is none (CI); the first ru
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
 from cuda_kernels import scale_kernel
 
@@ -78,3 +81,36 @@ def ps_replace(kernel, **changes):
     from dataclasses import replace
 
     return replace(kernel, **changes)
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cuda_matmul.sched"
+# The example's space, and in about a third of its samples a write-back that stores 2**47
+# bytes past C (probsched.testing.faults, kind 4): an illegal address on the device.
+FAULTY = EXAMPLE.read_text() + (
+    '    if sample_categorical([0, 1], [0.65, 0.35]) == 1:\n'
+    '        annotate(get_loops(get_block("C_wb"))[-2], "inject_fault", 4)\n')
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_a_tuning_run_on_the_gpu_goes_on_past_faulting_kernels(tmp_path):
+    from probsched.measure import Builder
+    from probsched.search.database import Database
+    from probsched.testing import faults
+
+    target = cuda.device_target()
+    mod = ps.parse(FAULTY, filename="faulty.sched")
+    wl = mod.workload(n=512, m=512, k=512)
+    db = tmp_path / "runs.db"
+    with Builder(workers=4, target=target, passes=faults.PASSES) as builder:
+        res = ps.tune(wl, mod.space("tiled"), trials=24, db=str(db), builder=builder,
+                      target=target, progress=False, reference=False, seed=3)
+    with Database(db) as d:
+        records = [r for r in d.records(wl, target=target.key) if not r.repeat]
+    assert len(records) == 24 and res.trials == 24
+    crashed = [r for r in records if r.error_kind == "crash"]
+    good = [r for r in records if r.ok]
+    assert crashed and all("CUDA_ERROR_ILLEGAL_ADDRESS" in (r.error or "") for r in crashed)
+    assert good and len(good) + len(crashed) == 24  # nothing else failed
+    assert res.best_latency_s < math.inf and res.best_trace is not None
+    assert "inject_fault" not in str(res.best_trace.replay(wl, target=target).program)

@@ -1,4 +1,6 @@
-"""The builder: compiles candidates to object code, in parallel, in worker processes.
+"""The builder: compiles candidates to object code (a CPU target) or to PTX and a cubin (a
+cuda target: :func:`probsched.codegen.nvptx.build_cuda`, ``ptxas`` included), in parallel, in
+worker processes.
 
 A candidate that fails to compile (an exception, a crash of LLVM, a compile that takes longer
 than ``timeout_s``) becomes a :class:`BuildResult` with ``error`` set; the others are not
@@ -11,11 +13,12 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..codegen.compile import CompiledArtifact, build, cpu
+from ..codegen.compile import CompiledArtifact, build
+from ..codegen.gpu_kernel import GpuKernel
 from ..codegen.llvm import LoweredKernel
 from ..codegen.passes import PASSES, Pass
 from ..ir.program import Program
-from ..target import CpuTarget, Target
+from ..target import CpuTarget, CudaTarget, Target, resolve
 from .contention import MachineLock
 from .worker import Reply, Worker, wait_any
 
@@ -24,7 +27,7 @@ from .worker import Reply, Worker, wait_any
 class BuildResult:
     """Object code, or why there is none (``error_kind``: "error", "crash" or "timeout")."""
 
-    artifact: CompiledArtifact | None
+    artifact: CompiledArtifact | GpuKernel | None
     error: str | None = None
     error_kind: str | None = None
 
@@ -47,7 +50,10 @@ class Builder:
                  target: Target | str | None = None, passes: tuple[Pass, ...] = ()):
         if workers < 1:
             raise ValueError(f"Builder: workers must be >= 1, got {workers}")
-        self.target: CpuTarget = cpu(target)
+        t = resolve(target)
+        if not isinstance(t, CpuTarget | CudaTarget):
+            raise ValueError(f"Builder: cannot build for {t.describe()}")
+        self.target: CpuTarget | CudaTarget = t
         self.lock = MachineLock()
         self.passes: tuple[Pass, ...] = PASSES + tuple(passes)
         self.timeout_s = timeout_s
@@ -103,8 +109,14 @@ class Builder:
         self.close()
 
 
-def _build(item: Program | LoweredKernel, target: CpuTarget, passes: tuple[Pass, ...]
-           ) -> CompiledArtifact:
+def _build(item: Program | LoweredKernel, target: CpuTarget | CudaTarget,
+           passes: tuple[Pass, ...]) -> CompiledArtifact | GpuKernel:
+    if isinstance(target, CudaTarget):
+        from ..codegen.nvptx import build_cuda
+
+        if isinstance(item, LoweredKernel):
+            raise TypeError("a lowered CPU kernel cannot be built for a cuda target")
+        return build_cuda(item, target, passes=passes)
     return build(item, target=target, passes=passes)
 
 

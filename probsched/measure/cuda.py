@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..codegen.compile import CompiledArtifact
 from ..codegen.gpu_kernel import GpuKernel
 from ..codegen.runtime import NP_DTYPES
 from ..errors import MeasureError
@@ -82,11 +83,14 @@ class CudaRunner:
         self.worker = Worker(name="probsched-cuda")
         self.lock = MachineLock()
 
-    def run(self, kernel: GpuKernel, workload: Workload, *, seed: int = 0,
+    def run(self, kernel: GpuKernel | CompiledArtifact, workload: Workload, *, seed: int = 0,
             slow_s: float | None = None) -> RunResult:
         """Check and time ``kernel`` (built from a program of ``workload``). ``slow_s`` is the
         CPU runner's shortcut for slow losers; launches are cheap next to a candidate's
         compile here, so every candidate gets its full repeats and it is not used."""
+        if not isinstance(kernel, GpuKernel):
+            raise MeasureError("the GPU runner runs CUDA kernels; this is CPU object code "
+                               "(probsched.measure.Runner runs it)")
         with self.lock:
             key = (workload.structural_hash, seed)
             reply = self.worker.call(_measure, key, kernel, self.config,

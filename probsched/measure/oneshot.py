@@ -12,33 +12,38 @@ import time
 from collections.abc import Iterable
 
 from ..codegen.compile import CompiledArtifact
+from ..codegen.gpu_kernel import GpuKernel
 from ..codegen.llvm import LoweredKernel
 from ..ir.compute import Workload
 from ..ir.program import Program
-from ..target import Target
+from ..target import CudaTarget, Target
+from ..target import resolve as resolve_target
 from .builder import Builder, BuildResult
+from .cuda import CudaRunner
 from .runner import Runner, RunResult
 
-Buildable = Program | LoweredKernel | CompiledArtifact
+Buildable = Program | LoweredKernel | CompiledArtifact | GpuKernel
+AnyRunner = Runner | CudaRunner
 
 
 def measure(what: Buildable, workload: Workload, *, seed: int = 0,
-            builder: Builder | None = None, runner: Runner | None = None,
+            builder: Builder | None = None, runner: AnyRunner | None = None,
             target: Target | str | None = None) -> RunResult:
     """Build (unless given an artifact), check and time one candidate of ``workload``. A
     builder (for ``target``, the host when None) or runner not given is made for this call
-    and closed after it."""
+    and closed after it (a cuda target's: the GPU runner)."""
     return measure_many([what], workload, seed=seed, builder=builder, runner=runner,
                         target=target)[0]
 
 
 def measure_many(items: Iterable[Buildable], workload: Workload, *, seed: int = 0,
-                 builder: Builder | None = None, runner: Runner | None = None,
+                 builder: Builder | None = None, runner: AnyRunner | None = None,
                  target: Target | str | None = None) -> list[RunResult]:
     """:func:`measure` for many candidates: all are built (in parallel), then each is run."""
     items = list(items)
     with contextlib.ExitStack() as stack:
-        to_build = [x for x in items if not isinstance(x, CompiledArtifact)]
+        built_already = (CompiledArtifact, GpuKernel)
+        to_build = [x for x in items if not isinstance(x, built_already)]
         built: list[BuildResult] = []
         if to_build:
             if builder is None:
@@ -46,11 +51,13 @@ def measure_many(items: Iterable[Buildable], workload: Workload, *, seed: int = 
                                                       target=target))
             built = builder.build_many(to_build)
         if runner is None:
-            runner = stack.enter_context(Runner())
+            gpu = isinstance(resolve_target(target), CudaTarget)
+            runner = CudaRunner() if gpu else Runner()
+            stack.callback(runner.close)
         it = iter(built)
         results = []
         for x in items:
-            b = BuildResult(x) if isinstance(x, CompiledArtifact) else next(it)
+            b = BuildResult(x) if isinstance(x, built_already) else next(it)
             if not b.ok:
                 results.append(RunResult.failed("build", b.error or "build failed"))
             else:
@@ -59,7 +66,7 @@ def measure_many(items: Iterable[Buildable], workload: Workload, *, seed: int = 
         return results
 
 
-def runner_overhead(workload: Workload, artifact: CompiledArtifact, runner: Runner, *,
+def runner_overhead(workload: Workload, artifact: CompiledArtifact | GpuKernel, runner: Runner, *,
                     calls: int = 5, seed: int = 0) -> dict:
     """What ``runner.run`` costs beyond the kernel's own runs: wall time of the call minus
     the time spent in the kernel (correctness, warm-up and timed runs). Medians over

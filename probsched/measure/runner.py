@@ -32,6 +32,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..codegen.compile import CompiledArtifact
+from ..codegen.gpu_kernel import GpuKernel
 from ..codegen.runtime import NP_DTYPES, load_object
 from ..errors import MeasureError
 from ..ir.compute import Workload
@@ -119,12 +120,15 @@ class Runner:
         self.lock = MachineLock()
         self._candidates = 0
 
-    def run(self, artifact: CompiledArtifact, workload: Workload, *, seed: int = 0,
+    def run(self, artifact: CompiledArtifact | GpuKernel, workload: Workload, *, seed: int = 0,
             slow_s: float | None = None) -> RunResult:
         """Check and time ``artifact`` (built from a program of ``workload``), holding the
         machine's measurement lock; ``slow_s``: see the module docstring. A measurement
         taken under load is retaken (``retakes`` times, default ``RETAKES``); one still
         loaded comes back flagged (``RunResult.loaded``)."""
+        if isinstance(artifact, GpuKernel):
+            raise MeasureError(f"kernel {artifact.entry} is CUDA code: the CPU runner cannot "
+                               "run it (probsched.measure.cuda.CudaRunner does)")
         with self.lock:
             result = self._run(artifact, workload, seed, slow_s)
             for _ in range(self.retakes):

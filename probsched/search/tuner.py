@@ -46,16 +46,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from ..errors import ProbschedError
+from ..errors import MeasureError, ProbschedError
 from ..ir.compute import Workload
 from ..ir.program import Program
 from ..lang.loader import generated_space
 from ..lang.space import Space
 from ..measure import Builder, Runner, RunResult
 from ..measure.baselines import NumpyBaseline, numpy_reference
+from ..measure.cuda import CudaRunner
+from ..measure.cuda import unavailable as cuda_unavailable
+from ..measure.oneshot import AnyRunner
 from ..measure.peak import FmaPeak, fma_peak
 from ..schedule import Trace
-from ..target import CpuTarget, Target, resolve
+from ..target import CpuTarget, CudaTarget, Target, resolve
 from .callbacks import (
     DatabaseSink,
     MeasureCallback,
@@ -149,7 +152,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          db: str | TuningDatabase | None = "runs.db", seed: int = 0, progress: bool = True, *,
          target: Target | str | None = None, cost_model: str | CostModel = "gbdt",
          strategy: SearchStrategy | None = None, builder: Builder | None = None,
-         runner: Runner | None = None, callbacks: Sequence[MeasureCallback] = (),
+         runner: AnyRunner | None = None, callbacks: Sequence[MeasureCallback] = (),
          runner_timeout_s: float = 10.0, builder_workers: int = 2, reference: bool = True,
          post_optimization: float = POST_OPTIMIZATION, retime_top: int = RETIME_TOP,
          retimes: int = RETIMES, **config) -> TuneResult:
@@ -173,6 +176,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     cfg = SearchConfig(**config)
     space = space if space is not None else generated_space()
     tgt = resolve(target)
+    if isinstance(tgt, CudaTarget) and runner is None and (why := cuda_unavailable()):
+        raise MeasureError(f"cannot tune for {tgt.describe()} here: {why}")
     database = _database(db)
     batch_size = min(cfg.batch, max(32, trials // 4))
     model = make_cost_model(cost_model, seed, batch_size)
@@ -202,9 +207,13 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
             stack.callback(bar.close)
             sinks.append(bar)
         builder = builder or stack.enter_context(Builder(workers=builder_workers, target=tgt))
-        runner = runner or stack.enter_context(Runner(timeout_s=runner_timeout_s))
-        retimer = stack.enter_context(Runner(timeout_s=runner_timeout_s)) if (
+        if runner is None:
+            runner = _runner(tgt, runner_timeout_s)
+            stack.callback(runner.close)
+        retimer = _runner(tgt, runner_timeout_s) if (
             retime_top and retimes) else None  # another worker: its own process, its own luck
+        if retimer is not None:
+            stack.callback(retimer.close)
         while len(sink.records) < trials:
             batch = strategy.propose(min(batch_size, trials - len(sink.records)))
             if not batch:
@@ -271,7 +280,14 @@ def _stored_best(search: EvolutionarySearch, old: Sequence[Record]
     return None if cand is None else (cand, rec.latency_s)
 
 
-def _retime(retimer: Runner, workload: Workload, batch: Sequence[Candidate], built,
+def _runner(target: Target, timeout_s: float) -> AnyRunner:
+    """The runner for ``target``'s code: the GPU runner for a cuda target."""
+    if isinstance(target, CudaTarget):
+        return CudaRunner(timeout_s=max(timeout_s, 20.0))  # a first launch JIT-loads a module
+    return Runner(timeout_s=timeout_s)
+
+
+def _retime(retimer: AnyRunner, workload: Workload, batch: Sequence[Candidate], built,
             results: Sequence[RunResult], timings: dict[str, list[float]],
             sinks: Sequence[MeasureCallback], top: int, times: int) -> None:
     """Time the round's ``top`` fastest clean candidates ``times`` more times in another

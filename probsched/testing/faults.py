@@ -8,6 +8,9 @@ A loop annotated ``inject_fault = k`` (``sch.annotate(loop, "inject_fault", k)``
   updating the first element of an input to ``x * 3 + 1`` (a store nothing overwrites, of a
   recurrence no optimizer folds), so LLVM can delete neither; it outlasts any timeout;
 - k = 3, wrong results: the loop is dropped, so its stores never happen;
+- k = 4, an out-of-bounds store: every store under the loop lands :data:`FAR_BYTES` past
+  where it should, its index otherwise kept (so on a GPU each thread still writes its own
+  elements: a fault of the launch, not a race the code generator refuses);
 
 and other values of k change nothing. The faults are in the Program, so they reach machine
 code the way any schedule does, and the isolated runner meets them for real. Build with
@@ -46,7 +49,7 @@ from ..ir.program import Block, Loop, Node, Program, Store
 FAULT = "inject_fault"
 """The loop annotation that asks for a fault."""
 
-CRASH, HANG, WRONG = 1, 2, 3
+CRASH, HANG, WRONG, OUT_OF_BOUNDS = 1, 2, 3, 4
 
 FAR_BYTES = 2**47
 """How far past a buffer's start the crash stores: x86-64 Linux gives user space 2**47
@@ -79,6 +82,8 @@ def _nodes(program: Program, nodes: tuple[Node, ...], taken: set[str]) -> tuple[
             out += [_crash(program, taken), node]
         elif kind == HANG:
             out.append(_hang(program, node, taken))
+        elif kind == OUT_OF_BOUNDS:
+            out.append(_shifted(program, node))
         elif kind != WRONG:
             out.append(node)
     return tuple(out)
@@ -94,6 +99,17 @@ def _crash(program: Program, taken: set[str]) -> Block:
     elements = FAR_BYTES // np.dtype(buf.dtype).itemsize
     index = (E.Const(-(-elements // buf.strides[0])),) + (E.Const(0),) * (len(buf.shape) - 1)
     return Block(_fresh("fault_crash", taken), (), (), Store(buf.name, index, E.Const(0)))
+
+
+def _shifted(program: Program, node: Node) -> Node:
+    """``node`` with each store's first index moved :data:`FAR_BYTES` on."""
+    if isinstance(node, Block):
+        buf = program.buffer(node.body.buffer)
+        far = -(-(FAR_BYTES // np.dtype(buf.dtype).itemsize) // max(1, buf.strides[0]))
+        first, *rest = node.body.indices
+        body = replace(node.body, indices=(E.binary("+", first, far), *rest))
+        return replace(node, body=body)
+    return tree.with_body(node, tuple(_shifted(program, n) for n in node.body))
 
 
 def _hang(program: Program, loop: Loop, taken: set[str]) -> Loop:

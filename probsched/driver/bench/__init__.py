@@ -29,6 +29,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
     from ...target import host
     from . import (  # noqa: F401  (each registers its suite)
         costmodel,  # noqa: F401
+        cuda,  # noqa: F401
         handwritten,
         lang,  # noqa: F401
         naive,

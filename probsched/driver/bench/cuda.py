@@ -1,0 +1,100 @@
+"""The GPU benchmark (``probsched bench --suite cuda``): matmul tuned on the device against
+torch's cuBLAS, side by side in one run.
+
+Needs a CUDA device, the ``cuda`` extra and torch (the yardstick). For each shape the space of
+``examples/cuda_matmul.sched`` (shared-memory tiles, register tiles, bound threads) is tuned
+for ``--trials`` trials (default 64) on the device read by
+:func:`~probsched.measure.cuda.device_target`; the best kernel is then timed again by a fresh
+runner (median of 3 runner calls), and torch's ``matmul`` on the same inputs is timed by CUDA
+events in this process with TF32 off (``torch.backends.cuda.matmul.allow_tf32 = False``: a
+plain fp32 cuBLAS kernel). Columns: tuned TFLOP/s, torch's, their ratio, the share of the
+device's FP32 peak (from its clock: SMs x 128 lanes x 2 x clock), trials, failed, tuning wall
+and wall per trial.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+from ...errors import ProbschedError
+from ...lang import load
+from ...measure.cuda import CudaRunner, device_target, unavailable
+from ...search.tuner import tune
+from . import suite
+
+DEFAULT_TRIALS = 64
+SHAPES = (1024, 4096)
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "cuda_matmul.sched"
+
+
+def torch_matmul_seconds(n: int, m: int, k: int, repeats: int = 50) -> float:
+    """Median seconds of torch's fp32 ``A @ B`` (TF32 off) for A n x k, B k x m, by events."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    a = torch.rand(n, k, device="cuda", dtype=torch.float32)
+    b = torch.rand(k, m, device="cuda", dtype=torch.float32)
+    for _ in range(5):
+        a @ b
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ b
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return statistics.median(times)
+
+
+@suite("cuda")
+def bench_cuda(trials: int | None, progress) -> dict:
+    why = unavailable()
+    if why is not None:
+        raise ProbschedError(f"bench --suite cuda needs a CUDA device: {why}")
+    if not EXAMPLE.exists():
+        raise ProbschedError(f"bench --suite cuda needs {EXAMPLE} (a source checkout)")
+    trials = trials or DEFAULT_TRIALS
+    target = device_target()
+    peak = target.peak_fp32_flops()
+    mod = load(EXAMPLE)
+    rows = []
+    for size in SHAPES:
+        wl = mod.workload(n=size, m=size, k=size)
+        progress(f"GMM-{size}: tuning {trials} trials on {target.name}")
+        t0 = time.perf_counter()
+        res = tune(wl, mod.space("tiled"), trials=trials, db=None, progress=False,
+                   target=target, reference=False, seed=0,
+                   builder_workers=max(2, min(16, (os.cpu_count() or 2) - 1)))
+        wall = time.perf_counter() - t0
+        again = []
+        if res.best_trace is not None:
+            from ...codegen.nvptx import build_cuda
+
+            kernel = build_cuda(res.best_trace.replay(wl, target=target).program, target)
+            with CudaRunner() as runner:
+                for _ in range(3):
+                    r = runner.run(kernel, wl)
+                    if r.ok:
+                        again.append(r.latency_s)
+        tuned_s = statistics.median(again) if again else None
+        torch_s = torch_matmul_seconds(size, size, size)
+        tflops = wl.flops / tuned_s / 1e12 if tuned_s else None
+        torch_tflops = wl.flops / torch_s / 1e12
+        rows.append({
+            "op": f"GMM-{size}", "trials": res.trials, "failed": res.failures,
+            "tuned TFLOP/s": tflops, "torch fp32 TFLOP/s": torch_tflops,
+            "tuned / torch": tflops / torch_tflops if tflops else None,
+            "% of FP32 peak": 100 * tflops * 1e12 / peak if tflops else None,
+            "search's TFLOP/s": (wl.flops / res.best_latency_s / 1e12
+                                 if res.best_latency_s and res.best_trace else None),
+            "tune s": wall, "s per trial": wall / max(1, res.trials),
+        })
+    return {"rows": rows, "summary": {
+        "device": target.describe(), "FP32 peak TFLOP/s (clock)": peak / 1e12,
+        "trials": trials}}
