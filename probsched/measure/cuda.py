@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -175,7 +176,8 @@ def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
     from cuda.bindings import driver
 
     _open()
-    cpu_runner.prepare_case(key, workload, seed)
+    # every core for the reference: no CPU kernel is timed here
+    cpu_runner.prepare_case(key, workload, seed, blas_threads=os.cpu_count() or 1)
     host = cpu_runner.cached_case(key)
     assert host is not None
     old = _cases.pop(key, None)

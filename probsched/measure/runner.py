@@ -208,12 +208,15 @@ CHECK_COPIES = 6
 _cases: OrderedDict[tuple[str, int], _Case] = OrderedDict()
 
 
-def prepare_case(key: tuple[str, int], workload: Workload, seed: int) -> None:
+def prepare_case(key: tuple[str, int], workload: Workload, seed: int,
+                 blas_threads: int | None = 1) -> None:
+    """Make and keep ``workload``'s inputs, reference and tolerances under ``key``.
+    ``blas_threads``: 1 where CPU kernels are timed next (OpenBLAS's threads keep spinning
+    for a while after a call, and on a 2-core machine they would take a core from the kernel
+    timed next); more where they are not, as for GPU kernels."""
     check_memory(workload, CHECK_COPIES, "checking its candidates")
     pristine = random_inputs(workload, seed=seed)
-    # One BLAS thread: OpenBLAS's threads keep spinning for a while after a call, and on a
-    # 2-core machine they would take a core from the kernel timed next.
-    with threadpool_limits(1, user_api="blas"):
+    with threadpool_limits(blas_threads, user_api="blas"):
         refs = reference(workload, *pristine)
         bounds = error_bounds(workload, *pristine)
     tolerances = tuple(

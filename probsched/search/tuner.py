@@ -210,9 +210,11 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         if runner is None:
             runner = _runner(tgt, runner_timeout_s)
             stack.callback(runner.close)
-        retimer = _runner(tgt, runner_timeout_s) if (
-            retime_top and retimes) else None  # another worker: its own process, its own luck
-        if retimer is not None:
+        retimer: AnyRunner | None = None
+        if retime_top and retimes and isinstance(tgt, CudaTarget):
+            retimer = runner  # the device's luck is not the process's; its reference is dear
+        elif retime_top and retimes:
+            retimer = _runner(tgt, runner_timeout_s)  # its own process, its own luck
             stack.callback(retimer.close)
         while len(sink.records) < trials:
             batch = strategy.propose(min(batch_size, trials - len(sink.records)))
