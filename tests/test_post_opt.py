@@ -69,7 +69,7 @@ def test_coordinate_descent_walks_to_the_best_neighbourhood():
 def test_tune_post_optimizes_and_reports_a_median_of_retimings(tmp_path, monkeypatch):
     # Loaded timings are never re-timed; here none counts as loaded (the suite may run beside
     # other work).
-    monkeypatch.setattr(sys.modules["probsched.measure.runner"], "LOADED_CORES", math.inf)
+    monkeypatch.setattr(sys.modules["probsched.measure.contention"], "LOADED_CORES", math.inf)
     mod = ps.parse(SPACE)
     wl, sp = mod.workload(), mod.space()
     db = tmp_path / "runs.db"

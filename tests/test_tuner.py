@@ -83,7 +83,7 @@ def test_no_space_tunes_the_generated_space():
 def test_resume_counts_only_new_trials_and_never_measures_twice(tmp_path, monkeypatch):
     # On a loaded machine (the suite beside other work) every timing is flagged and nothing
     # is re-timed; this test is about counting, so no timing counts as loaded here.
-    monkeypatch.setattr(sys.modules["probsched.measure.runner"], "LOADED_CORES", math.inf)
+    monkeypatch.setattr(sys.modules["probsched.measure.contention"], "LOADED_CORES", math.inf)
     mod = ps.parse(WIDE)
     wl, sp = mod.workload(n=32, m=32, k=32), mod.space("wide")
     db = str(tmp_path / "runs.db")

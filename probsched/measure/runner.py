@@ -38,7 +38,8 @@ from ..errors import MeasureError
 from ..ir.compute import Workload
 from ..ir.reference import check_memory, check_outputs, random_inputs, reference
 from ..ir.rounding import TINY, error_bounds, tolerance
-from .contention import LOADED_CORES, BusySampler, MachineLock
+from . import contention as machine_load
+from .contention import BusySampler, MachineLock
 from .worker import Reply, Worker
 
 CACHED_WORKLOADS = 4
@@ -87,7 +88,7 @@ class RunResult:
     @property
     def loaded(self) -> bool:
         """Timed while other processes took the CPUs (retaken, and still so)."""
-        return self.contention > LOADED_CORES
+        return self.contention > machine_load.LOADED_CORES
 
     @property
     def ok(self) -> bool:

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from ..errors import DatabaseError
 from ..ir.compute import Workload
-from ..measure.contention import LOADED_CORES
+from ..measure import contention as machine_load
 from ..measure.runner import RunResult
 from ..schedule.trace import Trace
 from .records import RECORD_COLUMNS, Record, WorkloadRow, record_from_row, succeeded
@@ -250,7 +250,7 @@ class Database:
         groups: dict[tuple[str, str], list[tuple[bool, float, int]]] = {}
         for rid, decisions, tgt, latency, contention in rows:  # a candidate: on one target
             groups.setdefault((decisions, tgt), []).append(
-                (contention > LOADED_CORES, latency, rid))
+                (contention > machine_load.LOADED_CORES, latency, rid))
         ranked = []
         confirmed = any(sum(not t[0] for t in timings) > 1 for timings in groups.values())
         for timings in groups.values():

@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from ..measure.contention import LOADED_CORES
+from ..measure import contention as machine_load
 from ..measure.runner import RunResult
 from ..schedule.trace import Trace
 
@@ -56,7 +56,7 @@ class Record:
     @property
     def loaded(self) -> bool:
         """Timed while other processes held the CPUs (retaken, and still so)."""
-        return self.contention > LOADED_CORES
+        return self.contention > machine_load.LOADED_CORES
 
     @property
     def min_s(self) -> float:
