@@ -100,8 +100,9 @@ class CudaRunner:
                 prep = self.worker.call(_prepare, key, workload, seed,
                                         timeout_s=self.prepare_timeout_s)
                 if not prep.ok:
+                    why = (prep.error or "").removeprefix("MeasureError: ")
                     raise MeasureError(f"workload {workload.name} cannot be measured on the "
-                                       f"GPU: {prep.error}")
+                                       f"GPU: {why}")
                 reply = self.worker.call(_measure, key, kernel, self.config,
                                          timeout_s=self.config.timeout_s)
         if not reply.ok:
