@@ -14,7 +14,8 @@ Made from a Program after the lowering passes (:mod:`.passes`), top to bottom:
    grid axis for the output; or, for a copy or elementwise block (no reduction) that no
    thread variable feeds, it runs **cooperatively**: the loops that hold only it are fused
    and their iterations dealt out to the block's threads (a cache_read into shared memory
-   computed at a loop under the thread loops fills its tile this way).
+   computed at a loop under the thread loops fills its tile this way; a vectorized innermost
+   loop deals out runs of its extent, one vector access per thread).
 4. Barriers: before a block that reads a shared buffer written since the last barrier, and
    before one that writes a shared buffer read since then (also across iterations of the
    loops around them). Loops run alike in every thread and guards are on blocks only, so
@@ -69,14 +70,23 @@ class KBlock:
 @dataclass(frozen=True)
 class KCoop:
     """``block`` over ``loops`` (outermost first), their fused iterations dealt out to all
-    the threads of the block: thread ``t`` runs iterations ``t``, ``t + n``, ..."""
+    the threads of the block: thread ``t`` runs iterations ``t``, ``t + n``, ... When the
+    innermost loop is vectorized (``vector`` > 1, its extent), they are dealt out in runs of
+    ``vector`` consecutive iterations, so that each thread's accesses are one vector access
+    (16 bytes of float32: ``ld.global.v4``, ``st.shared.v4``)."""
 
     loops: tuple[tuple[str, int], ...]
     block: Block
+    vector: int = 1
 
     @property
     def total(self) -> int:
         return math.prod(e for _, e in self.loops)
+
+    @property
+    def groups(self) -> int:
+        """How many runs of ``vector`` iterations are dealt out."""
+        return self.total // self.vector
 
 
 @dataclass(frozen=True)
@@ -196,9 +206,9 @@ def _convert(node: Node, program: Program, ext: dict[LoopKind, int],
     if node.kind.is_block:
         raise CodegenError(f"loop {node.var} is bound to {node.kind.value} inside the kernel's "
                            "body; blockIdx loops must be the outermost")
-    if node.kind in (LoopKind.PARALLEL, LoopKind.VECTORIZED):
-        raise CodegenError(f"loop {node.var} is {node.kind.value}, a CPU loop kind the cuda "
-                           "target does not run; bind it to a thread axis or unroll it")
+    if node.kind == LoopKind.PARALLEL:
+        raise CodegenError(f"loop {node.var} is parallel, a CPU loop kind the cuda target "
+                           "does not run; bind it to a thread axis")
     if node.kind.is_thread:
         inner = (*bound, (node.var, node.kind))
         body = tuple(_convert(n, program, ext, inner, grid) for n in node.body)
@@ -209,6 +219,10 @@ def _convert(node: Node, program: Program, ext: dict[LoopKind, int],
     coop = _cooperative_chain(node, program, ext, bound)
     if coop is not None:
         return coop
+    if node.kind == LoopKind.VECTORIZED:
+        raise CodegenError(f"loop {node.var} is vectorized; on the cuda target only the "
+                           "innermost loop of a cooperative copy (a vector access per thread) "
+                           "may be: bind it to a thread axis or unroll it")
     body = tuple(_convert(n, program, ext, bound, grid) for n in node.body)
     return KLoop(node.var, node.extent, node.kind, body, node.annotations)
 
@@ -274,8 +288,13 @@ def _cooperative_chain(loop: Loop, program: Program, ext: dict[LoopKind, int],
     that runs cooperatively; None when it is not such a nest."""
     chain: list[tuple[str, int]] = []
     node: Node = loop
+    vector = 1
     while isinstance(node, Loop):
-        if node.kind not in (LoopKind.SERIAL, LoopKind.UNROLLED) or len(node.body) != 1:
+        if len(node.body) != 1 or vector > 1:
+            return None
+        if node.kind == LoopKind.VECTORIZED:
+            vector = node.extent
+        elif node.kind not in (LoopKind.SERIAL, LoopKind.UNROLLED):
             return None
         chain.append((node.var, node.extent))
         node = node.body[0]
@@ -286,7 +305,13 @@ def _cooperative_chain(loop: Loop, program: Program, ext: dict[LoopKind, int],
     pred_vars = E.free_vars(block.predicate) if block.predicate is not None else set()
     if _thread_feeds(block, bound) or pred_vars & thread_vars:
         return None
-    return KCoop(tuple(chain), block)
+    if vector > 1:
+        most = 16 // storage.ITEMSIZE[program.buffer(block.body.buffer).dtype]
+        if vector > most:
+            raise CodegenError(f"loop {chain[-1][0]} of the copy {block.name} is vectorized "
+                               f"over {vector} elements; a GPU vector access is at most "
+                               f"16 bytes ({most} of them)")
+    return KCoop(tuple(chain), block, vector)
 
 
 # ---------------------------------------------------------------- barriers
