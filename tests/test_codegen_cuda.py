@@ -13,7 +13,8 @@ import pytest
 import probsched as ps
 from probsched.codegen import ptxas
 from probsched.codegen.gpu_emulate import Emulator, emulate
-from probsched.codegen.gpu_plan import KBarrier, KLoop, KThread, plan_kernel
+from probsched.codegen.gpu_nodes import KBarrier, KLoop, KThread
+from probsched.codegen.gpu_plan import plan_kernel
 from probsched.codegen.nvptx import build_cuda, lower_cuda
 from probsched.codegen.passes import apply_passes
 from probsched.errors import CodegenError

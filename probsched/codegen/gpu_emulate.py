@@ -29,7 +29,8 @@ from ..errors import CodegenError
 from ..ir import expr as E
 from ..ir.program import Block, LoopKind, Program, Scope, Store
 from ..target import CudaTarget, resolve
-from .gpu_plan import KBarrier, KBlock, KCoop, KernelPlan, KLoop, KNode, KThread, plan_kernel
+from .gpu_nodes import KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_plan import KernelPlan, plan_kernel
 from .passes import PASSES, Pass, apply_passes
 from .runtime import NP_DTYPES
 

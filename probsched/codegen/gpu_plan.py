@@ -25,6 +25,7 @@ Made from a Program after the lowering passes (:mod:`.passes`), top to bottom:
    opt-in limit; local ones to a thread's region, as on the CPU.
 
 Refusals are :class:`~probsched.errors.CodegenError` naming the loop, block or buffer.
+The plan's nodes are :mod:`.gpu_nodes`'; barriers are placed by :mod:`.gpu_sync`.
 """
 
 from __future__ import annotations
@@ -33,70 +34,13 @@ import math
 from dataclasses import dataclass, replace
 
 from ..errors import CodegenError
-from ..ir import analysis, storage, threads, tree
 from ..ir import expr as E
+from ..ir import storage, threads, tree
 from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
 from ..target import CudaTarget
 from .buffers import BufferPlan
-
-
-@dataclass(frozen=True)
-class KLoop:
-    """A loop every thread runs alike (``kind``: serial, unrolled or vthread)."""
-
-    var: str
-    extent: int
-    kind: LoopKind
-    body: tuple[KNode, ...]
-    annotations: tuple[tuple[str, int | float | str], ...] = ()
-
-
-@dataclass(frozen=True)
-class KThread:
-    """``var`` is the thread's index on ``axis`` (``threadIdx.x`` ...); its extent is at
-    most the launch's on that axis (the blocks below are guarded when less)."""
-
-    var: str
-    axis: LoopKind
-    extent: int
-    body: tuple[KNode, ...]
-
-
-@dataclass(frozen=True)
-class KBlock:
-    block: Block
-
-
-@dataclass(frozen=True)
-class KCoop:
-    """``block`` over ``loops`` (outermost first), their fused iterations dealt out to all
-    the threads of the block: thread ``t`` runs iterations ``t``, ``t + n``, ... When the
-    innermost loop is vectorized (``vector`` > 1, its extent), they are dealt out in runs of
-    ``vector`` consecutive iterations, so that each thread's accesses are one vector access
-    (16 bytes of float32: ``ld.global.v4``, ``st.shared.v4``)."""
-
-    loops: tuple[tuple[str, int], ...]
-    block: Block
-    vector: int = 1
-
-    @property
-    def total(self) -> int:
-        return math.prod(e for _, e in self.loops)
-
-    @property
-    def groups(self) -> int:
-        """How many runs of ``vector`` iterations are dealt out."""
-        return self.total // self.vector
-
-
-@dataclass(frozen=True)
-class KBarrier:
-    """Every thread of the block waits here (``__syncthreads``)."""
-
-    why: str
-
-
-KNode = KLoop | KThread | KBlock | KCoop | KBarrier
+from .gpu_nodes import KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_sync import place_barriers
 
 
 @dataclass(frozen=True)
@@ -172,7 +116,7 @@ def plan_kernel(program: Program, target: CudaTarget) -> KernelPlan:
                            "bind its spatial loops")
     _check_limits(program, target, grid, block)
     kbody = tuple(_convert(n, program, ext, (), set(dict(grid_vars))) for n in inner)
-    kbody, _ = _sync(kbody, program, frozenset(), frozenset())
+    kbody = place_barriers(kbody, program)
     plans, shared, local, dynamic = _buffers(program, target)
     return KernelPlan(program, grid, block, tuple(grid_vars), tuple(fixed), kbody, plans,
                       shared, local, dynamic)
@@ -312,68 +256,6 @@ def _cooperative_chain(loop: Loop, program: Program, ext: dict[LoopKind, int],
                                f"over {vector} elements; a GPU vector access is at most "
                                f"16 bytes ({most} of them)")
     return KCoop(tuple(chain), block, vector)
-
-
-# ---------------------------------------------------------------- barriers
-
-
-def _shared_io(node: KNode, program: Program) -> tuple[set[str], set[str]]:
-    """(shared buffers read, shared buffers written) anywhere in ``node``."""
-    reads: set[str] = set()
-    writes: set[str] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, KLoop | KThread):
-            stack.extend(n.body)
-        elif isinstance(n, KBlock | KCoop):
-            reads |= {b for b in analysis.buffers_read(n.block)
-                      if program.buffer(b).scope == Scope.SHARED}
-            if program.buffer(n.block.body.buffer).scope == Scope.SHARED:
-                writes.add(n.block.body.buffer)
-    return reads, writes
-
-
-def _sync(nodes: tuple[KNode, ...], program: Program, dirty: frozenset[str],
-          read: frozenset[str]) -> tuple[tuple[KNode, ...], tuple[frozenset, frozenset]]:
-    """``nodes`` with barriers where a shared buffer written since the last barrier is read
-    (or one read is written); ``dirty`` and ``read`` are what happened since then before
-    ``nodes``. Returns the nodes and the state after them."""
-    out: list[KNode] = []
-    for node in nodes:
-        if isinstance(node, KBlock | KCoop):
-            r, w = _shared_io(node, program)
-            hazard = (r & dirty) | (w & read)
-            if hazard:
-                why = "; ".join(sorted(
-                    [f"{b} written, then read by {node.block.name}" for b in r & dirty]
-                    + [f"{b} read, then written by {node.block.name}" for b in w & read]))
-                out.append(KBarrier(why))
-                dirty, read = frozenset(), frozenset()
-            out.append(node)
-            dirty, read = dirty | w, read | r
-            continue
-        if isinstance(node, KBarrier):
-            out.append(node)
-            dirty, read = frozenset(), frozenset()
-            continue
-        r, w = _shared_io(node, program)
-        if not (r or w):
-            out.append(node)
-            continue
-        if (r & dirty) | (w & read):
-            # One barrier before the loop, not one per iteration inside it.
-            out.append(KBarrier("; ".join(
-                sorted([f"{b} written, then read in loop {node.var}" for b in r & dirty]
-                       + [f"{b} read, then written in loop {node.var}" for b in w & read]))))
-            dirty, read = frozenset(), frozenset()
-        body, (d1, r1) = _sync(node.body, program, dirty, read)
-        if not isinstance(node, KThread) and node.extent > 1:
-            # Later iterations start from what the one before left.
-            body, (d1, r1) = _sync(node.body, program, dirty | d1, read | r1)
-        out.append(replace(node, body=body))
-        dirty, read = d1, r1
-    return tuple(out), (dirty, read)
 
 
 # ---------------------------------------------------------------- buffers

@@ -36,7 +36,8 @@ from . import ptxas
 from .buffers import BufferPlan
 from .exprs import ExprEmitter
 from .gpu_kernel import GpuKernel
-from .gpu_plan import KBarrier, KBlock, KCoop, KernelPlan, KLoop, KNode, KThread, plan_kernel
+from .gpu_nodes import KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_plan import KernelPlan, plan_kernel
 from .irtext import BYTES, Function, Module, Value, vec_type
 from .lanes import VarInfo
 from .llvm import MAX_UNROLL, KernelEmitter, _symbol
