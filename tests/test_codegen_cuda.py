@@ -13,7 +13,8 @@ import pytest
 import probsched as ps
 from probsched.codegen import ptxas
 from probsched.codegen.gpu_emulate import Emulator, emulate
-from probsched.codegen.gpu_plan import KBarrier, KLoop, KThread, plan_kernel
+from probsched.codegen.gpu_nodes import KBarrier, KLoop, KThread
+from probsched.codegen.gpu_plan import plan_kernel
 from probsched.codegen.nvptx import build_cuda, lower_cuda
 from probsched.codegen.passes import apply_passes
 from probsched.errors import CodegenError
@@ -167,8 +168,42 @@ def test_a_write_every_thread_makes_is_refused():
 
 def test_a_cpu_loop_kind_is_refused():
     sch = gpu_matmul()
+    sch.parallel(sch.get_loops(sch.get_block("C_init"))[-1])
+    with pytest.raises(CodegenError, match="loop j_2_init is parallel, a CPU loop kind"):
+        build_cuda(sch.program)
+
+
+def test_a_vectorized_loop_outside_a_cooperative_copy_is_refused():
+    sch = gpu_matmul()
     sch.vectorize(sch.get_loops(sch.get_block("C"))[-1])
-    with pytest.raises(CodegenError, match="loop j_2 is vectorized, a CPU loop kind"):
+    with pytest.raises(CodegenError, match="loop j_2 is vectorized; on the cuda target only the "
+                       "innermost loop of a cooperative copy"):
+        build_cuda(sch.program)
+
+
+def _vector_copies(sch: ps.Schedule, width: int = 4) -> None:
+    for name in ("A_shared", "B_shared"):
+        _, lanes = sch.split(sch.get_loops(sch.get_block(name))[-1], [None, width])
+        sch.vectorize(lanes)
+
+
+def test_vectorized_copies_make_16_byte_accesses():
+    sch = gpu_matmul()
+    _vector_copies(sch)
+    plan = plan_kernel(apply_passes(sch.program), SM90)
+    assert "cooperative A_shared over ax0_1<1, ax1_1<32, ax2_1_0<2, ax2_1_1<4" in plan_text(plan)
+    ptx = build_cuda(sch.program, SM90, run_ptxas=False).ptx
+    assert "ld.global.nc.v4" in ptx and "st.shared.v4" in ptx
+    small = gpu_matmul(n=16, m=16, k=16, ty=2, ri=4, tx=4, rj=2, kt=8)
+    _vector_copies(small)
+    assert_emulated_matches(small)
+
+
+def test_a_vector_access_over_16_bytes_is_refused():
+    sch = gpu_matmul()
+    _vector_copies(sch, width=8)
+    with pytest.raises(CodegenError, match="vectorized over 8 elements; a GPU vector access is "
+                       "at most 16 bytes"):
         build_cuda(sch.program)
 
 

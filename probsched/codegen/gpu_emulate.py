@@ -29,7 +29,8 @@ from ..errors import CodegenError
 from ..ir import expr as E
 from ..ir.program import Block, LoopKind, Program, Scope, Store
 from ..target import CudaTarget, resolve
-from .gpu_plan import KBarrier, KBlock, KCoop, KernelPlan, KLoop, KNode, KThread, plan_kernel
+from .gpu_nodes import KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_plan import KernelPlan, plan_kernel
 from .passes import PASSES, Pass, apply_passes
 from .runtime import NP_DTYPES
 
@@ -208,12 +209,18 @@ class Emulator:
         tx, ty, _ = self.plan.block
         rank = tid[0] + tx * (tid[1] + ty * tid[2])
         n = self.plan.threads
-        for f in range(rank, node.total, n):
+        loops = node.loops[:-1] if node.vector > 1 else node.loops
+        for f in range(rank, node.groups, n):
             rest = f
-            for var, extent in reversed(node.loops):
+            for var, extent in reversed(loops):
                 env[var] = rest % extent
                 rest //= extent
-            self._block(node.block, env, mem)
+            if node.vector == 1:
+                self._block(node.block, env, mem)
+                continue
+            for lane in range(node.vector):
+                env[node.loops[-1][0]] = lane
+                self._block(node.block, env, mem)
 
     # ------------------------------------------------------------ blocks
 

@@ -14,7 +14,8 @@ Made from a Program after the lowering passes (:mod:`.passes`), top to bottom:
    grid axis for the output; or, for a copy or elementwise block (no reduction) that no
    thread variable feeds, it runs **cooperatively**: the loops that hold only it are fused
    and their iterations dealt out to the block's threads (a cache_read into shared memory
-   computed at a loop under the thread loops fills its tile this way).
+   computed at a loop under the thread loops fills its tile this way; a vectorized innermost
+   loop deals out runs of its extent, one vector access per thread).
 4. Barriers: before a block that reads a shared buffer written since the last barrier, and
    before one that writes a shared buffer read since then (also across iterations of the
    loops around them). Loops run alike in every thread and guards are on blocks only, so
@@ -24,6 +25,7 @@ Made from a Program after the lowering passes (:mod:`.passes`), top to bottom:
    opt-in limit; local ones to a thread's region, as on the CPU.
 
 Refusals are :class:`~probsched.errors.CodegenError` naming the loop, block or buffer.
+The plan's nodes are :mod:`.gpu_nodes`'; barriers are placed by :mod:`.gpu_sync`.
 """
 
 from __future__ import annotations
@@ -32,61 +34,13 @@ import math
 from dataclasses import dataclass, replace
 
 from ..errors import CodegenError
-from ..ir import analysis, storage, threads, tree
 from ..ir import expr as E
+from ..ir import storage, threads, tree
 from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
 from ..target import CudaTarget
 from .buffers import BufferPlan
-
-
-@dataclass(frozen=True)
-class KLoop:
-    """A loop every thread runs alike (``kind``: serial, unrolled or vthread)."""
-
-    var: str
-    extent: int
-    kind: LoopKind
-    body: tuple[KNode, ...]
-    annotations: tuple[tuple[str, int | float | str], ...] = ()
-
-
-@dataclass(frozen=True)
-class KThread:
-    """``var`` is the thread's index on ``axis`` (``threadIdx.x`` ...); its extent is at
-    most the launch's on that axis (the blocks below are guarded when less)."""
-
-    var: str
-    axis: LoopKind
-    extent: int
-    body: tuple[KNode, ...]
-
-
-@dataclass(frozen=True)
-class KBlock:
-    block: Block
-
-
-@dataclass(frozen=True)
-class KCoop:
-    """``block`` over ``loops`` (outermost first), their fused iterations dealt out to all
-    the threads of the block: thread ``t`` runs iterations ``t``, ``t + n``, ..."""
-
-    loops: tuple[tuple[str, int], ...]
-    block: Block
-
-    @property
-    def total(self) -> int:
-        return math.prod(e for _, e in self.loops)
-
-
-@dataclass(frozen=True)
-class KBarrier:
-    """Every thread of the block waits here (``__syncthreads``)."""
-
-    why: str
-
-
-KNode = KLoop | KThread | KBlock | KCoop | KBarrier
+from .gpu_nodes import KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_sync import place_barriers
 
 
 @dataclass(frozen=True)
@@ -162,7 +116,7 @@ def plan_kernel(program: Program, target: CudaTarget) -> KernelPlan:
                            "bind its spatial loops")
     _check_limits(program, target, grid, block)
     kbody = tuple(_convert(n, program, ext, (), set(dict(grid_vars))) for n in inner)
-    kbody, _ = _sync(kbody, program, frozenset(), frozenset())
+    kbody = place_barriers(kbody, program)
     plans, shared, local, dynamic = _buffers(program, target)
     return KernelPlan(program, grid, block, tuple(grid_vars), tuple(fixed), kbody, plans,
                       shared, local, dynamic)
@@ -196,9 +150,9 @@ def _convert(node: Node, program: Program, ext: dict[LoopKind, int],
     if node.kind.is_block:
         raise CodegenError(f"loop {node.var} is bound to {node.kind.value} inside the kernel's "
                            "body; blockIdx loops must be the outermost")
-    if node.kind in (LoopKind.PARALLEL, LoopKind.VECTORIZED):
-        raise CodegenError(f"loop {node.var} is {node.kind.value}, a CPU loop kind the cuda "
-                           "target does not run; bind it to a thread axis or unroll it")
+    if node.kind == LoopKind.PARALLEL:
+        raise CodegenError(f"loop {node.var} is parallel, a CPU loop kind the cuda target "
+                           "does not run; bind it to a thread axis")
     if node.kind.is_thread:
         inner = (*bound, (node.var, node.kind))
         body = tuple(_convert(n, program, ext, inner, grid) for n in node.body)
@@ -209,6 +163,10 @@ def _convert(node: Node, program: Program, ext: dict[LoopKind, int],
     coop = _cooperative_chain(node, program, ext, bound)
     if coop is not None:
         return coop
+    if node.kind == LoopKind.VECTORIZED:
+        raise CodegenError(f"loop {node.var} is vectorized; on the cuda target only the "
+                           "innermost loop of a cooperative copy (a vector access per thread) "
+                           "may be: bind it to a thread axis or unroll it")
     body = tuple(_convert(n, program, ext, bound, grid) for n in node.body)
     return KLoop(node.var, node.extent, node.kind, body, node.annotations)
 
@@ -274,8 +232,13 @@ def _cooperative_chain(loop: Loop, program: Program, ext: dict[LoopKind, int],
     that runs cooperatively; None when it is not such a nest."""
     chain: list[tuple[str, int]] = []
     node: Node = loop
+    vector = 1
     while isinstance(node, Loop):
-        if node.kind not in (LoopKind.SERIAL, LoopKind.UNROLLED) or len(node.body) != 1:
+        if len(node.body) != 1 or vector > 1:
+            return None
+        if node.kind == LoopKind.VECTORIZED:
+            vector = node.extent
+        elif node.kind not in (LoopKind.SERIAL, LoopKind.UNROLLED):
             return None
         chain.append((node.var, node.extent))
         node = node.body[0]
@@ -286,69 +249,13 @@ def _cooperative_chain(loop: Loop, program: Program, ext: dict[LoopKind, int],
     pred_vars = E.free_vars(block.predicate) if block.predicate is not None else set()
     if _thread_feeds(block, bound) or pred_vars & thread_vars:
         return None
-    return KCoop(tuple(chain), block)
-
-
-# ---------------------------------------------------------------- barriers
-
-
-def _shared_io(node: KNode, program: Program) -> tuple[set[str], set[str]]:
-    """(shared buffers read, shared buffers written) anywhere in ``node``."""
-    reads: set[str] = set()
-    writes: set[str] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, KLoop | KThread):
-            stack.extend(n.body)
-        elif isinstance(n, KBlock | KCoop):
-            reads |= {b for b in analysis.buffers_read(n.block)
-                      if program.buffer(b).scope == Scope.SHARED}
-            if program.buffer(n.block.body.buffer).scope == Scope.SHARED:
-                writes.add(n.block.body.buffer)
-    return reads, writes
-
-
-def _sync(nodes: tuple[KNode, ...], program: Program, dirty: frozenset[str],
-          read: frozenset[str]) -> tuple[tuple[KNode, ...], tuple[frozenset, frozenset]]:
-    """``nodes`` with barriers where a shared buffer written since the last barrier is read
-    (or one read is written); ``dirty`` and ``read`` are what happened since then before
-    ``nodes``. Returns the nodes and the state after them."""
-    out: list[KNode] = []
-    for node in nodes:
-        if isinstance(node, KBlock | KCoop):
-            r, w = _shared_io(node, program)
-            hazard = (r & dirty) | (w & read)
-            if hazard:
-                why = "; ".join(sorted(
-                    [f"{b} written, then read by {node.block.name}" for b in r & dirty]
-                    + [f"{b} read, then written by {node.block.name}" for b in w & read]))
-                out.append(KBarrier(why))
-                dirty, read = frozenset(), frozenset()
-            out.append(node)
-            dirty, read = dirty | w, read | r
-            continue
-        if isinstance(node, KBarrier):
-            out.append(node)
-            dirty, read = frozenset(), frozenset()
-            continue
-        r, w = _shared_io(node, program)
-        if not (r or w):
-            out.append(node)
-            continue
-        if (r & dirty) | (w & read):
-            # One barrier before the loop, not one per iteration inside it.
-            out.append(KBarrier("; ".join(
-                sorted([f"{b} written, then read in loop {node.var}" for b in r & dirty]
-                       + [f"{b} read, then written in loop {node.var}" for b in w & read]))))
-            dirty, read = frozenset(), frozenset()
-        body, (d1, r1) = _sync(node.body, program, dirty, read)
-        if not isinstance(node, KThread) and node.extent > 1:
-            # Later iterations start from what the one before left.
-            body, (d1, r1) = _sync(node.body, program, dirty | d1, read | r1)
-        out.append(replace(node, body=body))
-        dirty, read = d1, r1
-    return tuple(out), (dirty, read)
+    if vector > 1:
+        most = 16 // storage.ITEMSIZE[program.buffer(block.body.buffer).dtype]
+        if vector > most:
+            raise CodegenError(f"loop {chain[-1][0]} of the copy {block.name} is vectorized "
+                               f"over {vector} elements; a GPU vector access is at most "
+                               f"16 bytes ({most} of them)")
+    return KCoop(tuple(chain), block, vector)
 
 
 # ---------------------------------------------------------------- buffers

@@ -36,7 +36,8 @@ from . import ptxas
 from .buffers import BufferPlan
 from .exprs import ExprEmitter
 from .gpu_kernel import GpuKernel
-from .gpu_plan import KBarrier, KBlock, KCoop, KernelPlan, KLoop, KNode, KThread, plan_kernel
+from .gpu_nodes import KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_plan import KernelPlan, plan_kernel
 from .irtext import BYTES, Function, Module, Value, vec_type
 from .lanes import VarInfo
 from .llvm import MAX_UNROLL, KernelEmitter, _symbol
@@ -218,26 +219,33 @@ class GpuEmitter(KernelEmitter):
         are the fused index's digits."""
         fn = ex.fn
         n = self.plan.threads
-        total = node.total
+        total = node.groups
         tid = self.linear_thread(fn)
         rounds = -(-total // n)
         outer = dict(ex.vars)
+        loops = node.loops[:-1] if node.vector > 1 else node.loops
 
         def body(r: Value) -> None:
             f = fn.op(f"mul nuw nsw i64 {r.ref}, {n}", "int64") if r.ref != "0" else None
             fused = tid if f is None else fn.op(f"add nuw nsw i64 {f.ref}, {tid.ref}", "int64")
             ex.vars["@coop"] = self._info(fused)
             inner = 1
-            for var, extent in reversed(node.loops):
+            for k, (var, extent) in enumerate(reversed(loops)):
                 q = E.binary("//", E.Var("@coop"), inner) if inner > 1 else E.Var("@coop")
-                digit = q if var == node.loops[0][0] else E.binary("%", q, extent)
+                digit = q if k == len(loops) - 1 else E.binary("%", q, extent)
                 self._bind(ex, var, ex.convert(ex.scalar(digit, "int64"), "int64"))
                 inner *= extent
             block = node.block
             if total % n:
                 guard = E.Compare("<", E.Var("@coop"), E.Const(total))
                 block = _with_guard(block, guard)
-            self.block(ex, block)
+            if node.vector == 1:
+                self.block(ex, block)
+                return
+            lane_var = node.loops[-1][0]
+            for lane in range(node.vector):  # consecutive: LLVM makes them one vector access
+                self._bind(ex, lane_var, Value(str(lane), "int64"))
+                self.block(ex, block)
 
         if rounds == 1:
             body(Value("0", "int64"))

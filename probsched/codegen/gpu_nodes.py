@@ -1,0 +1,67 @@
+"""The nodes of a GPU kernel plan (:mod:`.gpu_plan`): what every thread of a block runs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..ir.program import Block, LoopKind
+
+
+@dataclass(frozen=True)
+class KLoop:
+    """A loop every thread runs alike (``kind``: serial, unrolled or vthread)."""
+
+    var: str
+    extent: int
+    kind: LoopKind
+    body: tuple[KNode, ...]
+    annotations: tuple[tuple[str, int | float | str], ...] = ()
+
+
+@dataclass(frozen=True)
+class KThread:
+    """``var`` is the thread's index on ``axis`` (``threadIdx.x`` ...); its extent is at
+    most the launch's on that axis (the blocks below are guarded when less)."""
+
+    var: str
+    axis: LoopKind
+    extent: int
+    body: tuple[KNode, ...]
+
+
+@dataclass(frozen=True)
+class KBlock:
+    block: Block
+
+
+@dataclass(frozen=True)
+class KCoop:
+    """``block`` over ``loops`` (outermost first), their fused iterations dealt out to all
+    the threads of the block: thread ``t`` runs iterations ``t``, ``t + n``, ... When the
+    innermost loop is vectorized (``vector`` > 1, its extent), they are dealt out in runs of
+    ``vector`` consecutive iterations, so that each thread's accesses are one vector access
+    (16 bytes of float32: ``ld.global.v4``, ``st.shared.v4``)."""
+
+    loops: tuple[tuple[str, int], ...]
+    block: Block
+    vector: int = 1
+
+    @property
+    def total(self) -> int:
+        return math.prod(e for _, e in self.loops)
+
+    @property
+    def groups(self) -> int:
+        """How many runs of ``vector`` iterations are dealt out."""
+        return self.total // self.vector
+
+
+@dataclass(frozen=True)
+class KBarrier:
+    """Every thread of the block waits here (``__syncthreads``)."""
+
+    why: str
+
+
+KNode = KLoop | KThread | KBlock | KCoop | KBarrier
