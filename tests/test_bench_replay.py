@@ -21,3 +21,11 @@ def test_candidate_costs_without_a_round():
     row = candidate_costs(ps.workloads.gmm(b=1, n=32, m=32, k=32), n=3, round_batch=None)
     assert set(row) == {"fresh sample ms", "mutant ms", "features ms"}
     assert row["fresh sample ms"] > 0
+
+
+def test_a_bench_table_has_every_rows_columns():
+    from probsched.driver.bench import markdown
+
+    text = markdown({"suite": "s", "date": "d", "machine": "m",
+                     "rows": [{"a": 1}, {"a": 2, "b": 3.5}]})
+    assert "| a | b |" in text and "| 1 | - |" in text and "| 2 | 3.5 |" in text
