@@ -28,10 +28,12 @@ def calls(draw):
     sch = draw(schedules(max_steps=4))
     loops = [rv for rv in sch._values if rv.kind == "l"]
     blocks = [rv for rv in sch._values if rv.kind == "b"]
-    if not blocks:
-        blocks = [sch.get_block(sch.workload.stages[-1].name)]
-    if not loops:
-        loops = list(sch.get_loops(blocks[0]))
+    if not loops:  # look up a live block's loops (the RVs drawn may name removed ones)
+        for b in sch.get_blocks():
+            blocks.append(b)
+            loops = list(sch.get_loops(b))
+            if loops:
+                break
     kinds = ("loop", "loops", "block loop", "block", "cache", "split") if loops else (
         "block", "cache")
     kind = draw(st.sampled_from(kinds))
