@@ -48,10 +48,10 @@ class SearchConfig:
     """MetaSchedule's defaults; ``overhead_budget_s`` (the search's seconds per proposed
     candidate: issue 11's bar of 0.35 s of tuning wall per trial, less what building,
     running, model fits and database writes take per trial, about 0.1 s, and room for a
-    loaded machine) and ``min_population`` bound the adaptive population: on a 2-core Zen 3 a
-    candidate of the generated space costs 10-15 ms over its four generations' share, so a
-    round of 64 runs about 200 members, not 512 (docs/benchmarks.md, issue 11 item 2; a
-    budget of ``math.inf`` always runs 512); ``mutator_probs`` None: the registry's defaults;
+    loaded machine) and ``min_population`` bound the adaptive population: on a loaded 2-core
+    Zen 3 a candidate of the generated space costs 10-25 ms, so a round of 64 runs 110-125
+    members on GMM-1024 and 65-80 on the ResNet C2D, not 512 (docs/benchmarks.md, issue 11
+    item 2; a budget of ``math.inf`` always runs 512); ``mutator_probs`` None: the defaults;
     ``replay_retries``: mutations tried per child before it is dropped."""
 
     population: int = 512
