@@ -191,8 +191,8 @@ class EvolutionarySearch:
         (``cost_s``)."""
         c = self.config
         per_member = cost_s * (1 + (c.generations - 1) * c.mutation_prob)
-        fits = int(c.overhead_budget_s * max(1, n) / max(per_member, 1e-9))
-        return max(c.min_population, min(c.population, fits))
+        fits = c.overhead_budget_s * max(1, n) / max(per_member, 1e-9)  # inf: no bound
+        return max(c.min_population, int(min(c.population, fits)))
 
     def measured(self, candidates: Sequence[Candidate],
                  results: Sequence[RunResult] | None = None) -> None:
