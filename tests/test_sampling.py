@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import probsched as ps
@@ -243,3 +243,17 @@ def test_a_copy_samples_deterministically_from_its_parent():
     sampling_space(ca)
     sampling_space(cb)
     assert ca.trace == cb.trace
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 5), st.floats(0, 1e6)), min_size=1, max_size=9)
+       .filter(lambda ps: sum(ps) > 0), st.integers(0, 2**32 - 1))
+def test_sample_categorical_draws_what_numpy_choice_draws(probs, seed):
+    # The same draws as rng.choice with the normalized probabilities, from the same stream:
+    # traces sampled before keep their decisions.
+    ours, numpys = np.random.default_rng(seed), np.random.default_rng(seed)
+    p = np.asarray(probs, dtype=float)
+    for _ in range(5):
+        assert sampling.sample_categorical(ours, probs) == int(
+            numpys.choice(len(p), p=p / p.sum()))
+    assert ours.random() == numpys.random()

@@ -89,5 +89,7 @@ def type_name(v: Any) -> str:
 
 def flat(args: list, kwargs: dict) -> bool:
     """Whether no argument is a list holding a list (no primitive or query takes one)."""
+    if not kwargs and not any(isinstance(a, list | tuple) for a in args):
+        return True  # the common case: no list at all
     return not any(isinstance(a, list | tuple) and any(isinstance(x, list | tuple) for x in a)
                    for a in (*args, *kwargs.values()))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -202,42 +202,40 @@ class Interpreter:
                 return env[e.id]
             if e.id in CONSTANTS:
                 return CONSTANTS[e.id]
-            raise self.error(did_you_mean(f"name '{e.id}' is not defined", e.id, env), e.loc, code)
+            raise self.error(did_you_mean(f"name '{e.id}' is not defined", e.id, env), e.loc,
+                             code)
         if isinstance(e, ast.Const):
             return e.value
-        if isinstance(e, ast.Call):
-            return self.call(e, env, code)
-        if isinstance(e, ast.ListExpr):
-            self.charge(len(e.items), "a list", e.loc, code)
-            items = []
-            for x in e.items:
-                items.append(self.eval(x, env, code))
-            return items
-        if isinstance(e, ast.Index):
-            return self.index(e, env, code)
+        method = _EVAL.get(type(e))  # the other nodes, by type: no chain of tests
+        if method is None:
+            raise TypeError(f"not an expression: {e!r}")
+        return method(self, e, env, code)
+
+    def list_expr(self, e: ast.ListExpr, env: dict, code: Code) -> list:
+        self.charge(len(e.items), "a list", e.loc, code)
+        return [self.eval(x, env, code) for x in e.items]
+
+    def binary(self, e: ast.BinOp | ast.Compare, env: dict, code: Code) -> Any:
+        a = self.value(self.eval(e.left, env, code))
+        b = self.value(self.eval(e.right, env, code))
         if isinstance(e, ast.BinOp):
-            a = self.value(self.eval(e.left, env, code))
-            b = self.value(self.eval(e.right, env, code))
             return self.arith(e, a, b, code)
-        if isinstance(e, ast.Compare):
-            a = self.value(self.eval(e.left, env, code))
-            b = self.value(self.eval(e.right, env, code))
-            return self.compare(e, a, b, code)
-        if isinstance(e, ast.BoolOp):
-            a = self.eval(e.left, env, code)
-            if self.truth(a) == (e.op == "or"):
-                return a
-            return self.eval(e.right, env, code)
-        if isinstance(e, ast.UnaryOp):
-            x = self.eval(e.operand, env, code)
-            if e.op == "not":
-                return not self.truth(x)
-            x = self.value(x)
-            if not is_number(x):
-                raise self.error(f"unary '{e.op}' needs a number, got {type_name(x)}", e.loc,
-                                 code)
-            return -x if e.op == "-" else x
-        raise TypeError(f"not an expression: {e!r}")
+        return self.compare(e, a, b, code)
+
+    def boolop(self, e: ast.BoolOp, env: dict, code: Code) -> Any:
+        a = self.eval(e.left, env, code)
+        if self.truth(a) == (e.op == "or"):
+            return a
+        return self.eval(e.right, env, code)
+
+    def unary(self, e: ast.UnaryOp, env: dict, code: Code) -> Any:
+        x = self.eval(e.operand, env, code)
+        if e.op == "not":
+            return not self.truth(x)
+        x = self.value(x)
+        if not is_number(x):
+            raise self.error(f"unary '{e.op}' needs a number, got {type_name(x)}", e.loc, code)
+        return -x if e.op == "-" else x
 
     def value(self, v: Any) -> Any:
         """A sampled value stands for its integer; everything else for itself."""
@@ -348,10 +346,11 @@ class Interpreter:
     def call_query(self, e: ast.Call, args: list, kwargs: dict, code: Code) -> Any:
         if kwargs:
             raise self.error(f"{e.func}() takes no keyword arguments", e.loc, code)
-        try:
-            QUERIES[e.func].signature.bind(*args)
-        except TypeError as exc:
-            raise self.error(f"{e.func}(): {exc}", e.loc, code) from None
+        if not QUERIES[e.func].arity[0] <= len(args) <= QUERIES[e.func].arity[1]:
+            try:  # Python's message
+                QUERIES[e.func].signature.bind(*args)
+            except TypeError as exc:
+                raise self.error(f"{e.func}(): {exc}", e.loc, code) from None
         try:
             return getattr(self.sch, e.func)(*args)
         except ProbschedError as exc:
@@ -375,6 +374,14 @@ class Interpreter:
         finally:
             self.sch.site = None
         return list(out) if isinstance(out, tuple) else out
+
+
+_EVAL: dict[type, Callable[[Interpreter, Any, dict, Code], Any]] = {
+    ast.Call: Interpreter.call, ast.ListExpr: Interpreter.list_expr,
+    ast.Index: Interpreter.index, ast.BinOp: Interpreter.binary,
+    ast.Compare: Interpreter.binary, ast.BoolOp: Interpreter.boolop,
+    ast.UnaryOp: Interpreter.unary,
+}
 
 
 def bind_problem(params: tuple[ast.Param, ...], n_args: int, kwargs) -> str | None:

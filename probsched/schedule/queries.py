@@ -212,13 +212,17 @@ class QueryMethods(ScheduleState):
         method = getattr(self, prim)
         if len(args) == 1 and isinstance(args[0], list | tuple) and kind.variadic:
             args = tuple(args[0])  # legal("reorder", order), as the interpreter spreads it
-        saved = (self.program, len(self._instructions), dict(self._values), self._next_rv,
-                 self._alive)
+        # A dry run: nothing is recorded, so no RV is retired and the values only grow (the
+        # new ones last, as dicts keep order); the step's program is kept for the real call.
+        saved = (self.program, len(self._values), self._next_rv, self._alive)
+        self._dry = True
         try:
             method(*args)
             return True
         except ScheduleError:
             return False
         finally:
-            self.program, n, self._values, self._next_rv, self._alive = saved
-            del self._instructions[n:]
+            self._dry = False
+            self.program, n_values, self._next_rv, self._alive = saved
+            while len(self._values) > n_values:
+                self._values.popitem()

@@ -19,7 +19,9 @@ argument kinds in order), a new query one with ``@query("block")``.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,10 +55,19 @@ class Declaration:
     returns: str
     doc: str
 
-    @property
+    @functools.cached_property
     def variadic(self) -> bool:
-        """Takes ``*args`` (``fuse``, ``reorder``): one list given is spread."""
+        """Takes ``*args`` (``fuse``, ``reorder``): one list given is spread (asked at every
+        primitive call, so worked out once)."""
         return any(p.kind == p.VAR_POSITIONAL for p in self.signature.parameters.values())
+
+    @functools.cached_property
+    def arity(self) -> tuple[int, float]:
+        """The fewest and the most positional arguments it takes (``inf``: any number)."""
+        params = [p for p in self.signature.parameters.values() if p.name != "decision"]
+        most = math.inf if any(p.kind == p.VAR_POSITIONAL for p in params) else len(params)
+        least = sum(p.default is p.empty and p.kind != p.VAR_POSITIONAL for p in params)
+        return least, most
 
     def usage(self) -> str:
         """The call as documented: ``loop_extent(loop)``, ``legal(prim, args...)``."""

@@ -9,8 +9,10 @@ True
 
 from __future__ import annotations
 
+import bisect
 import collections
 import functools
+import itertools
 import math
 
 import numpy as np
@@ -145,5 +147,20 @@ def repair_perfect_tile(decision: list[int], extent: int, max_innermost: int) ->
 
 
 def sample_categorical(rng: np.random.Generator, probs: list[float]) -> int:
+    """An index drawn with probabilities ``probs`` (finite, >= 0, not all 0; normalized here).
+
+    What ``rng.choice(len(probs), p=probs / sum)`` draws, from the same one uniform number
+    and by the same arithmetic (numpy's: the running sum, divided by its last element, and
+    the first index above the number), without numpy's per-call overhead (about 30 us here,
+    for a few hundred ns of work), since search samples thousands of times a round.
+
+    >>> rng = np.random.default_rng(5)
+    >>> [sample_categorical(rng, [1, 2, 3, 4]) for _ in range(6)]
+    [3, 3, 2, 1, 0, 2]
+    """
     p = np.asarray(probs, dtype=float)
-    return int(rng.choice(len(p), p=p / p.sum()))
+    normalized = (p / p.sum()).tolist()
+    cdf = list(itertools.accumulate(normalized))
+    last = cdf[-1]
+    cdf = [c / last for c in cdf]
+    return bisect.bisect_right(cdf, rng.random())

@@ -52,6 +52,7 @@ class ScheduleState:
         loops, blocks = self.program.paths()
         self._alive = loops.keys() | blocks.keys()  # loop and block names after the last step
         self._last_apply: tuple | None = None  # (program, primitive, arguments, result)
+        self._dry = False  # a dry run (``legal``): steps are checked and made, not recorded
 
     # ------------------------------------------------------------ state
 
@@ -85,6 +86,8 @@ class ScheduleState:
 
     def _record(self, kind: str, inputs: tuple, outputs: tuple[RV, ...], attrs=(),
                 decision: Any = None, address: str | None = None) -> None:
+        if self._dry:
+            return
         if not INSTRUCTIONS[kind].pure:
             self._retire_removed(outputs)
         if address is not None:

@@ -45,10 +45,14 @@ from .strategy import Candidate
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """MetaSchedule's defaults; ``overhead_budget_s`` (per proposed candidate; the tuner's
-    50 ms bar less room for model fits and database writes) and ``min_population`` bound the
-    adaptive population; ``mutator_probs`` None: the registry's
-    defaults; ``replay_retries``: mutations tried per child before it is dropped."""
+    """MetaSchedule's defaults; ``overhead_budget_s`` (the search's seconds per proposed
+    candidate: issue 11's bar of 0.35 s of tuning wall per trial, less what building,
+    running, model fits and database writes take per trial, about 0.1 s, and room for a
+    loaded machine) and ``min_population`` bound the adaptive population: on a loaded 2-core
+    Zen 3 a candidate of the generated space costs 10-25 ms, so a round of 64 runs 110-125
+    members on GMM-1024 and 65-80 on the ResNet C2D, not 512 (docs/benchmarks.md, issue 11
+    item 2; a budget of ``math.inf`` always runs 512); ``mutator_probs`` None: the defaults;
+    ``replay_retries``: mutations tried per child before it is dropped."""
 
     population: int = 512
     init_best_fraction: float = 0.2
@@ -59,7 +63,7 @@ class SearchConfig:
     batch: int = 64
     mutator_probs: tuple[tuple[str, float], ...] | None = None
     replay_retries: int = 4
-    overhead_budget_s: float = 0.03
+    overhead_budget_s: float = 0.15
     min_population: int = 16
 
 
@@ -187,8 +191,8 @@ class EvolutionarySearch:
         (``cost_s``)."""
         c = self.config
         per_member = cost_s * (1 + (c.generations - 1) * c.mutation_prob)
-        fits = int(c.overhead_budget_s * max(1, n) / max(per_member, 1e-9))
-        return max(c.min_population, min(c.population, fits))
+        fits = c.overhead_budget_s * max(1, n) / max(per_member, 1e-9)  # inf: no bound
+        return max(c.min_population, int(min(c.population, fits)))
 
     def measured(self, candidates: Sequence[Candidate],
                  results: Sequence[RunResult] | None = None) -> None:

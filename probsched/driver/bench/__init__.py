@@ -51,11 +51,12 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
 
 
 def markdown(result: dict) -> str:
-    """The rows as a Markdown table, then the summary as a list."""
+    """The rows as a Markdown table (every column any row has, in order of first
+    appearance; "-" where a row has none), then the summary as a list."""
     rows = result.get("rows", [])
     lines = [f"Suite `{result['suite']}`, {result['date']}, {result['machine']}", ""]
     if rows:
-        cols = list(rows[0])
+        cols = list(dict.fromkeys(c for r in rows for c in r))
         lines.append("| " + " | ".join(cols) + " |")
         lines.append("|" + "---|" * len(cols))
         for r in rows:

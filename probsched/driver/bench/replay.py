@@ -1,6 +1,15 @@
 """The replay benchmark (``probsched bench --suite replay``): how long replaying a trace takes,
 without compiling. Search replays thousands of traces per round, so this bounds its speed.
 
+Two parts. (a) A fixed trace, replayed (below). (b) What the evolutionary search pays per
+candidate of the generated space on GMM-1024 and the ResNet C2D (56x56x64 -> 64, 3x3), the
+figures of issue 11: a fresh sample (the space run, sampling), a mutant (the space run again
+with one decision changed), the features the cost model reads, and one search round at the
+default :class:`~probsched.search.evolutionary.SearchConfig` (the population it chose, the
+round's seconds per candidate proposed: the search's overhead per trial). CPU seconds of this
+process (``time.process_time``), medians over the candidates, so that other load on a shared
+machine counts less.
+
 The trace is a MetaSchedule-style tiling of GMM-1024 (about 40 instructions): sampled tiles
 for i, j and k, splits, a reorder into an SSRSRS nest, a local accumulator written back under
 the tile loops, fused parallel outer loops, a vectorized and an unrolled inner loop, and an
@@ -13,9 +22,11 @@ from __future__ import annotations
 import statistics
 import time
 
+import numpy as np
+
 from ...errors import ScheduleError
 from ...schedule import Schedule, Trace
-from ...workloads import gmm
+from ...workloads import c2d, gmm
 from . import suite
 
 TARGET_INSTRUCTIONS = 40
@@ -69,6 +80,66 @@ def replay_times(trace: Trace, workload, replays: int) -> list[float]:
     return out
 
 
+def candidate_costs(workload, n: int = 30, round_batch: int | None = 64, seed: int = 0) -> dict:
+    """Per candidate of the generated space for ``workload``: CPU ms of a fresh sample, of a
+    mutant's run and of its features (medians over ``n`` each); then, unless ``round_batch``
+    is None, one round of the default search proposing ``round_batch``: the population it
+    used and its CPU ms per candidate proposed. The model is GBDT, fitted on the fresh
+    samples with made-up latencies (so that scoring costs what it does in a tune)."""
+    from ...rules import generated_space
+    from ...search.candidates import CandidateMaker
+    from ...search.evolutionary import EvolutionarySearch
+    from ...search.features import FeatureCache
+    from ...search.mutators import default_probs, propose
+    from ...search.tuner import make_cost_model
+
+    space, rng = generated_space(), np.random.default_rng(seed)
+    maker = CandidateMaker(workload, space, None, rng)
+    maker.make(None)  # warm: the rule library is loaded and parsed once
+    fresh: list = []
+    fresh_s: list[float] = []
+    while len(fresh) < n and len(fresh_s) < 4 * n:
+        t = time.process_time()
+        cand = maker.make(None)
+        fresh_s.append(time.process_time() - t)
+        if cand is not None:
+            fresh.append(cand)
+    mutant_s: list[float] = []
+    features_s: list[float] = []
+    probs = default_probs()
+    for cand in fresh:
+        decisions = propose(cand.choices, rng, probs)
+        if decisions is None:
+            continue
+        t = time.process_time()
+        child = maker.make(decisions)
+        mutant_s.append(time.process_time() - t)
+        if child is not None:
+            t = time.process_time()
+            FeatureCache()([child])
+            features_s.append(time.process_time() - t)
+    row = {"fresh sample ms": _median_ms(fresh_s), "mutant ms": _median_ms(mutant_s),
+           "features ms": _median_ms(features_s)}
+    if round_batch is not None:
+        features = FeatureCache()
+        model = make_cost_model("gbdt", seed, round_batch)
+        latencies = list(rng.uniform(1e-3, 1e-2, len(fresh)))
+        model.update(features(fresh), [c.trace for c in fresh], latencies,
+                     workload.structural_hash)
+        search = EvolutionarySearch(workload, space, model, seed=seed, features=features)
+        t = time.process_time()
+        proposed = search.propose(round_batch)
+        spent = time.process_time() - t
+        row["population"] = search.stats["population"]
+        row["runs in the round"] = search.stats["replays"]
+        row["search ms per trial"] = spent * 1e3 / max(1, len(proposed))
+    return row
+
+
+def _median_ms(seconds: list[float]) -> float | None:
+    return statistics.median(seconds) * 1e3 if seconds else None
+
+
 @suite("replay")
 def replay_suite(trials, progress) -> dict:
     replays = trials or 200
@@ -91,9 +162,14 @@ def replay_suite(trials, progress) -> dict:
         "us per instruction": median_ms * 1e3 / len(trace),
         "refused steps (replaced)": ", ".join(refused) or "none",
     }
+    rows = [row]
+    resnet = c2d(n=1, h=56, w=56, ci=64, co=64, kernel=3, stride=1, pad=1)
+    for label, workload in (("GMM-1024", wl), ("C2D 56x56x64->64 3x3", resnet)):
+        progress(f"{label}: the generated space's candidates and one search round")
+        rows.append({"trace": f"{label}, generated space", **candidate_costs(workload)})
     scaled = median_ms * TARGET_INSTRUCTIONS / len(trace)
     return {
-        "rows": [row],
+        "rows": rows,
         "summary": {
             f"replay ms, median, scaled to {TARGET_INSTRUCTIONS} instructions "
             f"(bar <= {BAR_MS})": scaled,

@@ -10,7 +10,9 @@
     wider than the examples' (below, :data:`SPACES`), so that there is something to search.
 (c) Wall time per trial, everything included (bar <= 0.35 s), and the search's own overhead per
     measured candidate: sampling, mutation, replay, features, prediction, model fitting and
-    database writes, compile and run excluded (bar <= 50 ms); both over the runs of (b) (the
+    database writes, compile and run excluded (issue 5's bar was 50 ms; issue 11 spends up to
+    the search's budget, ``SearchConfig.overhead_budget_s``, to run a fuller population within
+    the 0.35 s wall per trial); both over the runs of (b) (the
     search runs for the overhead). Each row has its own figures; (a)'s are not in the bars:
     its space is exhausted after a few trials, over which a round's fixed costs are spread.
 
@@ -24,6 +26,7 @@ import statistics
 from pathlib import Path
 
 from ...errors import ProbschedError
+from ...search.evolutionary import SearchConfig
 from . import suite
 from .naive import remeasure_gflops
 
@@ -153,7 +156,8 @@ def search_bench(trials: int = 256, budgets=(64, 256), seeds=(0, 1, 2), progress
         summary["wall s per trial, everything included (max over runs; bar <= 0.35)"] = \
             f"{max(per_trial):.3f} (median {statistics.median(per_trial):.3f})"
     if overhead:
-        summary["search overhead ms per measured candidate (max; bar <= 50)"] = \
+        summary["search overhead ms per measured candidate (max; the search's budget: "
+                f"{SearchConfig().overhead_budget_s * 1e3:.0f})"] = \
             f"{max(overhead) * 1e3:.1f} (median {statistics.median(overhead) * 1e3:.1f})"
     return {"rows": rows, "summary": summary}
 
