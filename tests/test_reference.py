@@ -382,3 +382,22 @@ def test_check_outputs():
     assert ok
     ok, _, msg = check_outputs([np.array([-np.inf, 1.0])], [np.array([np.inf, 1.0])], names=["Y"])
     assert not ok and msg.startswith("Y:")
+
+
+def test_a_matmul_takes_the_einsum_path_while_its_factors_are_no_larger_than_its_tensors(
+        monkeypatch):
+    """A factor as large as an input costs no more memory than the input: the fast path
+    must not fall back to the chunked one for it (at 4096^3 that took tens of minutes)."""
+    from probsched.ir import rounding
+    from probsched.workloads import gmm
+
+    monkeypatch.setattr(R, "CHUNK_ELEMENTS", 64)
+    monkeypatch.setattr(rounding, "CHUNK_ELEMENTS", 64)
+    wl = gmm(b=1, n=16, m=16, k=16)  # factors of 256 elements
+    x = R.random_inputs(wl)
+    env = dict(zip((t.name for t in wl.inputs), R.coerce_inputs(wl, x), strict=True))
+    stage = wl.outputs[0]
+    assert R._sum_of_products(stage, env) is not None
+    bounded = {k: rounding._Bounded(v, abs(v), 0 * v) for k, v in env.items()}
+    assert rounding._sum_of_products(stage, bounded) is not None
+    np.testing.assert_allclose(R.reference(wl, *x)[0], x[0] @ x[1], rtol=1e-5, atol=1e-5)

@@ -178,9 +178,10 @@ def _sum_of_products(stage: Stage, env: Mapping[str, _Bounded]) -> _Bounded | No
         return None
     letter = dict(zip(order, string.ascii_letters, strict=False))
     factors: list[tuple[_Bounded, str]] = []
+    largest = max([CHUNK_ELEMENTS, *(np.size(b.value) for b in env.values())])  # as reference.py
     for f in product_factors(stage.body):
         own = [a for a in order if a in E.free_vars(f)]
-        if math.prod(extents[a] for a in own) > CHUNK_ELEMENTS:
+        if math.prod(extents[a] for a in own) > largest:
             return None
         grid = {a: axis_grid(range(extents[a]), i, len(own)) for i, a in enumerate(own)}
         with np.errstate(all="ignore"):
