@@ -128,9 +128,8 @@ class Interpreter:
     def charge_program(self, loc: Location, code: Code) -> None:
         """Account for a primitive or query, which goes over the program's loops and blocks."""
         program = self.sch.program
-        if program is not self._sized[0]:
-            loops, blocks = program.paths()
-            self._sized = (program, len(loops) + len(blocks))
+        if program is not self._sized[0]:  # its loops and blocks
+            self._sized = (program, sum(map(len, program.paths())))
         self.program_work += self._sized[1] + CALL_WORK
         if self.program_work > MAX_PROGRAM_WORK:
             raise self.error(f"the space's primitives and queries went over more than "
