@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gpu_schedules import gpu_matmul
 
 import probsched as ps
 from probsched.codegen import ptxas
@@ -24,28 +25,6 @@ from probsched.workloads import gmm
 
 needs_ptxas = pytest.mark.skipif(not ptxas.available(), reason="ptxas is not on the PATH")
 SM90 = cuda_target("sm_90")
-
-
-def gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8):
-    sch = ps.Schedule(gmm(b=1, n=n, m=m, k=k), target="cuda")
-    c = sch.get_block("C")
-    _, i, j, kk = sch.get_loops(c)
-    i0, i1, i2 = sch.split(i, [None, ty, ri])
-    j0, j1, j2 = sch.split(j, [None, tx, rj])
-    k0, k1 = sch.split(kk, [None, kt])
-    sch.reorder(i0, j0, i1, j1, k0, k1, i2, j2)
-    sch.bind(i0, "blockIdx.y")
-    sch.bind(j0, "blockIdx.x")
-    sch.bind(i1, "threadIdx.y")
-    sch.bind(j1, "threadIdx.x")
-    wb = sch.cache_write(c, "local")
-    sch.reverse_compute_at(wb, j1)
-    a = sch.cache_read(c, "A", "shared")
-    sch.compute_at(a, k0)
-    b = sch.cache_read(c, "B", "shared")
-    sch.compute_at(b, k0)
-    sch.decompose_reduction(c, k0)
-    return sch
 
 
 def assert_emulated_matches(sch: ps.Schedule) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ..ir import analysis
 from ..ir import expr as E
 from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope, row_major_strides
+from ..ir.storage import common_prefix
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def plan_buffers(program: Program) -> dict[str, BufferPlan]:
         if buf.scope not in (Scope.GLOBAL, Scope.LOCAL) or buf.name not in paths:
             continue
         uses = paths[buf.name]
-        common = _common_prefix([loops for loops, _ in uses])
+        common = common_prefix([loops for loops, _ in uses])
         parallel = next((lp.var for lp in common if lp.kind == LoopKind.PARALLEL), None)
         plan = BufferPlan(buf.shape, None, parallel)
         if common and not any(lp.kind == LoopKind.VECTORIZED for lp in common):
@@ -73,12 +74,3 @@ def plan_buffers(program: Program) -> dict[str, BufferPlan]:
     return plans
 
 
-def _common_prefix(chains: list[tuple[Loop, ...]]) -> tuple[Loop, ...]:
-    first = chains[0]
-    n = len(first)
-    for c in chains[1:]:
-        k = 0
-        while k < min(n, len(c)) and c[k].var == first[k].var:
-            k += 1
-        n = k
-    return first[:n]

@@ -63,7 +63,7 @@ def placement(program: Program, name: str,
     at = found.get(name, [])
     if not at:
         return Placement((), None)
-    common = _common_prefix([loops for loops, _ in at])
+    common = common_prefix([loops for loops, _ in at])
     if not common:
         return Placement((), None)
     inner: dict[str, int] = {}
@@ -98,7 +98,8 @@ def shared_bytes(program: Program) -> dict[str, int]:
     return out
 
 
-def _common_prefix(chains: list[tuple[Loop, ...]]) -> tuple[Loop, ...]:
+def common_prefix(chains: list[tuple[Loop, ...]]) -> tuple[Loop, ...]:
+    """The loops (by variable) that begin every chain of ``chains``."""
     first = chains[0]
     n = len(first)
     for c in chains[1:]:

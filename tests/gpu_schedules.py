@@ -1,0 +1,32 @@
+"""GPU schedules shared by the tests of the cuda primitives and of the cuda codegen."""
+
+from __future__ import annotations
+
+import probsched as ps
+from probsched.workloads import gmm
+
+
+def gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8, *, decompose=True):
+    """The classic shape: block tiles on blockIdx.y/x, thread tiles on threadIdx.y/x, the
+    tiles of A and B read into shared memory per step of the reduction, the accumulators
+    local (registers)."""
+    sch = ps.Schedule(gmm(b=1, n=n, m=m, k=k), target="cuda")
+    c = sch.get_block("C")
+    _, i, j, kk = sch.get_loops(c)
+    i0, i1, i2 = sch.split(i, [None, ty, ri])
+    j0, j1, j2 = sch.split(j, [None, tx, rj])
+    k0, k1 = sch.split(kk, [None, kt])
+    sch.reorder(i0, j0, i1, j1, k0, k1, i2, j2)
+    sch.bind(i0, "blockIdx.y")
+    sch.bind(j0, "blockIdx.x")
+    sch.bind(i1, "threadIdx.y")
+    sch.bind(j1, "threadIdx.x")
+    wb = sch.cache_write(c, "local")
+    sch.reverse_compute_at(wb, j1)
+    a = sch.cache_read(c, "A", "shared")
+    sch.compute_at(a, k0)
+    b = sch.cache_read(c, "B", "shared")
+    sch.compute_at(b, k0)
+    if decompose:
+        sch.decompose_reduction(c, k0)
+    return sch
