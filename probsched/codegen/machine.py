@@ -61,16 +61,23 @@ def parse(ir_text: str) -> llvm.ModuleRef:
 def optimize(ir_text: str, target: CpuTarget, *,
              llvm_loop_heuristics: bool = False) -> llvm.ModuleRef:
     """Parse, verify and run the O3 pipeline on a module for ``target``."""
-    mod = parse(ir_text)
-    tm = _target_machine(target)
-    mod.triple = target.triple
+    # False means "only when forced by loop metadata" in LLVM's new pass manager.
+    return _o3(parse(ir_text), _target_machine(target), target.triple,
+               vectorize=llvm_loop_heuristics, unroll=llvm_loop_heuristics,
+               interleave=llvm_loop_heuristics)
+
+
+def _o3(mod: llvm.ModuleRef, tm: llvm.TargetMachine, triple: str, *, vectorize: bool,
+        unroll: bool, interleave: bool) -> llvm.ModuleRef:
+    """``mod`` for ``tm`` through LLVM's O3 module pipeline (SLP vectorization on; the loop
+    vectorizer, unroller and interleaving as asked)."""
+    mod.triple = triple
     mod.data_layout = str(tm.target_data)
     pto = llvm.create_pipeline_tuning_options(3)
     pto.slp_vectorization = True
-    # False means "only when forced by loop metadata" in LLVM's new pass manager.
-    pto.loop_vectorization = llvm_loop_heuristics
-    pto.loop_unrolling = llvm_loop_heuristics
-    pto.loop_interleaving = llvm_loop_heuristics
+    pto.loop_vectorization = vectorize
+    pto.loop_unrolling = unroll
+    pto.loop_interleaving = interleave
     pb = llvm.create_pass_builder(tm, pto)  # fresh per module: reuse slows down over time
     pb.getModulePassManager().run(mod, pb)
     return mod
@@ -99,13 +106,6 @@ def _nvptx_machine(target: CudaTarget) -> llvm.TargetMachine:
 def nvptx_assembly(ir_text: str, target: CudaTarget) -> str:
     """PTX of NVVM IR text: parsed, verified, the O3 pipeline, then the NVPTX backend."""
     tm = _nvptx_machine(target)
-    mod = parse(ir_text)
-    mod.triple = target.triple
-    mod.data_layout = str(tm.target_data)
-    pto = llvm.create_pipeline_tuning_options(3)
-    pto.slp_vectorization = True
-    pto.loop_vectorization = False
-    pto.loop_unrolling = True  # constant-trip loops over registers unroll
-    pb = llvm.create_pass_builder(tm, pto)
-    pb.getModulePassManager().run(mod, pb)
+    # constant-trip loops over registers unroll
+    mod = _o3(parse(ir_text), tm, target.triple, vectorize=False, unroll=True, interleave=True)
     return tm.emit_assembly(mod)  # mutates mod, which is not used again
