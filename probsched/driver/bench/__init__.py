@@ -41,7 +41,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
     if name not in SUITES:
         raise ProbschedError(f"unknown bench suite {name!r}; known: {', '.join(sorted(SUITES))}")
     result = SUITES[name](trials, progress or (lambda msg: None))
-    return {
+    return {  # a suite may name its own machine and target (the GPU's)
         "suite": name,
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.processor() or platform.machine()}, {host().describe()}",

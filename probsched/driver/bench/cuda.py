@@ -72,7 +72,10 @@ def bench_cuda(trials: int | None, progress) -> dict:
         except ProbschedError as exc:  # one shape failing leaves the others' figures
             rows.append({"op": f"GMM-{size}", "error": str(exc).splitlines()[0][:300]})
         progress(f"GMM-{size}: {rows[-1]}")
-    return {"rows": rows, "summary": {
+    from ...target import host
+
+    return {"machine": f"{target.describe()}; host {host().describe()}", "target": target.key,
+            "rows": rows, "summary": {
         "device": target.describe(), "FP32 peak TFLOP/s (clock)": peak / 1e12,
         "trials": trials}}
 
