@@ -80,7 +80,7 @@ def bench_cuda(trials: int | None, progress) -> dict:
         "trials": trials}}
 
 
-def _row(mod, size: int, trials: int, target, peak: float) -> dict:
+def _row(mod, size: int, trials: int, target, peak: float, seed: int = 0) -> dict:
     from ...codegen.nvptx import build_cuda
 
     wl = mod.workload(n=size, m=size, k=size)
@@ -90,7 +90,7 @@ def _row(mod, size: int, trials: int, target, peak: float) -> dict:
         prepare_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         res = tune(wl, mod.space("tiled"), trials=trials, db=None, progress=False,
-                   target=target, reference=False, seed=0, runner=runner,
+                   target=target, reference=False, seed=seed, runner=runner,
                    builder_workers=max(2, min(16, (os.cpu_count() or 2) - 1)))
         wall = time.perf_counter() - t0
     again = []
@@ -106,7 +106,7 @@ def _row(mod, size: int, trials: int, target, peak: float) -> dict:
     tflops = wl.flops / tuned_s / 1e12 if tuned_s else None
     torch_tflops = wl.flops / torch_s / 1e12
     return {
-        "op": f"GMM-{size}", "trials": res.trials, "failed": res.failures,
+        "op": f"GMM-{size}", "seed": seed, "trials": res.trials, "failed": res.failures,
         "tuned TFLOP/s": tflops, "torch fp32 TFLOP/s": torch_tflops,
         "tuned / torch": tflops / torch_tflops if tflops else None,
         "% of FP32 peak": 100 * tflops * 1e12 / peak if tflops else None,
