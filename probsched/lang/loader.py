@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import Location, ProbschedError
+from ..schedule import Schedule
 from . import ast
 from .errors import SchedError, located
 from .limits import MAX_USE_DEPTH, read_text
@@ -45,8 +46,25 @@ def library(name: str = "cpu.sched") -> Module:
 
 
 def generated_space() -> Space:
-    """The generated space for any workload: ``space generated`` of ``cpu.sched``."""
-    return library("cpu.sched").space("generated")
+    """The generated space for any workload: ``space generated`` of the rule library for the
+    schedule's target, ``cpu.sched`` or (a cuda target) ``cuda.sched``."""
+    return _BY_TARGET
+
+
+class _GeneratedByTarget(Space):
+    """``space generated`` of the library for each schedule's kind of target."""
+
+    name, workload_name = "generated", None
+    LIBRARIES = {"cpu": "cpu.sched", "cuda": "cuda.sched"}
+
+    def for_kind(self, kind: str) -> Space:
+        return library(self.LIBRARIES.get(kind, "cpu.sched")).space("generated")
+
+    def _run(self, sch: Schedule) -> None:
+        self.for_kind(sch.target.kind)._run(sch)
+
+
+_BY_TARGET = _GeneratedByTarget()
 
 
 def parse(text: str, filename: str = "<string>") -> Module:
