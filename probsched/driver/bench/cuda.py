@@ -2,14 +2,14 @@
 torch's cuBLAS, side by side in one run.
 
 Needs a CUDA device, the ``cuda`` extra and torch (the yardstick). For each shape the space of
-``examples/cuda_matmul.sched`` (shared-memory tiles, register tiles, bound threads) is tuned
-for ``--trials`` trials (default 64) on the device read by
-:func:`~probsched.measure.cuda.device_target`; the best kernel is then timed again by a fresh
-runner (median of 3 runner calls), and torch's ``matmul`` on the same inputs is timed by CUDA
-events in this process with TF32 off (``torch.backends.cuda.matmul.allow_tf32 = False``: a
-plain fp32 cuBLAS kernel). Columns: tuned TFLOP/s, torch's, their ratio, the share of the
-device's FP32 peak (from its clock: SMs x 128 lanes x 2 x clock), trials, failed, tuning wall
-and wall per trial.
+``examples/cuda_matmul.sched`` (shared-memory tiles, register tiles, bound threads), and at
+1024 also the generated space, is tuned for ``--trials`` trials (default 64) on the device
+read by :func:`~probsched.measure.cuda.device_target`; the best kernel is then timed again
+by a fresh runner (median of 3 runner calls), and torch's ``matmul`` on the same inputs is
+timed by CUDA events in this process with TF32 off (``torch.backends.cuda.matmul.allow_tf32
+= False``: a plain fp32 cuBLAS kernel). Columns: tuned TFLOP/s, torch's, their ratio, the
+share of the device's FP32 peak (from its clock: SMs x 128 lanes x 2 x clock), trials,
+failed, tuning wall and wall per trial.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from . import suite
 
 DEFAULT_TRIALS = 64
 SHAPES = (1024, 2048, 4096)
+GENERATED_SHAPE = 1024  # also tuned over the generated space (probsched/rules/cuda.sched)
 PREPARE_TIMEOUT_S = 600.0  # inputs, float64 reference and bounds at 4096^3: tens of seconds
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "cuda_matmul.sched"
 
@@ -65,10 +66,11 @@ def bench_cuda(trials: int | None, progress) -> dict:
     peak = target.peak_fp32_flops()
     mod = load(EXAMPLE)
     rows = []
-    for size in SHAPES:
+    runs = [(size, False) for size in SHAPES] + [(GENERATED_SHAPE, True)]
+    for size, generated in runs:
         progress(f"GMM-{size}: tuning {trials} trials on {target.name}")
         try:
-            rows.append(_row(mod, size, trials, target, peak))
+            rows.append(_row(mod, size, trials, target, peak, generated=generated))
         except ProbschedError as exc:  # one shape failing leaves the others' figures
             rows.append({"op": f"GMM-{size}", "error": str(exc).splitlines()[0][:300]})
         progress(f"GMM-{size}: {rows[-1]}")
@@ -80,7 +82,9 @@ def bench_cuda(trials: int | None, progress) -> dict:
         "trials": trials}}
 
 
-def _row(mod, size: int, trials: int, target, peak: float, seed: int = 0) -> dict:
+def _row(mod, size: int, trials: int, target, peak: float, seed: int = 0, *,
+         generated: bool = False) -> dict:
+    """One shape tuned over the example's space (or, ``generated``, the generated one)."""
     from ...codegen.nvptx import build_cuda
 
     wl = mod.workload(n=size, m=size, k=size)
@@ -89,7 +93,8 @@ def _row(mod, size: int, trials: int, target, peak: float, seed: int = 0) -> dic
         runner.run(build_cuda(_first(mod, wl, target), target), wl)  # inputs and reference
         prepare_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        res = tune(wl, mod.space("tiled"), trials=trials, db=None, progress=False,
+        space = None if generated else mod.space("tiled")
+        res = tune(wl, space, trials=trials, db=None, progress=False,
                    target=target, reference=False, seed=seed, runner=runner,
                    builder_workers=max(2, min(16, (os.cpu_count() or 2) - 1)))
         wall = time.perf_counter() - t0
@@ -106,7 +111,8 @@ def _row(mod, size: int, trials: int, target, peak: float, seed: int = 0) -> dic
     tflops = wl.flops / tuned_s / 1e12 if tuned_s else None
     torch_tflops = wl.flops / torch_s / 1e12
     return {
-        "op": f"GMM-{size}", "seed": seed, "trials": res.trials, "failed": res.failures,
+        "op": f"GMM-{size}", "space": "generated" if generated else "example",
+        "seed": seed, "trials": res.trials, "failed": res.failures,
         "tuned TFLOP/s": tflops, "torch fp32 TFLOP/s": torch_tflops,
         "tuned / torch": tflops / torch_tflops if tflops else None,
         "% of FP32 peak": 100 * tflops * 1e12 / peak if tflops else None,
