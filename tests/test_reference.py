@@ -391,8 +391,7 @@ def test_a_matmul_takes_the_einsum_path_while_its_factors_are_no_larger_than_its
     from probsched.ir import rounding
     from probsched.workloads import gmm
 
-    monkeypatch.setattr(R, "CHUNK_ELEMENTS", 64)
-    monkeypatch.setattr(rounding, "CHUNK_ELEMENTS", 64)
+    monkeypatch.setattr(R, "CHUNK_ELEMENTS", 64)  # the bound of both (R.einsum_factors)
     wl = gmm(b=1, n=16, m=16, k=16)  # factors of 256 elements
     x = R.random_inputs(wl)
     env = dict(zip((t.name for t in wl.inputs), R.coerce_inputs(wl, x), strict=True))

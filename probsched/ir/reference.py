@@ -355,26 +355,42 @@ def product_factors(e: E.Expr) -> list[E.Expr]:
     return [e]
 
 
-def _sum_of_products(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """``sum(f1 * f2 * ...)`` by einsum over the factors, each evaluated on the grid of its
-    own axes; None when the stage is not such a sum (or a factor's grid is too large)."""
-    if stage.reduction != "sum" or not dtypes.is_float_dtype(stage.dtype):
-        return None
+def einsum_factors(stage: Stage, held_elements: int
+                   ) -> tuple[dict[str, str], list[tuple[E.Expr, list[str], dict]]] | None:
+    """For a sum of products: the einsum letter of each of ``stage``'s axes and, per factor,
+    the factor, its own axes and their grid. None when there are too many axes for letters
+    or a factor's grid is larger than both CHUNK_ELEMENTS and ``held_elements`` (the largest
+    tensor already held: a grid that size costs no more than it, and check_memory counts
+    those; beyond it the chunked general path bounds memory. A 4096^2 input took the general
+    path at 4096^3 before: 68.7e9 iterations in chunks, tens of minutes)."""
     extents = stage.extents
     order = list(stage.axes) + [a for a, _ in stage.reduce_axes]
     if len(order) > len(string.ascii_letters):
         return None
     letter = dict(zip(order, string.ascii_letters, strict=False))
-    operands, subscripts, scalar = [], [], 1.0
-    # A factor's grid as large as a tensor already held costs no more than it (check_memory
-    # counts those); beyond that the chunked general path bounds memory. (A 4096^2 input
-    # took the general path at 4096^3: 68.7e9 iterations in chunks, tens of minutes.)
-    largest = max([CHUNK_ELEMENTS, *(np.size(a) for a in env.values())])
+    largest = max(CHUNK_ELEMENTS, held_elements)
+    factors = []
     for f in product_factors(stage.body):
         own = [a for a in order if a in E.free_vars(f)]
         if math.prod(extents[a] for a in own) > largest:
             return None
-        grid = {a: axis_grid(range(extents[a]), i, len(own)) for i, a in enumerate(own)}
+        factors.append((f, own, {a: axis_grid(range(extents[a]), i, len(own))
+                                 for i, a in enumerate(own)}))
+    return letter, factors
+
+
+def _sum_of_products(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """``sum(f1 * f2 * ...)`` by einsum over the factors, each evaluated on the grid of its
+    own axes; None when the stage is not such a sum (or a factor's grid is too large)."""
+    if stage.reduction != "sum" or not dtypes.is_float_dtype(stage.dtype):
+        return None
+    plan = einsum_factors(stage, max((np.size(a) for a in env.values()), default=0))
+    if plan is None:
+        return None
+    letter, factors = plan
+    extents = stage.extents
+    operands, subscripts, scalar = [], [], 1.0
+    for f, own, grid in factors:
         with np.errstate(all="ignore"):
             vals = np.asarray(evaluate(f, grid, env, stage, guarded=False), dtype=np.float64)
         if not own:

@@ -37,7 +37,6 @@ True
 from __future__ import annotations
 
 import math
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,16 +48,15 @@ from .compute import Stage, Workload
 from .reference import (
     BINARY,
     CALLS,
-    CHUNK_ELEMENTS,
     NP_DTYPES,
     axis_grid,
     check_memory,
     coerce_inputs,
+    einsum_factors,
     evaluate,
     evaluate_stage,
     grid_chunks,
     load_index,
-    product_factors,
 )
 
 SAFETY = 4.0
@@ -172,18 +170,13 @@ def _sum_of_products(stage: Stage, env: Mapping[str, _Bounded]) -> _Bounded | No
     if stage.reduction != "sum":
         return None
     u = UNIT_ROUNDOFF[stage.dtype]
-    extents = stage.extents
-    order = list(stage.axes) + [a for a, _ in stage.reduce_axes]
-    if len(order) > len(string.ascii_letters):
+    plan = einsum_factors(stage, max((np.size(b.value) for b in env.values()), default=0))
+    if plan is None:
         return None
-    letter = dict(zip(order, string.ascii_letters, strict=False))
+    letter, planned = plan
+    extents = stage.extents
     factors: list[tuple[_Bounded, str]] = []
-    largest = max([CHUNK_ELEMENTS, *(np.size(b.value) for b in env.values())])  # as reference.py
-    for f in product_factors(stage.body):
-        own = [a for a in order if a in E.free_vars(f)]
-        if math.prod(extents[a] for a in own) > largest:
-            return None
-        grid = {a: axis_grid(range(extents[a]), i, len(own)) for i, a in enumerate(own)}
+    for f, own, grid in planned:
         with np.errstate(all="ignore"):
             b = _eval(f, grid, env, stage, False, u)
         shape = tuple(extents[a] for a in own)
