@@ -3,11 +3,12 @@ read-only directory, another application's, empty, missing): exit 1 with one lin
 file and the cause, no traceback, nothing measured, and the file left as it was."""
 
 import os
-import random
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+from db_files import beside, damage
 
 import probsched as ps
 from probsched.measure import RunResult
@@ -58,18 +59,6 @@ def stored(path, filler=0):
                 db.insert(wid, ps.Schedule(wl).trace.to_json(), f"[{i}]", target, [], None,
                           "filler", "crash", None, None, i, 0.0)
     return path
-
-
-def damage(path, seed=0):
-    """Random bytes over the page in the middle of ``path``."""
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 4096 // 2 * 4096
-    data[middle:middle + 4096] = random.Random(seed).randbytes(4096)
-    path.write_bytes(bytes(data))
-
-
-def beside(path):
-    return sorted(p.name for p in path.parent.iterdir())
 
 
 def test_a_damaged_database(tmp_path):

@@ -6,7 +6,6 @@ import io
 import json
 import math
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from db_files import beside, damage
 
 import probsched as ps
 from probsched.measure import RunResult
@@ -304,18 +304,6 @@ def filled(path, n=300, wl=WL, target=TARGET):
             db.insert(wid, make_trace(wl=wl).to_json(), f"[{i}]", target, [1e-6], 1e-6, None,
                       None, None, None, i, 0.0)
     return path
-
-
-def damage(path, seed=0):
-    """Random bytes over the page in the middle of ``path``."""
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 4096 // 2 * 4096
-    data[middle:middle + 4096] = random.Random(seed).randbytes(4096)
-    path.write_bytes(bytes(data))
-
-
-def beside(path):
-    return sorted(p.name for p in path.parent.iterdir())
 
 
 OPEN = textwrap.dedent("""
