@@ -357,22 +357,18 @@ def product_factors(e: E.Expr) -> list[E.Expr]:
 
 def einsum_factors(stage: Stage, held_elements: int
                    ) -> tuple[dict[str, str], list[tuple[E.Expr, list[str], dict]]] | None:
-    """For a sum of products: the einsum letter of each of ``stage``'s axes and, per factor,
-    the factor, its own axes and their grid. None when there are too many axes for letters
-    or a factor's grid is larger than both CHUNK_ELEMENTS and ``held_elements`` (the largest
-    tensor already held: a grid that size costs no more than it, and check_memory counts
-    those; beyond it the chunked general path bounds memory. A 4096^2 input took the general
-    path at 4096^3 before: 68.7e9 iterations in chunks, tens of minutes)."""
+    """For a sum of products: each axis's einsum letter and, per factor, the factor, its own
+    axes and their grid; None with too many axes or a factor's grid over CHUNK_ELEMENTS and
+    ``held_elements`` (the largest tensor held: check_memory counts those)."""
     extents = stage.extents
     order = list(stage.axes) + [a for a, _ in stage.reduce_axes]
     if len(order) > len(string.ascii_letters):
         return None
     letter = dict(zip(order, string.ascii_letters, strict=False))
-    largest = max(CHUNK_ELEMENTS, held_elements)
     factors = []
     for f in product_factors(stage.body):
         own = [a for a in order if a in E.free_vars(f)]
-        if math.prod(extents[a] for a in own) > largest:
+        if math.prod(extents[a] for a in own) > max(CHUNK_ELEMENTS, held_elements):
             return None
         factors.append((f, own, {a: axis_grid(range(extents[a]), i, len(own))
                                  for i, a in enumerate(own)}))
@@ -380,15 +376,12 @@ def einsum_factors(stage: Stage, held_elements: int
 
 
 def _sum_of_products(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """``sum(f1 * f2 * ...)`` by einsum over the factors, each evaluated on the grid of its
-    own axes; None when the stage is not such a sum (or a factor's grid is too large)."""
+    """``sum(f1 * f2 * ...)`` by einsum over its factors (see einsum_factors), or None."""
     if stage.reduction != "sum" or not dtypes.is_float_dtype(stage.dtype):
         return None
-    plan = einsum_factors(stage, max((np.size(a) for a in env.values()), default=0))
-    if plan is None:
+    if (plan := einsum_factors(stage, max((np.size(a) for a in env.values()), default=0))) is None:
         return None
     letter, factors = plan
-    extents = stage.extents
     operands, subscripts, scalar = [], [], 1.0
     for f, own, grid in factors:
         with np.errstate(all="ignore"):
@@ -396,12 +389,12 @@ def _sum_of_products(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray 
         if not own:
             scalar *= float(vals)
             continue
-        operands.append(np.broadcast_to(vals, tuple(extents[a] for a in own)))
+        operands.append(np.broadcast_to(vals, tuple(stage.extents[a] for a in own)))
         subscripts.append("".join(letter[a] for a in own))
     used = set("".join(subscripts))
     kept = [a for a in stage.axes if letter[a] in used]
     spec = ",".join(subscripts) + "->" + "".join(letter[a] for a in kept)
     out = np.einsum(spec, *operands, optimize=True) * scalar
     # Spatial axes no factor depends on: broadcast along them.
-    out = out.reshape([extents[a] if a in kept else 1 for a in stage.axes])
+    out = out.reshape([stage.extents[a] if a in kept else 1 for a in stage.axes])
     return np.array(np.broadcast_to(out, stage.shape), dtype=np.float64)  # 0-d stays 0-d

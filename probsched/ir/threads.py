@@ -60,17 +60,17 @@ def first_gpu_construct(program: Program) -> str | None:
 
 def spatial_vars(block: Block) -> set[str]:
     """Loop variables that feed ``block``'s spatial iteration variables."""
-    out: set[str] = set()
-    for iv, b in zip(block.iter_vars, block.bindings, strict=True):
-        if not iv.reduce:
-            out |= E.free_vars(b)
-    return out
+    return _feeding(block, reduce=False)
 
 
 def reduce_vars(block: Block) -> set[str]:
     """Loop variables that feed ``block``'s reduction iteration variables."""
+    return _feeding(block, reduce=True)
+
+
+def _feeding(block: Block, reduce: bool) -> set[str]:
     out: set[str] = set()
     for iv, b in zip(block.iter_vars, block.bindings, strict=True):
-        if iv.reduce:
+        if iv.reduce == reduce:
             out |= E.free_vars(b)
     return out

@@ -16,6 +16,7 @@ from ..errors import ScheduleError
 from ..ir import expr as E
 from ..ir import tree
 from ..ir.program import Block, LoopKind
+from ..ir.threads import reduce_vars
 from ..schedule import Schedule
 
 
@@ -25,15 +26,6 @@ def _block(draw, sch: Schedule, pred: Callable[[Block], bool] = lambda b: True):
         return None, None
     blk = draw(st.sampled_from(blocks))
     return sch.get_block(blk.name), blk
-
-
-def _reduce_vars(block: Block) -> set[str]:
-    """Loop variables feeding ``block``'s reduce iteration variables."""
-    out: set[str] = set()
-    for iv, b in zip(block.iter_vars, block.bindings, strict=True):
-        if iv.reduce:
-            out |= E.free_vars(b)
-    return out
 
 
 def _loop_of_block(draw, sch: Schedule, which: Callable | None = None):
@@ -108,7 +100,7 @@ def _spatial(limit: int | None = None, innermost: bool = False):
     """Indices of loops not feeding a reduction: the outer ``limit`` ones or the innermost."""
 
     def which(blk: Block, vars_: list[str]) -> list[int]:
-        red = _reduce_vars(blk)
+        red = reduce_vars(blk)
         ks = [len(vars_) - 1] if innermost else list(range(len(vars_)))[:limit]
         return [k for k in ks if vars_[k] not in red]
 
@@ -245,7 +237,7 @@ def _step_decompose_reduction(draw, sch: Schedule) -> None:
 
 def _step_rfactor(draw, sch: Schedule) -> None:
     picked = _loop_of_block(draw, sch, lambda blk, vs: [
-        k for k, v in enumerate(vs) if v in _reduce_vars(blk)])
+        k for k, v in enumerate(vs) if v in reduce_vars(blk)])
     if picked:
         sch.rfactor(picked[2][picked[3]], 0)
 
