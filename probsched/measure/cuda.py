@@ -28,6 +28,7 @@ import math
 import os
 import statistics
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +50,14 @@ from .cuda_driver import (
     raise_error,
     unavailable,
 )
-from .runner import RunResult
-from .worker import Worker
+from .runner import RunResult, call_prepared
+from .worker import Reply, Worker
 
 __all__ = ["CONTEXT_LOST", "CudaRunConfig", "CudaRunner", "device_target", "unavailable"]
 
 STATIC_SHARED_LIMIT = 48 * 1024  # above it a kernel must opt in (CU_FUNC_ATTRIBUTE_...)
+
+
 @dataclass(frozen=True)
 class CudaRunConfig:
     """How a GPU candidate is timed; see the module docstring."""
@@ -92,26 +95,19 @@ class CudaRunner:
         if not isinstance(kernel, GpuKernel):
             raise MeasureError("the GPU runner runs CUDA kernels; this is CPU object code "
                                "(probsched.measure.Runner runs it)")
+        def unprepared(prep: Reply) -> str:
+            why = (prep.error or "").removeprefix("MeasureError: ")
+            return f"workload {workload.name} cannot be measured on the GPU: {why}"
+
         with self.lock:
-            key = (workload.structural_hash, seed)
-            reply = self.worker.call(_measure, key, kernel, self.config,
-                                     timeout_s=self.config.timeout_s)
-            if reply.ok and reply.value is None:  # first contact with this workload
-                prep = self.worker.call(_prepare, key, workload, seed,
-                                        timeout_s=self.prepare_timeout_s)
-                if not prep.ok:
-                    why = (prep.error or "").removeprefix("MeasureError: ")
-                    raise MeasureError(f"workload {workload.name} cannot be measured on the "
-                                       f"GPU: {why}")
-                reply = self.worker.call(_measure, key, kernel, self.config,
-                                         timeout_s=self.config.timeout_s)
+            reply = call_prepared(self.worker, (workload.structural_hash, seed),
+                                  (_measure, kernel, self.config), (_prepare, workload, seed),
+                                  self.config.timeout_s, self.prepare_timeout_s, unprepared)
         if not reply.ok:
             if reply.kind == "error" and CONTEXT_LOST in (reply.error or ""):
                 self.worker.close()  # the next candidate gets a fresh process and context
                 return RunResult.failed("crash", reply.error or CONTEXT_LOST)
             return RunResult.failed(reply.kind or "error", reply.error or "")
-        if reply.value is None:
-            return RunResult.failed("error", "the runner lost the workload's inputs")
         return reply.value
 
     def close(self) -> None:
@@ -148,7 +144,10 @@ class _Device:
 
 _device: _Device | None = None
 _cases: dict[tuple[str, int], _DeviceCase] = {}
-_modules: dict[tuple[str, int], tuple[Any, Any]] = {}  # (entry, hash of the code): module, fn
+# (entry, hash of the code) -> (module, function): the last few loaded, for re-timings; the
+# others are unloaded (a tune loads a module per candidate, each holding device memory)
+_modules: OrderedDict[tuple[str, int], tuple[Any, Any]] = OrderedDict()
+LOADED_MODULES = 8
 
 
 def _open() -> _Device:
@@ -252,16 +251,21 @@ def _function(kernel: GpuKernel):
 
     image = kernel.cubin if kernel.cubin is not None else kernel.ptx.encode() + b"\0"
     key = (kernel.entry, hash(image))
-    if key not in _modules:
-        module = _load(driver, image, kernel)
-        fn = check(driver.cuModuleGetFunction(module, kernel.entry.encode()),
-                    f"kernel {kernel.entry} is not in its module")
-        if kernel.dynamic_shared_bytes > STATIC_SHARED_LIMIT:
-            attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-            call(driver.cuFuncSetAttribute(fn, attr, kernel.dynamic_shared_bytes),
-                  f"opting in to {kernel.dynamic_shared_bytes} bytes of shared memory")
-        _modules[key] = (module, fn)
-    return _modules[key][1]
+    if key in _modules:
+        _modules.move_to_end(key)
+        return _modules[key][1]
+    module = _load(driver, image, kernel)
+    fn = check(driver.cuModuleGetFunction(module, kernel.entry.encode()),
+               f"kernel {kernel.entry} is not in its module")
+    if kernel.dynamic_shared_bytes > STATIC_SHARED_LIMIT:
+        attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        call(driver.cuFuncSetAttribute(fn, attr, kernel.dynamic_shared_bytes),
+             f"opting in to {kernel.dynamic_shared_bytes} bytes of shared memory")
+    _modules[key] = (module, fn)
+    while len(_modules) > LOADED_MODULES:
+        old, _ = _modules.popitem(last=False)[1]
+        driver.cuModuleUnload(old)  # nothing of it runs: launches were synchronized
+    return fn
 
 
 def _load(driver, image: bytes, kernel: GpuKernel):

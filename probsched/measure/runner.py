@@ -26,6 +26,7 @@ import math
 import statistics
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,19 +151,11 @@ class Runner:
             self._candidates = 0
         self._candidates += 1
         key = (workload.structural_hash, seed)
-        reply = self.worker.call(_measure, key, artifact, self.config, slow_s,
-                                 timeout_s=self.config.timeout_s)
-        if reply.ok and reply.value is None:  # first contact with this workload
-            prep = self.worker.call(prepare_case, key, workload, seed,
-                                    timeout_s=self.prepare_timeout_s)
-            if not prep.ok:  # no candidate of this workload can be checked: not theirs
-                raise MeasureError(_unprepared(workload, prep))
-            reply = self.worker.call(_measure, key, artifact, self.config, slow_s,
-                                     timeout_s=self.config.timeout_s)
+        reply = call_prepared(self.worker, key, (_measure, artifact, self.config, slow_s),
+                              (prepare_case, workload, seed), self.config.timeout_s,
+                              self.prepare_timeout_s, lambda prep: _unprepared(workload, prep))
         if not reply.ok:
             return _failed(reply)
-        if reply.value is None:
-            return RunResult.failed("error", "the runner lost the workload's inputs")
         return reply.value
 
     def close(self) -> None:
@@ -173,6 +166,26 @@ class Runner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def call_prepared(worker: Worker, key: tuple[str, int], measure: tuple, prepare: tuple,
+                  timeout_s: float, prepare_timeout_s: float,
+                  unprepared: Callable[[Reply], str]) -> Reply:
+    """``measure`` (a function and its arguments after ``key``) in ``worker``; on the first
+    contact with ``key`` (the function answers None), ``prepare`` once, then ``measure``
+    again. A failed preparation is no candidate's fault: a MeasureError saying
+    ``unprepared(reply)``. An ok reply's value is a RunResult."""
+    fn, *args = measure
+    reply = worker.call(fn, key, *args, timeout_s=timeout_s)
+    if reply.ok and reply.value is None:  # first contact with this workload
+        prep_fn, *prep_args = prepare
+        prep = worker.call(prep_fn, key, *prep_args, timeout_s=prepare_timeout_s)
+        if not prep.ok:  # no candidate of this workload can be checked: not theirs
+            raise MeasureError(unprepared(prep))
+        reply = worker.call(fn, key, *args, timeout_s=timeout_s)
+    if reply.ok and reply.value is None:
+        return Reply(RunResult.failed("error", "the runner lost the workload's inputs"))
+    return reply
 
 
 def _unprepared(workload: Workload, reply: Reply) -> str:
