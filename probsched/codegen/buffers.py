@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..ir import analysis
+from ..ir import analysis, storage
 from ..ir import expr as E
-from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope, row_major_strides
+from ..ir.program import LoopKind, Program, Scope, row_major_strides
 from ..ir.storage import common_prefix
 
 
@@ -42,18 +42,7 @@ def offset_var(buffer: str, dim: int) -> str:
 
 def plan_buffers(program: Program) -> dict[str, BufferPlan]:
     """A plan for every intermediate (global or local) buffer of ``program``."""
-    paths: dict[str, list[tuple[tuple[Loop, ...], Block]]] = {}
-
-    def visit(nodes: tuple[Node, ...], loops: tuple[Loop, ...]) -> None:
-        for node in nodes:
-            if isinstance(node, Loop):
-                visit(node.body, (*loops, node))
-                continue
-            touched = {node.body.buffer} | analysis.buffers_read(node)
-            for name in touched:
-                paths.setdefault(name, []).append((loops, node))
-
-    visit(program.body, ())
+    paths = storage.uses(program)
     plans = {}
     for buf in program.buffers:
         if buf.scope not in (Scope.GLOBAL, Scope.LOCAL) or buf.name not in paths:
