@@ -17,9 +17,10 @@ gets one warm run instead of repeats (its figure is still real and checked).
 Re-timing. After each round, its ``RETIME_TOP`` fastest candidates (and any further one that
 beats the best confirmed median) are timed ``RETIMES`` more times by a second runner, in a
 worker of its own (on a cuda target by the same runner: the device's luck is not the
-process's, and a second reference would cost its preparation again); every timing is a record (``repeat``), and a candidate's figure is the
-median of its timings. The best is chosen among the candidates timed again: the luckiest of
-hundreds of noisy measurements no longer decides.
+process's, and a second reference would cost its preparation again); every timing is a
+record (``repeat``), and a candidate's figure is the median of its timings. The best is
+chosen among the candidates timed again: the luckiest of hundreds of noisy measurements no
+longer decides.
 
 Post-optimization. The last ``POST_OPTIMIZATION`` share of the trials goes to coordinate
 descent from the best candidate (:mod:`.post_opt`): its decisions moved to their neighbouring
