@@ -30,3 +30,25 @@ def gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8, *, decompose=True
     if decompose:
         sch.decompose_reduction(c, k0)
     return sch
+
+
+def gpu_softmax(n=4, m=64, threads=16, *, reduce_serial_outside=False):
+    """Softmax with a row per thread block: the row max and row sum local to each thread,
+    their reduce loops split by ``threads`` and bound to threadIdx.x (cross-thread
+    reductions), the output's columns over the same threads."""
+    sch = ps.Schedule(ps.workloads.sfm(n=n, m=m), target="cuda")
+    mb, eb, sb, yb = (sch.get_block(x) for x in "MESY")
+    sch.compute_inline(eb)
+    i, j = sch.get_loops(yb)
+    sch.bind(i, "blockIdx.x")
+    _, ji = sch.split(j, [None, threads])
+    sch.bind(ji, "threadIdx.x")
+    for b in (sb, mb):
+        sch.set_scope(b, "local")
+        sch.compute_at(b, i)
+        r = sch.get_loops(b)[-1]
+        ro, ri = sch.split(r, [None, threads])
+        if not reduce_serial_outside:
+            sch.reorder(ri, ro)
+        sch.bind(ri, "threadIdx.x")
+    return sch

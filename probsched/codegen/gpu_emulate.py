@@ -29,7 +29,7 @@ from ..errors import CodegenError
 from ..ir import expr as E
 from ..ir.program import Block, LoopKind, Program, Scope, Store
 from ..target import CudaTarget, resolve
-from .gpu_nodes import KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KThread
 from .gpu_plan import KernelPlan, plan_kernel
 from .passes import PASSES, Pass, apply_passes
 from .runtime import NP_DTYPES
@@ -149,8 +149,10 @@ class Emulator:
     def _thread_block(self, mem: _Memory, ctaid: Thread) -> None:
         plan = self.plan
         for a in plan.shared:
-            dt = self.program.buffer(a.name).dtype
-            mem.arrays[a.name] = np.full(plan.plans[a.name].size, np.nan, dtype=NP_DTYPES[dt])
+            if a.name in plan.plans:  # not the all-reduce scratch: all-reduces run below
+                dt = self.program.buffer(a.name).dtype
+                mem.arrays[a.name] = np.full(plan.plans[a.name].size, np.nan,
+                                             dtype=NP_DTYPES[dt])
         env0: Env = {v: 0 for v in plan.fixed_vars}
         for var, axis in plan.grid_vars:
             env0[var] = ctaid[(LoopKind.BLOCK_X, LoopKind.BLOCK_Y, LoopKind.BLOCK_Z).index(axis)]
@@ -170,7 +172,7 @@ class Emulator:
                 mem.thread = who
                 mem.arrays.update(locals_)
                 reached.append((who, next(gen, None)))
-            stops = {id(b) for _, b in reached}
+            stops = {id(_stop(b)) for _, b in reached}
             if len(stops) > 1:
                 ended = [w for w, b in reached if b is None]
                 waiting = [w for w, b in reached if b is not None]
@@ -178,17 +180,49 @@ class Emulator:
                                    f"a barrier that threads {ended[:2]} never reach (a hang)"
                                    if ended else f"kernel {self.program.name}: threads reach "
                                    "different barriers (a hang)")
+            stop = reached[0][1]
+            if isinstance(stop, tuple):  # an all-reduce, which is no barrier
+                self._all_reduce(mem, stop[0], [(w, env, loc) for (w, (_, env)), (_, _, loc)
+                                                in zip(reached, live, strict=True)])
+                continue
             mem.barrier()
-            if reached[0][1] is None:
+            if stop is None:
                 break
 
     # ------------------------------------------------------------ nodes
 
+    def _all_reduce(self, mem: _Memory, node: KAllReduce, threads: list) -> None:
+        """Combine the threads' copies of ``node``'s elements across its axis."""
+        block = node.block
+        name = block.body.buffer
+        k = _THREAD_AXES.index(node.axis)
+        starts = self.plan.plans[name].starts
+        combine = _COMBINE[node.reduction]
+        groups: dict[tuple, list[tuple[np.ndarray, int]]] = {}
+        for (_, tid), env, loc in threads:
+            mem.starts[name] = tuple(int(_expr(s)(env)) for s in starts or ())
+            if starts is None:
+                mem.starts.pop(name, None)
+            mem.block_name = block.name
+            for point in itertools.product(*(range(n) for _, n in node.loops)):
+                env2 = {**env, **{v: p for (v, _), p in zip(node.loops, point, strict=True)}}
+                idx = tuple(int(_expr(b)(env2)) for b in block.bindings)
+                key = (tid[:k] + tid[k + 1:], point)
+                groups.setdefault(key, []).append((loc[name], mem.flat(name, idx)))
+        for copies in groups.values():
+            total = copies[0][0][copies[0][1]]
+            for arr, f in copies[1:]:
+                total = combine(total, arr[f])
+            for arr, f in copies:
+                arr[f] = total
+
     def _nodes(self, nodes: tuple[KNode, ...], env: Env, mem: _Memory, tid: Thread,
-               locals_: dict[str, np.ndarray]) -> Iterator[KBarrier]:
+               locals_: dict[str, np.ndarray]) -> Iterator[KBarrier | tuple]:
         for node in nodes:
             if isinstance(node, KBarrier):
                 yield node
+            elif isinstance(node, KAllReduce):
+                yield (node, dict(env))
             elif isinstance(node, KBlock):
                 self._block(node.block, env, mem)
             elif isinstance(node, KThread):
@@ -200,7 +234,7 @@ class Emulator:
                 yield from self._loop(node, env, mem, tid, locals_)
 
     def _loop(self, node: KLoop, env: Env, mem: _Memory, tid: Thread,
-              locals_: dict[str, np.ndarray]) -> Iterator[KBarrier]:
+              locals_: dict[str, np.ndarray]) -> Iterator[KBarrier | tuple]:
         for v in range(node.extent):
             env[node.var] = v
             yield from self._nodes(node.body, env, mem, tid, locals_)
@@ -255,12 +289,21 @@ class Emulator:
         return got
 
 
+def _stop(reached: KBarrier | tuple | None) -> object:
+    """Where a thread stopped: a barrier, an all-reduce (with the thread's variables) or its
+    end (None)."""
+    return reached[0] if isinstance(reached, tuple) else reached
+
+
 # ---------------------------------------------------------------- expressions
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
     "/": lambda a, b: a / b, "//": lambda a, b: a // b, "%": lambda a, b: a % b,
     "min": min, "max": max,
+}
+_COMBINE: dict[str, Callable[[Any, Any], Any]] = {
+    "sum": lambda a, b: a + b, "max": max, "min": min,
 }
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,

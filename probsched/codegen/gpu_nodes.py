@@ -64,4 +64,18 @@ class KBarrier:
     why: str
 
 
-KNode = KLoop | KThread | KBlock | KCoop | KBarrier
+@dataclass(frozen=True)
+class KAllReduce:
+    """After a thread loop carrying ``block``'s reduction (:mod:`.gpu_reduce`): every
+    thread's copy of the elements written there, combined by ``reduction`` across the
+    ``extent`` threads along ``axis``, so that each thread holds the total. ``loops`` run
+    over those elements and ``block`` stores one, its value the ``allreduce`` call."""
+
+    axis: LoopKind
+    extent: int
+    reduction: str
+    loops: tuple[tuple[str, int], ...]
+    block: Block
+
+
+KNode = KLoop | KThread | KBlock | KCoop | KBarrier | KAllReduce

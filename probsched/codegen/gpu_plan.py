@@ -38,8 +38,9 @@ from ..ir import expr as E
 from ..ir import storage, threads, tree
 from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
 from ..target import CudaTarget
+from . import gpu_reduce
 from .buffers import BufferPlan
-from .gpu_nodes import KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_nodes import KAllReduce, KBlock, KCoop, KLoop, KNode, KThread
 from .gpu_sync import place_barriers
 
 
@@ -115,9 +116,11 @@ def plan_kernel(program: Program, target: CudaTarget) -> KernelPlan:
                            f"threadIdx: the kernel would run {where} serially on one thread; "
                            "bind its spatial loops")
     _check_limits(program, target, grid, block)
-    kbody = tuple(_convert(n, program, ext, (), set(dict(grid_vars))) for n in inner)
+    kbody = tuple(k for n in inner for k in _convert(n, program, ext, (), set(dict(grid_vars))))
     kbody = place_barriers(kbody, program)
-    plans, shared, local, dynamic = _buffers(program, target)
+    scratch = max((gpu_reduce.scratch_bytes(n, program, block) for n in _all_reduces(kbody)),
+                  default=0)
+    plans, shared, local, dynamic = _buffers(program, target, scratch)
     return KernelPlan(program, grid, block, tuple(grid_vars), tuple(fixed), kbody, plans,
                       shared, local, dynamic)
 
@@ -143,32 +146,47 @@ def _check_limits(program: Program, target: CudaTarget, grid: tuple, block: tupl
 # ---------------------------------------------------------------- body and races
 
 
+def _all_reduces(nodes: tuple[KNode, ...]) -> list[KAllReduce]:
+    out: list[KAllReduce] = []
+    for n in nodes:
+        if isinstance(n, KAllReduce):
+            out.append(n)
+        elif isinstance(n, KLoop | KThread):
+            out += _all_reduces(n.body)
+    return out
+
+
 def _convert(node: Node, program: Program, ext: dict[LoopKind, int],
-             bound: tuple[tuple[str, LoopKind], ...], grid: set[str]) -> KNode:
+             bound: tuple[tuple[str, LoopKind], ...], grid: set[str],
+             enclosing: tuple[Loop, ...] = ()) -> tuple[KNode, ...]:
+    """The plan's nodes for ``node`` (inside the loops ``enclosing``, outermost first)."""
     if isinstance(node, Block):
-        return _block(node, program, ext, bound, grid)
+        return (_block(node, program, ext, bound, grid),)
     if node.kind.is_block:
         raise CodegenError(f"loop {node.var} is bound to {node.kind.value} inside the kernel's "
                            "body; blockIdx loops must be the outermost")
     if node.kind == LoopKind.PARALLEL:
         raise CodegenError(f"loop {node.var} is parallel, a CPU loop kind the cuda target "
                            "does not run; bind it to a thread axis")
+    around = (*enclosing, node)
     if node.kind.is_thread:
         inner = (*bound, (node.var, node.kind))
-        body = tuple(_convert(n, program, ext, inner, grid) for n in node.body)
+        body = tuple(k for n in node.body
+                     for k in _convert(n, program, ext, inner, grid, around))
         if node.extent < ext[node.kind]:
             guard = E.Compare("<", E.Var(node.var), E.Const(node.extent))
             body = tuple(_guarded(n, guard) for n in body)
-        return KThread(node.var, node.kind, node.extent, body)
+        reduces = gpu_reduce.cross_thread(node, enclosing, program, ext)
+        return (KThread(node.var, node.kind, node.extent, body), *reduces)
     coop = _cooperative_chain(node, program, ext, bound)
     if coop is not None:
-        return coop
+        return (coop,)
     if node.kind == LoopKind.VECTORIZED:
         raise CodegenError(f"loop {node.var} is vectorized; on the cuda target only the "
                            "innermost loop of a cooperative copy (a vector access per thread) "
                            "may be: bind it to a thread axis or unroll it")
-    body = tuple(_convert(n, program, ext, bound, grid) for n in node.body)
-    return KLoop(node.var, node.extent, node.kind, body, node.annotations)
+    body = tuple(k for n in node.body for k in _convert(n, program, ext, bound, grid, around))
+    return (KLoop(node.var, node.extent, node.kind, body, node.annotations),)
 
 
 def _guarded(node: KNode, guard: E.Expr) -> KNode:
@@ -261,8 +279,11 @@ def _cooperative_chain(loop: Loop, program: Program, ext: dict[LoopKind, int],
 # ---------------------------------------------------------------- buffers
 
 
-def _buffers(program: Program, target: CudaTarget
+def _buffers(program: Program, target: CudaTarget, scratch: int = 0
              ) -> tuple[dict[str, BufferPlan], tuple[SharedAlloc, ...], tuple[str, ...], bool]:
+    """Compacted plans of the intermediates, the shared allocations (with the all-reduce
+    scratch, ``scratch`` bytes, last), the local buffers, and whether shared memory is
+    dynamic."""
     found = storage.uses(program)
     plans: dict[str, BufferPlan] = {}
     shared: list[SharedAlloc] = []
@@ -287,6 +308,10 @@ def _buffers(program: Program, target: CudaTarget
             offset += nbytes
         else:
             local.append(buf.name)
+    if scratch:
+        offset = -(-offset // 16) * 16
+        shared.append(SharedAlloc(gpu_reduce.SCRATCH, offset, scratch))
+        offset += scratch
     total = sum(a.nbytes for a in shared)
     if total > target.shared_bytes_optin:
         shown = ", ".join(f"{a.name} {a.nbytes} B" for a in shared)

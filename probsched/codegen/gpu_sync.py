@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from ..ir import analysis
 from ..ir.program import Program, Scope
-from .gpu_nodes import KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KThread
 
 
 def place_barriers(nodes: tuple[KNode, ...], program: Program) -> tuple[KNode, ...]:
@@ -62,6 +62,9 @@ def _sync(nodes: tuple[KNode, ...], program: Program, dirty: frozenset[str],
         if isinstance(node, KBarrier):
             out.append(node)
             dirty, read = frozenset(), frozenset()
+            continue
+        if isinstance(node, KAllReduce):  # local copies and its own scratch only
+            out.append(node)
             continue
         r, w = _shared_io(node, program)
         if not (r or w):

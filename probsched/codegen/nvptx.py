@@ -23,6 +23,7 @@ launches.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import replace
 from typing import cast
@@ -36,8 +37,9 @@ from . import ptxas
 from .buffers import BufferPlan
 from .exprs import ExprEmitter
 from .gpu_kernel import GpuKernel
-from .gpu_nodes import KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KThread
 from .gpu_plan import KernelPlan, plan_kernel
+from .gpu_reduce import SCRATCH, GpuExprEmitter
 from .irtext import BYTES, Function, Module, Value, vec_type
 from .lanes import VarInfo
 from .llvm import MAX_UNROLL, KernelEmitter, _symbol
@@ -72,7 +74,8 @@ def lower_cuda(program: Program, target: CudaTarget, *, passes: tuple[Pass, ...]
     emitter = GpuEmitter(module, program, entry, plan)
     emitter.allocate(fn, ptrs)
     spaces.update({a.name: "addrspace(3) " for a in plan.shared})
-    ex = ExprEmitter(fn, module, program, ptrs, plan.plans)
+    ex = GpuExprEmitter(fn, module, program, ptrs, plan.plans)
+    ex.kernel = emitter
     ex.spaces = spaces
     for var in plan.fixed_vars:
         emitter.bind_value(ex, var, Value("0", "int64"))
@@ -107,7 +110,7 @@ class GpuEmitter(KernelEmitter):
             self.module.declare("@shm_dyn", "@shm_dyn = external addrspace(3) global "
                                 "[0 x i8], align 16")
         for a in plan.shared:
-            dt = self.program.buffer(a.name).dtype
+            dt = "float32" if a.name == SCRATCH else self.program.buffer(a.name).dtype
             sym = f"@shm_{_symbol(a.name)}"
             if plan.dynamic_shared:
                 base = fn.fresh(f"shm.{_symbol(a.name)}.")
@@ -196,8 +199,9 @@ class GpuEmitter(KernelEmitter):
             if isinstance(node, KBlock):
                 self.block(ex, node.block)
             elif isinstance(node, KBarrier):
-                self.module.declare("llvm.nvvm.barrier0", "declare void @llvm.nvvm.barrier0()")
-                fn.emit("call void @llvm.nvvm.barrier0()")
+                self.barrier(fn)
+            elif isinstance(node, KAllReduce):
+                self.all_reduce(ex, node)
             elif isinstance(node, KThread):
                 self._bind(ex, node.var, self.sreg(fn, node.axis))
                 self.knodes(ex, node.body)
@@ -205,6 +209,19 @@ class GpuEmitter(KernelEmitter):
                 self.cooperative(ex, node)
             else:
                 self.kloop(ex, node)
+
+    def barrier(self, fn: Function) -> None:
+        self.module.declare("llvm.nvvm.barrier0", "declare void @llvm.nvvm.barrier0()")
+        fn.emit("call void @llvm.nvvm.barrier0()")
+
+    def all_reduce(self, ex: ExprEmitter, node: KAllReduce) -> None:
+        """Each element of the thread's copy, combined across the threads (unrolled)."""
+        outer = dict(ex.vars)
+        for point in itertools.product(*(range(n) for _, n in node.loops)):
+            for (var, _), k in zip(node.loops, point, strict=True):
+                self._bind(ex, var, Value(str(k), "int64"))
+            self.block(ex, node.block)
+        ex.vars = outer
 
     def kloop(self, ex: ExprEmitter, node: KLoop) -> None:
         loop = cast(Loop, node)  # KLoop has the attributes the CPU emitter's loops read

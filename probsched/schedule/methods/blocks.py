@@ -84,6 +84,25 @@ class BlockMethods(ScheduleState):
         self._record("cache_write", (block, scope), (rv,))
         return rv
 
+    @instruction("block str")
+    def set_scope(self, block: RV, scope: str) -> None:
+        """The intermediate ``block`` writes lives in ``scope``: "local" (a copy per thread;
+        on a GPU a reduction whose loop is bound to threadIdx then reduces across the
+        threads), "shared" (per GPU thread block) or "global".
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.sfm(n=2, m=3), target="cuda")
+        >>> sch.set_scope(sch.get_block("M"), "local")
+        >>> print(sch.program.buffer("M").scope)
+        local
+        """
+        args = (block, scope)
+        name = self._block(block, "set_scope", args, 1)
+        self._scope_fits("set_scope", args, scope)
+        self.program = self._apply("set_scope", args, caching.set_scope, name, scope)
+        self._check_shared("set_scope", args, self.program)
+        self._record("set_scope", args, ())
+
     @instruction("block loop")
     def compute_at(self, block: RV, loop: RV) -> None:
         """Move producer ``block`` (alone in its loop nest) to the start of ``loop``'s body,

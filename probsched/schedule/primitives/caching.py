@@ -145,3 +145,18 @@ def cache_write(program: Program, name: str, scope: str) -> tuple[Program, str]:
     wb = tree.fresh_name(f"{name}_wb", {b.name for b in program.blocks()})
     nest = copy_nest(program, wb, new, buffer)
     return tree.insert_at(program, (path[0] + 1,), (nest,)), wb
+
+
+def set_scope(program: Program, name: str, scope: str) -> Program:
+    """The intermediate buffer block ``name`` writes lives in ``scope`` ("local", "shared" or
+    "global"); the loops and blocks stay as they are."""
+    _, block = _block(program, name)
+    kind = _scope(scope)
+    buffer = block.body.buffer
+    buf = program.buffer(buffer)
+    if buf.scope in (Scope.INPUT, Scope.OUTPUT):
+        raise ValueError(f"block {name} writes {buf.scope.value} {buffer}; only an "
+                         "intermediate buffer's scope can be set (cache_write the output)")
+    buffers = tuple(replace(b, scope=kind) if b.name == buffer else b
+                    for b in program.buffers)
+    return replace(program, buffers=buffers)

@@ -1,13 +1,15 @@
 """GPU primitives: binding a loop to a block or thread axis, and the limits of a launch.
 
 ``bind`` sets a loop's kind to a GPU axis (:class:`~probsched.ir.program.LoopKind`). It is
-legal for a spatial loop whose iterations write distinct elements: its variable may feed no
-reduction and must feed the spatial bindings of every block under it that writes memory
-other threads see (a per-thread local buffer excepted). An axis is bound at most once on any
-path from the root (sibling nests may bind one axis again, e.g. two cooperative fetches);
-``blockIdx`` loops are outermost (loops of one
-iteration aside), ``threadIdx`` loops are inside them. The launch that
-results must fit the device: threads per block, block and grid dimensions.
+legal for a spatial loop whose iterations write distinct elements: its variable must feed
+the spatial bindings of every block under it that writes memory other threads see (a
+per-thread local buffer excepted). A loop carrying a sum, max or min into a local buffer may
+be bound to a threadIdx axis: a cross-thread reduction (each thread reduces its share into
+its own copy; the codegen then combines the copies across the threads). An axis is bound at
+most once on any path from the root (sibling nests may bind one axis again, e.g. two
+cooperative fetches); ``blockIdx`` loops are outermost (loops of one iteration aside),
+``threadIdx`` loops are inside them. The launch that results must fit the device: threads
+per block, block and grid dimensions.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass, replace
 
 from ...ir import threads, tree
 from ...ir.program import Loop, LoopKind, Program, Scope, walk
+
+CROSS_THREAD_REDUCTIONS = ("sum", "max", "min")
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,10 @@ def bind(program: Program, var: str, axis: str, limits: LaunchLimits) -> Program
         raise ValueError(f"loop {var} is {loop.kind.value} already; only a serial loop can be "
                          "bound")
     for b in tree.blocks_under(loop):
-        if var in threads.reduce_vars(b):
-            raise ValueError(f"loop {var} carries the reduction of block {b.name}; it is not a "
-                             f"spatial loop and cannot be bound to {axis} (rfactor first)")
         scope = program.buffer(b.body.buffer).scope
+        if var in threads.reduce_vars(b):
+            _check_cross_thread(program, b, var, axis, kind)
+            continue
         if scope != Scope.LOCAL and var not in threads.spatial_vars(b):
             raise ValueError(f"block {b.name} writes {b.body.buffer} at the same elements in "
                              f"every iteration of loop {var}; bound to {axis} they would race")
@@ -74,6 +78,28 @@ def bind(program: Program, var: str, axis: str, limits: LaunchLimits) -> Program
     new = tree.replace_at(program, path, (replace(loop, kind=kind),))
     check_launch(new, limits)
     return new
+
+
+def _check_cross_thread(program: Program, block, var: str, axis: str, kind: LoopKind) -> None:
+    """Loop ``var`` carrying ``block``'s reduction may be a threadIdx loop when each thread
+    sums into its own local copy (the threads' partial results are then combined)."""
+    if not kind.is_thread:
+        raise ValueError(f"loop {var} carries the reduction of block {block.name}; it is not "
+                         f"a spatial loop and cannot be bound to {axis} (rfactor first, or "
+                         "bind it to a threadIdx axis for a cross-thread reduction)")
+    if block.reduction not in CROSS_THREAD_REDUCTIONS:
+        raise ValueError(f"loop {var} carries block {block.name}'s {block.reduction} "
+                         "reduction; a cross-thread reduction combines "
+                         f"{'/'.join(CROSS_THREAD_REDUCTIONS)}")
+    if var in threads.spatial_vars(block):
+        raise ValueError(f"loop {var} feeds both a spatial and a reduce index of block "
+                         f"{block.name}; it cannot be bound to {axis}")
+    buf = program.buffer(block.body.buffer)
+    if buf.scope != Scope.LOCAL:
+        raise ValueError(f"loop {var} carries the reduction of block {block.name} into "
+                         f"{buf.scope.value} {buf.name}; bound to {axis} the threads would "
+                         f"race: set_scope({block.name}, \"local\") first (or cache_write it "
+                         "to local) so that each thread sums its own copy")
 
 
 def check_launch(program: Program, limits: LaunchLimits) -> None:
