@@ -15,9 +15,8 @@ before anything is allocated (:class:`~probsched.errors.ResourceError`, with the
 >>> C.dtype, bool(np.allclose(C, A @ B, rtol=1e-6))
 (dtype('float32'), True)
 
-A sum of a product of factors (``A[i, k] * B[k, j]``, a convolution's ``P[...] * W[...]``)
-takes a fast path: each factor is evaluated on the grid of its own axes only and the factors
-are contracted by ``np.einsum``; pass ``fast=False`` for the general path.
+A sum of products (``A[i, k] * B[k, j]``) takes a fast path: each factor on its own axes'
+grid, contracted by ``np.einsum`` (``fast=False``: the general path).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from . import expr as E
 from .compute import Stage, Tensor, Workload
 
 CHUNK_ELEMENTS = 1 << 22
-"""Largest evaluation grid (elements) materialised at once."""
+"""Largest evaluation grid (elements materialised at once)."""
 
 NP_DTYPES = {
     "float32": np.float32,
@@ -343,7 +342,8 @@ COMPARE = {
     "==": np.equal,
     "!=": np.not_equal,
 }
-CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "tanh": np.tanh,
+         "erf": np.vectorize(math.erf, otypes=[np.float64])}  # numpy has no erf
 
 
 # ---------------------------------------------------------------- einsum fast path
