@@ -34,7 +34,7 @@ from . import expr as E
 from .compute import Stage, Tensor, Workload
 
 CHUNK_ELEMENTS = 1 << 22
-"""Largest evaluation grid (elements materialised at once)."""
+"""Largest evaluation grid (elements) materialised at once."""
 
 NP_DTYPES = {
     "float32": np.float32,
@@ -223,8 +223,7 @@ def _general(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray:
             vals = _REDUCE[kind](vals, axis=tuple(range(nsp, len(names))))
         vals = np.asarray(vals).astype(out_dtype)
         target = tuple(slice(r.start, r.stop) for r in chunk[:nsp])
-        if kind is not None and any(r.start for r in chunk[nsp:]):
-            # A later block of a reduction axis too long for one chunk: combine.
+        if kind is not None and any(r.start for r in chunk[nsp:]):  # a later reduction block
             out[target] = _COMBINE[kind](out[target], vals)
         else:
             out[target] = vals
@@ -342,8 +341,9 @@ COMPARE = {
     "==": np.equal,
     "!=": np.not_equal,
 }
-CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "tanh": np.tanh,
-         "erf": np.vectorize(math.erf, otypes=[np.float64])}  # numpy has no erf
+CALLS: dict[str, Callable[..., np.ndarray]] = {  # numpy has no erf
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "tanh": np.tanh,
+    "erf": np.vectorize(math.erf, otypes=[np.float64])}
 
 
 # ---------------------------------------------------------------- einsum fast path
