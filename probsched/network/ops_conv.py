@@ -138,7 +138,7 @@ def conv_transpose(ctx: NodeContext) -> Op:
             t = ax[2 + d] + pb[d] - rs[d] * dil[d]
             conds += [t >= 0, eq(t % strides[d], 0), t // strides[d] < xs[2 + d]]
             src.append(t // strides[d])
-        wv = w[(chan, ax[1] - grp * mg if groups > 1 else ax[1], *rs)]
+        wv = w[(chan, ax[1] % mg if groups > 1 else ax[1], *rs)]
         body = select(all_of(*conds), x[tuple(src)], 0.0) * wv
         extents = {"rc": cg} | {r.name: ws[2 + d] for d, r in enumerate(rs)}
         y = em.compute("convt", ax, reduce_sum(body), shape=shape, extents=extents)
