@@ -3,8 +3,10 @@ buffers, the weights bound once as constant inputs. ``net(*inputs)`` takes the m
 inputs (numpy, in order) and returns copies of its outputs.
 
 Kernels are untuned here: ``schedule="naive"`` compiles each task's plain lowering,
-``"sampled"`` one schedule drawn from the generated space (``seed``), the plain lowering
-where the space refuses the task. A tuned network will pick each task's best trace.
+``"sampled"`` one schedule drawn from the generated space (``seed``), checked against the
+numpy reference on random inputs; where the space refuses the task or its kernel is wrong,
+the plain lowering (``fallbacks`` names those tasks). A tuned network will pick each task's
+best trace.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import numpy as np
 
 from ..codegen import Kernel, compile_program
 from ..errors import ModelError, ProbschedError
-from ..ir.program import Program, lower
+from ..ir.compute import Workload
+from ..ir.program import lower
+from ..ir.reference import check_outputs, random_inputs, reference
 from .plan import BufferPlan, plan_buffers
 
 if TYPE_CHECKING:
@@ -25,19 +29,22 @@ if TYPE_CHECKING:
 SCHEDULES = ("naive", "sampled")
 
 
-def task_program(task_workload, schedule: str, seed: int) -> Program:
-    """The program a task's kernel is compiled from."""
+def task_kernel(wl: Workload, schedule: str, seed: int) -> tuple[Kernel, bool]:
+    """A task's kernel, and whether it is the plain lowering standing in for a sample."""
     if schedule == "naive":
-        return lower(task_workload)
+        return compile_program(lower(wl)), False
     from ..rules import generated_space
     from ..schedule import Schedule
 
     try:
-        sch = Schedule(task_workload, seed=seed)
+        sch = Schedule(wl, seed=seed)
         generated_space().apply(sch)
-        return sch.program
+        kernel = compile_program(sch.program)
+        inputs = random_inputs(wl, seed)
+        ok, _, _ = check_outputs(kernel(*inputs), reference(wl, *inputs))
     except ProbschedError:
-        return lower(task_workload)
+        ok = False
+    return (kernel, False) if ok else (compile_program(lower(wl)), True)
 
 
 class CompiledNetwork:
@@ -48,9 +55,12 @@ class CompiledNetwork:
             raise ModelError(f"schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
         self.network = network
         graph = network.graph
-        self.kernels: dict[str, Kernel] = {
-            t.hash: compile_program(task_program(t.workload, schedule, seed))
-            for t in network.tasks}
+        self.kernels: dict[str, Kernel] = {}
+        self.fallbacks: list[str] = []
+        for t in network.tasks:
+            self.kernels[t.hash], fell_back = task_kernel(t.workload, schedule, seed)
+            if fell_back:
+                self.fallbacks.append(t.hash)
         shapes = {op.output: op.shape for op in graph.ops}
         self.plan: BufferPlan = plan_buffers(network.steps, shapes, set(graph.outputs))
         self._buffers = self.plan.allocate()
