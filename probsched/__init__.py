@@ -12,6 +12,7 @@ from .errors import (
     CodegenError,
     DatabaseError,
     MeasureError,
+    ModelError,
     ProbschedError,
     SchedSyntaxError,
     ScheduleError,
@@ -19,12 +20,13 @@ from .errors import (
 )
 from .ir import Program, Workload, lower
 from .lang import Space, load, parse, space
+from .network import load_onnx
 from .schedule import Schedule, Trace
 
 __all__ = [
     "compile", "measure", "reference",
-    "CodegenError", "DatabaseError", "MeasureError", "ProbschedError", "Program",
+    "CodegenError", "DatabaseError", "MeasureError", "ModelError", "ProbschedError", "Program",
     "SchedSyntaxError", "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError",
     "lower", "workloads",
-    "Space", "load", "parse", "space", "tune",
+    "Space", "load", "parse", "space", "tune", "load_onnx",
 ]

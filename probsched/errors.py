@@ -73,3 +73,8 @@ class MeasureError(ProbschedError):
 class DatabaseError(ProbschedError):
     """A tuning database cannot be opened, read or written (damaged, read-only, not ours);
     the message names the file and the cause in one line."""
+
+
+class ModelError(ProbschedError):
+    """A whole model cannot be imported or compiled: an unsupported operator or attribute
+    (the message names the node, the op and what is supported), a shape that is not static."""

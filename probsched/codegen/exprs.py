@@ -2,7 +2,7 @@
 
 In vector context an expression that may differ between lanes (:mod:`.lanes`) becomes vector
 instructions; a lane-invariant one is computed once as a scalar and broadcast. Loads and
-stores are :mod:`.memory`'s; ``exp`` is written out by :mod:`.mathfns`.
+stores are :mod:`.memory`'s; ``exp``, ``tanh`` and ``erf`` are written out by :mod:`.mathfns`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from . import memory
 from .buffers import BufferPlan
 from .irtext import BYTES, Function, Module, Value, const, intrinsic_suffix, vec_type
 from .lanes import VarInfo
-from .mathfns import exp_f32
+from .mathfns import erf_f32, exp_f32, tanh_f32
 
 
 class ExprEmitter:
@@ -294,10 +294,25 @@ class ExprEmitter:
             sfx = intrinsic_suffix(x.dtype, x.lanes)
         if name == "exp" and x.dtype == "float32":
             return exp_f32(self, x)  # inline: llvm.exp.* would be one libm call per lane
+        if name in ("tanh", "erf"):
+            if x.dtype == "float32":
+                return (tanh_f32 if name == "tanh" else erf_f32)(self, x)
+            return self._libm_lanes(name, x)  # float64: libm's, lane by lane
         llvm_name = {"exp": "exp", "log": "log", "sqrt": "sqrt", "abs": "fabs"}.get(name)
         if llvm_name is None:
             raise CodegenError(f"unknown function {name!r}")
         return self.intrinsic(f"llvm.{llvm_name}.{sfx}", x, [x], flags=self.fp_flags)
+
+    def _libm_lanes(self, name: str, x: Value) -> Value:
+        self.module.declare(name, f"declare double @{name}(double)")
+        if not x.lanes:
+            return self.fn.op(f"call double @{name}({x.typed})", "float64")
+        out = Value("poison", "float64", x.lanes)
+        for k in range(x.lanes):
+            v = self.fn.op(f"extractelement {x.typed}, i64 {k}", "float64")
+            y = self.fn.op(f"call double @{name}({v.typed})", "float64")
+            out = self.fn.op(f"insertelement {out.typed}, {y.typed}, i64 {k}", "float64", x.lanes)
+        return out
 
     def convert(self, v: Value, to: str) -> Value:
         frm = v.dtype

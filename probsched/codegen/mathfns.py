@@ -1,4 +1,4 @@
-"""Elementary functions written out as straight-line IR.
+"""Elementary functions written out as straight-line IR: float32 ``exp``, ``tanh``, ``erf``.
 
 Why: LLVM here has no vector math library, so ``llvm.exp.v8f32`` becomes eight scalar ``expf``
 calls, and kernels that take many exponentials (softmax) run slower than numpy. An inline
@@ -98,3 +98,76 @@ def _splat_const(value: float, dtype: str, lanes: int) -> Value:
     if not lanes:
         return c
     return Value(f"splat ({c.typed})", dtype, lanes)
+
+
+# tanh and erf: odd functions, computed on |x| and given x's sign. The polynomials were fitted
+# for this file (weighted least squares on Chebyshev nodes, in float64); tests/test_mathfns.py
+# holds them to 4 ulp of float64 numpy over the whole range.
+#
+# tanh(x) = x + x^3 P(x^2) for |x| < 0.625, else 1 - 2 / (exp(2|x|) + 1) (no cancellation
+# worth the name there: the result is above 0.55).
+_TANH_SMALL = 0.625
+_TANH_P = (-0.006155206771121853, 0.021045694734731057, -0.053863919570070834,
+           0.13332890671732905, -0.333333314065604)
+# erf(x) = x Q(x^2) for |x| < 1, else 1 - exp(-x^2) R(1 / |x|) (R fitted on 1 <= |x| <= 4;
+# erf rounds to 1 beyond 3.92, so |x| is clamped to 4 there).
+_ERF_Q = (7.89820215154366e-05, -0.0008024351375381933, 0.005190053211952664,
+          -0.026854808300264196, 0.11283612420613631, -0.3761262884223165, 1.1283791665095695)
+_ERF_R = (-0.012079884617625438, 0.04147293368297747, -0.0032566806108688326,
+          -0.21059322769048477, 0.4749651454479222, -0.4620603850862177, 0.03947317201956667,
+          0.5594154848028425, 0.0002469873514981402)
+
+
+def tanh_f32(ex: ExprEmitter, x: Value) -> Value:
+    """``tanh(x)`` for a float32 scalar or vector: within 4 ulp; +-1 for +-inf, NaN for NaN."""
+    m = _Math(ex, x)
+    a = m.call("fabs", x)
+    z = m.op("fmul", x, x)
+    small = m.fmuladd(m.op("fmul", x, z), m.horner(_TANH_P, z), x)
+    s = exp_f32(ex, m.op("fadd", a, a))
+    big = m.op("fsub", m.k(1.0), m.op("fdiv", m.k(2.0), m.op("fadd", s, m.k(1.0))))
+    is_small = ex.fn.op(f"fcmp olt {a.typed}, {m.k(_TANH_SMALL).ref}", "bool", x.lanes)
+    # NaN takes big, which is NaN; the sign is x's (-0 included)
+    return m.call("copysign", _select(ex, is_small, small, big), x)
+
+
+def erf_f32(ex: ExprEmitter, x: Value) -> Value:
+    """``erf(x)`` for a float32 scalar or vector: within 4 ulp; +-1 for +-inf, NaN for NaN."""
+    m = _Math(ex, x)
+    a = m.call("fabs", x)
+    z = m.op("fmul", x, x)
+    small = m.op("fmul", x, m.horner(_ERF_Q, z))
+    ac = m.call("minnum", a, m.k(4.0))
+    e = exp_f32(ex, m.op("fsub", m.k(0.0), m.op("fmul", ac, ac)))
+    tail = m.op("fmul", e, m.horner(_ERF_R, m.op("fdiv", m.k(1.0), ac)))
+    big = m.call("copysign", m.op("fsub", m.k(1.0), tail), x)
+    is_small = ex.fn.op(f"fcmp olt {a.typed}, {m.k(1.0).ref}", "bool", x.lanes)
+    y = _select(ex, is_small, small, big)
+    nan = ex.fn.op(f"fcmp uno {x.typed}, {x.ref}", "bool", x.lanes)
+    return _select(ex, nan, x, y)
+
+
+class _Math:
+    """Float32 arithmetic on values shaped like ``x`` (scalar or vector), no fast-math."""
+
+    def __init__(self, ex: ExprEmitter, x: Value):
+        self.ex, self.lanes = ex, x.lanes
+        self.sfx = intrinsic_suffix("float32", x.lanes)
+
+    def k(self, value: float) -> Value:
+        return _splat_const(value, "float32", self.lanes)
+
+    def op(self, ins: str, a: Value, b: Value) -> Value:
+        return self.ex.fn.op(f"{ins} {a.typed}, {b.ref}", "float32", self.lanes)
+
+    def call(self, name: str, *args: Value) -> Value:
+        return self.ex.intrinsic(f"llvm.{name}.{self.sfx}", args[0], list(args))
+
+    def fmuladd(self, a: Value, b: Value, c: Value) -> Value:
+        return self.call("fmuladd", a, b, c)
+
+    def horner(self, coeffs: tuple[float, ...], z: Value) -> Value:
+        p = self.k(coeffs[0])
+        for c in coeffs[1:]:
+            p = self.fmuladd(p, z, self.k(c))
+        return p

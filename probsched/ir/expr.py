@@ -26,7 +26,7 @@ DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 ARITH_OPS = ("+", "-", "*", "/", "//", "%", "min", "max")
 COMPARE_OPS = ("<", "<=", ">", ">=", "==", "!=")
 LOGICAL_OPS = ("and", "or")
-CALL_FNS = ("exp", "log", "sqrt", "abs")
+CALL_FNS = ("exp", "log", "sqrt", "abs", "tanh", "erf")
 REDUCE_KINDS = ("sum", "max", "min")
 
 

@@ -48,6 +48,15 @@ def sqrt(x: ExprLike) -> Expr:
     return Call("sqrt", (as_expr(x),))
 
 
+def tanh(x: ExprLike) -> Expr:
+    return Call("tanh", (as_expr(x),))
+
+
+def erf(x: ExprLike) -> Expr:
+    """The error function, ``2 / sqrt(pi) * integral of exp(-t^2) from 0 to x``."""
+    return Call("erf", (as_expr(x),))
+
+
 def absolute(x: ExprLike) -> Expr:
     return Call("abs", (as_expr(x),))
 

@@ -15,9 +15,8 @@ before anything is allocated (:class:`~probsched.errors.ResourceError`, with the
 >>> C.dtype, bool(np.allclose(C, A @ B, rtol=1e-6))
 (dtype('float32'), True)
 
-A sum of a product of factors (``A[i, k] * B[k, j]``, a convolution's ``P[...] * W[...]``)
-takes a fast path: each factor is evaluated on the grid of its own axes only and the factors
-are contracted by ``np.einsum``; pass ``fast=False`` for the general path.
+A sum of products (``A[i, k] * B[k, j]``) takes a fast path: each factor on its own axes'
+grid, contracted by ``np.einsum`` (``fast=False``: the general path).
 """
 
 from __future__ import annotations
@@ -224,8 +223,7 @@ def _general(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray:
             vals = _REDUCE[kind](vals, axis=tuple(range(nsp, len(names))))
         vals = np.asarray(vals).astype(out_dtype)
         target = tuple(slice(r.start, r.stop) for r in chunk[:nsp])
-        if kind is not None and any(r.start for r in chunk[nsp:]):
-            # A later block of a reduction axis too long for one chunk: combine.
+        if kind is not None and any(r.start for r in chunk[nsp:]):  # a later reduction block
             out[target] = _COMBINE[kind](out[target], vals)
         else:
             out[target] = vals
@@ -343,7 +341,9 @@ COMPARE = {
     "==": np.equal,
     "!=": np.not_equal,
 }
-CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs}
+CALLS: dict[str, Callable[..., np.ndarray]] = {  # numpy has no erf
+    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "tanh": np.tanh,
+    "erf": np.vectorize(math.erf, otypes=[np.float64])}
 
 
 # ---------------------------------------------------------------- einsum fast path

@@ -273,6 +273,11 @@ def _call(fn: str, a: _Bounded, u: float) -> _Bounded:
         with np.errstate(divide="ignore", invalid="ignore"):
             err = np.where(np.abs(a.value) > a.err, a.err / (np.abs(a.value) - a.err), np.inf)
         return _Bounded(v, av, err + 2 * u * av)
+    if fn == "tanh":  # derivative 1 - tanh^2 <= 1
+        return _Bounded(v, np.minimum(a.mag, 1.0), a.err * (1 - v * v) + 4 * u * av)
+    if fn == "erf":  # derivative 2 / sqrt(pi) exp(-x^2) <= 1.13
+        slope = 1.1283791670955126 * np.exp(-np.minimum(a.value * a.value, 700.0))
+        return _Bounded(v, np.minimum(1.2 * a.mag, 1.0), a.err * slope + 4 * u * av)
     return _Bounded(v, a.mag, a.err)  # abs
 
 

@@ -19,7 +19,7 @@ from . import ast
 from .errors import SchedError, located
 
 _CONSTANTS = {"inf": math.inf, "nan": math.nan, "true": True, "false": False}
-_UNARY_FNS = {"exp", "log", "sqrt", "abs"}
+_UNARY_FNS = {"exp", "log", "sqrt", "abs", "tanh", "erf"}
 _DTYPES = ("float32", "float64", "int32", "int64")
 
 

@@ -1,0 +1,94 @@
+"""The compiled network: one kernel per distinct task, called in graph order on planned
+buffers, the weights bound once as constant inputs. ``net(*inputs)`` takes the model's
+inputs (numpy, in order) and returns copies of its outputs.
+
+Kernels are untuned here: ``schedule="naive"`` compiles each task's plain lowering,
+``"sampled"`` one schedule drawn from the generated space (``seed``), checked against the
+numpy reference on random inputs; where the space refuses the task or its kernel is wrong,
+the plain lowering (``fallbacks`` names those tasks). A tuned network will pick each task's
+best trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..codegen import Kernel, compile_program
+from ..errors import ModelError, ProbschedError
+from ..ir.compute import Workload
+from ..ir.program import lower
+from ..ir.reference import check_outputs, random_inputs, reference
+from .plan import BufferPlan, plan_buffers
+
+if TYPE_CHECKING:
+    from .network import Network
+
+SCHEDULES = ("naive", "sampled")
+
+
+def task_kernel(wl: Workload, schedule: str, seed: int) -> tuple[Kernel, bool]:
+    """A task's kernel, and whether it is the plain lowering standing in for a sample."""
+    if schedule == "naive":
+        return compile_program(lower(wl)), False
+    from ..rules import generated_space
+    from ..schedule import Schedule
+
+    try:
+        sch = Schedule(wl, seed=seed)
+        generated_space().apply(sch)
+        kernel = compile_program(sch.program)
+        inputs = random_inputs(wl, seed)
+        ok, _, _ = check_outputs(kernel(*inputs), reference(wl, *inputs))
+    except ProbschedError:
+        ok = False
+    return (kernel, False) if ok else (compile_program(lower(wl)), True)
+
+
+class CompiledNetwork:
+    """Kernels, the buffer plan and the bound calls of one network."""
+
+    def __init__(self, network: Network, *, schedule: str = "naive", seed: int = 0):
+        if schedule not in SCHEDULES:
+            raise ModelError(f"schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        self.network = network
+        graph = network.graph
+        self.kernels: dict[str, Kernel] = {}
+        self.fallbacks: list[str] = []
+        for t in network.tasks:
+            self.kernels[t.hash], fell_back = task_kernel(t.workload, schedule, seed)
+            if fell_back:
+                self.fallbacks.append(t.hash)
+        shapes = {op.output: op.shape for op in graph.ops}
+        self.plan: BufferPlan = plan_buffers(network.steps, shapes, set(graph.outputs))
+        self._buffers = self.plan.allocate()
+        self._inputs = {name: np.empty(s, np.float32) for name, s in graph.inputs.items()}
+        arrays: dict[str, np.ndarray] = {
+            **{k: np.ascontiguousarray(v, np.float32) for k, v in graph.constants.items()},
+            **self._inputs, **self._buffers}
+        self._calls: list[Callable[[], object]] = [
+            self.kernels[st.task].bind(*(arrays[v] for v in st.inputs), arrays[st.output])
+            for st in network.steps]
+        self._keep = arrays  # the bound calls point into these
+
+    @property
+    def naive_bytes(self) -> int:
+        """What the intermediates would take without reuse."""
+        return sum(4 * a.size for a in self._buffers.values())
+
+    def __call__(self, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        names = list(self._inputs)
+        if len(inputs) != len(names):
+            raise ModelError(f"the network takes {len(names)} inputs ({', '.join(names)}), "
+                             f"got {len(inputs)}")
+        for name, x in zip(names, inputs, strict=True):
+            x = np.asarray(x)
+            if x.shape != self._inputs[name].shape:
+                raise ModelError(f"input {name!r}: shape {x.shape}, expected "
+                                 f"{self._inputs[name].shape}")
+            np.copyto(self._inputs[name], x, casting="same_kind")
+        for call in self._calls:
+            call()
+        return tuple(self._buffers[v].copy() for v in self.network.graph.outputs)
