@@ -179,6 +179,32 @@ def test_chunked_evaluation_matches(monkeypatch, limit):
         np.testing.assert_allclose(got[0], exp_out[0], rtol=1e-6)
 
 
+def test_convolution_factors_read_as_strided_views_match(monkeypatch):
+    """A factor whose gathered grid is too large (a convolution's input at h + rh) is a
+    strided view in the einsum fast paths of the reference and of the error bounds."""
+    from probsched.ir.rounding import error_bounds
+    from probsched.workloads import c2d, dep
+
+    cases = [c2d(n=2, h=9, w=7, ci=3, co=5, kernel=3, stride=2, pad=1),
+             dep(n=1, h=8, w=6, c=4, kernel=3, stride=1, pad=1), c1d(l=11, ci=3, co=4)]
+    inputs = [random_inputs(wl) for wl in cases]
+    expected = [reference(wl, *x, fast=False) for wl, x in zip(cases, inputs, strict=True)]
+    gathered = [error_bounds(wl, *x) for wl, x in zip(cases, inputs, strict=True)]
+    monkeypatch.setattr(R, "CHUNK_ELEMENTS", 10)
+    viewed = []
+    real_view = R.strided.view
+
+    def counting_view(*args):
+        viewed.append(args[1].tensor)
+        return real_view(*args)
+
+    monkeypatch.setattr(R.strided, "view", counting_view)
+    for wl, x, exp_out, bound in zip(cases, inputs, expected, gathered, strict=True):
+        np.testing.assert_allclose(reference(wl, *x)[-1], exp_out[-1], rtol=1e-6)
+        np.testing.assert_allclose(error_bounds(wl, *x)[-1], bound[-1], rtol=1e-9)
+    assert len(viewed) >= 2 * len(cases)
+
+
 def test_chunks_cover_the_grid(monkeypatch):
     monkeypatch.setattr(R, "CHUNK_ELEMENTS", 10)
     extents = [3, 4, 5]

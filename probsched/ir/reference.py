@@ -29,20 +29,14 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import ResourceError, WorkloadError
-from . import dtypes
+from . import dtypes, strided
 from . import expr as E
 from .compute import Stage, Tensor, Workload
+from .numpy_ops import BINARY, CALLS, COMPARE, NP_DTYPES
 
 CHUNK_ELEMENTS = 1 << 22
 """Largest evaluation grid (elements) materialised at once."""
 
-NP_DTYPES = {
-    "float32": np.float32,
-    "float64": np.float64,
-    "int32": np.int32,
-    "int64": np.int64,
-    "bool": np.bool_,
-}
 
 
 def reference(workload: Workload, *inputs: np.ndarray, fast: bool = True) -> tuple[np.ndarray, ...]:
@@ -323,29 +317,6 @@ def load_index(e: E.Load, grid, env, stage: Stage, guarded: bool) -> tuple[np.nd
     return tuple(idx)
 
 
-BINARY = {
-    "+": np.add,
-    "-": np.subtract,
-    "*": np.multiply,
-    "/": np.true_divide,
-    "//": np.floor_divide,
-    "%": np.mod,
-    "min": np.minimum,
-    "max": np.maximum,
-}
-COMPARE = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-}
-CALLS: dict[str, Callable[..., np.ndarray]] = {  # numpy has no erf
-    "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "tanh": np.tanh,
-    "erf": np.vectorize(math.erf, otypes=[np.float64])}
-
-
 # ---------------------------------------------------------------- einsum fast path
 
 
@@ -355,21 +326,27 @@ def product_factors(e: E.Expr) -> list[E.Expr]:
     return [e]
 
 
-def einsum_factors(stage: Stage, held_elements: int
-                   ) -> tuple[dict[str, str], list[tuple[E.Expr, list[str], dict]]] | None:
+def einsum_factors(stage: Stage, held_elements: int,
+                   shapes: Mapping[str, tuple[int, ...]] | None = None
+                   ) -> tuple[dict[str, str], list[tuple[E.Expr, list[str], dict | None]]] | None:
     """For a sum of products: each axis's einsum letter and, per factor, the factor, its own
-    axes and their grid; None with too many axes or a factor's grid over CHUNK_ELEMENTS and
-    ``held_elements`` (the largest tensor held: check_memory counts those)."""
+    axes and their grid (None: a load read as a strided view, :mod:`.strided`, for tensors of
+    ``shapes``); None with too many axes or a factor's grid over CHUNK_ELEMENTS and
+    ``held_elements`` (the largest tensor held: check_memory counts those) not viewable."""
     extents = stage.extents
     order = list(stage.axes) + [a for a, _ in stage.reduce_axes]
     if len(order) > len(string.ascii_letters):
         return None
     letter = dict(zip(order, string.ascii_letters, strict=False))
-    factors = []
+    factors: list[tuple[E.Expr, list[str], dict | None]] = []
     for f in product_factors(stage.body):
         own = [a for a in order if a in E.free_vars(f)]
         if math.prod(extents[a] for a in own) > max(CHUNK_ELEMENTS, held_elements):
-            return None
+            if shapes is None or not isinstance(f, E.Load) or not strided.viewable(
+                    f, extents, own, shapes[f.tensor]):
+                return None
+            factors.append((f, own, None))  # read as a strided view, not gathered
+            continue
         factors.append((f, own, {a: axis_grid(range(extents[a]), i, len(own))
                                  for i, a in enumerate(own)}))
     return letter, factors
@@ -379,13 +356,19 @@ def _sum_of_products(stage: Stage, env: Mapping[str, np.ndarray]) -> np.ndarray 
     """``sum(f1 * f2 * ...)`` by einsum over its factors (see einsum_factors), or None."""
     if stage.reduction != "sum" or not dtypes.is_float_dtype(stage.dtype):
         return None
-    if (plan := einsum_factors(stage, max((np.size(a) for a in env.values()), default=0))) is None:
+    held = max((np.size(a) for a in env.values()), default=0)
+    shapes = {k: np.shape(a) for k, a in env.items()}
+    if (plan := einsum_factors(stage, held, shapes)) is None:
         return None
     letter, factors = plan
     operands, subscripts, scalar = [], [], 1.0
     for f, own, grid in factors:
-        with np.errstate(all="ignore"):
-            vals = np.asarray(evaluate(f, grid, env, stage, guarded=False), dtype=np.float64)
+        if grid is None:  # a strided view of the tensor, in float64
+            assert isinstance(f, E.Load)
+            vals = strided.view(np.asarray(env[f.tensor], np.float64), f, stage.extents, own)
+        else:
+            with np.errstate(all="ignore"):
+                vals = np.asarray(evaluate(f, grid, env, stage, guarded=False), np.float64)
         if not own:
             scalar *= float(vals)
             continue

@@ -42,13 +42,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, strided
 from . import expr as E
 from .compute import Stage, Workload
+from .numpy_ops import BINARY, CALLS, NP_DTYPES
 from .reference import (
-    BINARY,
-    CALLS,
-    NP_DTYPES,
     axis_grid,
     check_memory,
     coerce_inputs,
@@ -170,15 +168,22 @@ def _sum_of_products(stage: Stage, env: Mapping[str, _Bounded]) -> _Bounded | No
     if stage.reduction != "sum":
         return None
     u = UNIT_ROUNDOFF[stage.dtype]
-    plan = einsum_factors(stage, max((np.size(b.value) for b in env.values()), default=0))
+    plan = einsum_factors(stage, max((np.size(b.value) for b in env.values()), default=0),
+                          {k: np.shape(b.value) for k, b in env.items()})
     if plan is None:
         return None
     letter, planned = plan
     extents = stage.extents
     factors: list[tuple[_Bounded, str]] = []
     for f, own, grid in planned:
-        with np.errstate(all="ignore"):
-            b = _eval(f, grid, env, stage, False, u)
+        if grid is None:  # strided views of the tensor's value, magnitude and error
+            assert isinstance(f, E.Load)
+            src = env[f.tensor]
+            b = _Bounded(*(strided.view(np.asarray(x, np.float64), f, extents, own)
+                           for x in (src.value, src.mag, src.err)))
+        else:
+            with np.errstate(all="ignore"):
+                b = _eval(f, grid, env, stage, False, u)
         shape = tuple(extents[a] for a in own)
         factors.append((_Bounded(*(np.broadcast_to(np.asarray(x, dtype=np.float64), shape)
                                    for x in (b.value, b.mag, b.err))), "".join(
