@@ -338,3 +338,11 @@ def test_an_elementwise_op_fused_and_bound_over_the_grid():
     kernel = build_cuda(sch.program, SM90, run_ptxas=ptxas.available())
     assert kernel.grid == (17, 1, 1) and kernel.block == (64, 1, 1)  # ceil(37 * 29 / 64)
     assert kernel.ptx.count("ld.global.nc") == 2 and "setp" in kernel.ptx  # the guard
+
+
+@needs_ptxas
+def test_a_kernel_needing_more_registers_than_a_block_has_is_refused_when_built():
+    # 32 x 32 threads with an 8 x 8 register tile each: over 64 registers a thread
+    sch = gpu_matmul(n=256, m=256, k=64, ty=32, ri=8, tx=32, rj=8, kt=8)
+    with pytest.raises(CodegenError, match=r"1024 threads need \d+ of the 65536 a block has"):
+        build_cuda(sch.program, "sm_90")

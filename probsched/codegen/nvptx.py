@@ -346,6 +346,19 @@ def build_cuda(program: Program, target: CudaTarget | str | None = "cuda", *,
     cubin, report = None, None
     if run_ptxas and ptxas.available():
         cubin, report = ptxas.assemble(ptx, t, sig.entry)
+        _check_registers(report.registers, plan, t, program.name)
     dynamic = plan.shared_bytes if plan.dynamic_shared else 0
     return GpuKernel(sig.entry, ptx, cubin, plan.grid, plan.block, dynamic, sig, t,
                      time.perf_counter() - t0, report)
+
+
+def _check_registers(registers: int, plan: KernelPlan, target: CudaTarget, name: str) -> None:
+    """Refuse a kernel whose threads need more registers than a block has (the launch would
+    fail with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES): registers are given out per warp, 8 at a
+    time per thread."""
+    warps = -(-plan.threads // 32)
+    need = -(-registers // 8) * 8 * 32 * warps
+    if need > target.registers_per_block:
+        raise CodegenError(f"kernel {name} uses {registers} registers per thread; {plan.threads} "
+                           f"threads need {need} of the {target.registers_per_block} a block "
+                           f"has on {target.arch}: use fewer threads or smaller register tiles")
