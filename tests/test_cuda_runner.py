@@ -59,6 +59,17 @@ def test_a_kernel_is_checked_then_timed_by_events(flush_l2):
 
 @pytest.mark.gpu
 @needs_gpu
+def test_a_candidate_slower_than_the_bar_is_timed_twice_only():
+    target = cuda.device_target()
+    with cuda.CudaRunner() as runner:
+        slow = runner.run(scale_kernel(target, N), _workload(), slow_s=1e-9)
+        fast = runner.run(scale_kernel(target, N), _workload(), slow_s=10.0)
+    assert slow.ok and slow.correct and len(slow.runs_s) == 2
+    assert fast.ok and len(fast.runs_s) >= 5
+
+
+@pytest.mark.gpu
+@needs_gpu
 def test_wrong_faulting_and_refused_kernels_are_recorded_and_the_runner_goes_on():
     target = cuda.device_target()
     wl = _workload()

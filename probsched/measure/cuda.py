@@ -89,9 +89,9 @@ class CudaRunner:
 
     def run(self, kernel: GpuKernel | CompiledArtifact, workload: Workload, *, seed: int = 0,
             slow_s: float | None = None) -> RunResult:
-        """Check and time ``kernel`` (built from a program of ``workload``). ``slow_s`` is the
-        CPU runner's shortcut for slow losers; launches are cheap next to a candidate's
-        compile here, so every candidate gets its full repeats and it is not used."""
+        """Check and time ``kernel`` (built from a program of ``workload``). ``slow_s``: a
+        candidate whose first two timed launches both take longer is a loser, recorded with
+        those two (at 4096^3 a slow candidate's full repeats took a quarter of a second)."""
         if not isinstance(kernel, GpuKernel):
             raise MeasureError("the GPU runner runs CUDA kernels; this is CPU object code "
                                "(probsched.measure.Runner runs it)")
@@ -101,7 +101,8 @@ class CudaRunner:
 
         with self.lock:
             reply = call_prepared(self.worker, (workload.structural_hash, seed),
-                                  (_measure, kernel, self.config), (_prepare, workload, seed),
+                                  (_measure, kernel, self.config, slow_s),
+                                  (_prepare, workload, seed),
                                   self.config.timeout_s, self.prepare_timeout_s, unprepared)
         if not reply.ok:
             if reply.kind == "error" and CONTEXT_LOST in (reply.error or ""):
@@ -191,7 +192,8 @@ def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
     _cases[key] = _DeviceCase(host, inputs, outputs)
 
 
-def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig) -> RunResult | None:
+def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig,
+             slow_s: float | None = None) -> RunResult | None:
     """None when this process has not prepared the workload yet."""
     from cuda.bindings import driver
 
@@ -221,10 +223,16 @@ def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig) -> Run
         return RunResult.failed("wrong", msg, err)
 
     deadline = time.perf_counter() + 0.8 * cfg.timeout_s
-    for _ in range(cfg.warmup):
+    runs: list[float] = []
+    if slow_s is not None:
+        runs = [_timed_launch(driver, dev, launch) for _ in range(2)]
+        if min(runs) > slow_s:  # warm (the checking launch ran) and still slow: a loser
+            return RunResult(True, statistics.median(runs), min(runs), tuple(runs), err,
+                             kernel_s=sum(runs))
+        runs = []  # they were the warm-up
+    for _ in range(0 if slow_s is not None else cfg.warmup):
         launch()
     _sync(driver, "a warm-up launch")
-    runs: list[float] = []
     total = 0.0
     while len(runs) < cfg.max_repeats:
         if len(runs) >= cfg.min_repeats and total >= cfg.min_time_s:
@@ -234,15 +242,20 @@ def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig) -> Run
         if cfg.flush_l2:
             call(driver.cuMemsetD8Async(dev.flush, runs.__len__() & 0xFF, dev.flush_bytes, 0),
                   "flushing the L2")
-        call(driver.cuEventRecord(dev.start, 0), "cuEventRecord")
-        launch()
-        call(driver.cuEventRecord(dev.end, 0), "cuEventRecord")
-        call(driver.cuEventSynchronize(dev.end), "a timed launch")
-        ms = check(driver.cuEventElapsedTime(dev.start, dev.end), "cuEventElapsedTime")
-        runs.append(float(ms) / 1e3)
+        runs.append(_timed_launch(driver, dev, launch))
         total += runs[-1]
     return RunResult(True, statistics.median(runs), min(runs), tuple(runs), err,
                      kernel_s=total)
+
+
+def _timed_launch(driver, dev: _Device, launch) -> float:
+    """Seconds of one launch, by CUDA events around it."""
+    call(driver.cuEventRecord(dev.start, 0), "cuEventRecord")
+    launch()
+    call(driver.cuEventRecord(dev.end, 0), "cuEventRecord")
+    call(driver.cuEventSynchronize(dev.end), "a timed launch")
+    ms = check(driver.cuEventElapsedTime(dev.start, dev.end), "cuEventElapsedTime")
+    return float(ms) / 1e3
 
 
 def _function(kernel: GpuKernel):
