@@ -252,10 +252,16 @@ def test_ptxas_accepts_20_sampled_schedules_of_the_cuda_matmul_space_at_1024():
     mod = ps.load(EXAMPLE)
     wl, space = mod.workload(), mod.space()
     seen = set()
+    too_many_registers = 0
     for seed in range(20):
         sch = ps.Schedule(wl, seed=seed, target="cuda")
         space.apply(sch)
-        kernel = build_cuda(sch.program, SM90)
+        try:
+            kernel = build_cuda(sch.program, SM90)
+        except CodegenError as exc:  # the one refusal after ptxas ran: it could not launch
+            assert "registers per thread" in str(exc), (seed, str(exc))
+            too_many_registers += 1
+            continue
         report = kernel.ptxas
         assert kernel.cubin and report is not None, f"seed {seed}"
         assert 0 < report.registers <= 255 and report.stack_bytes == 0, (seed, report)
@@ -266,7 +272,7 @@ def test_ptxas_accepts_20_sampled_schedules_of_the_cuda_matmul_space_at_1024():
         assert rows % by == 0 and 1024 % (gx * bx) == 0
         assert report.static_shared_bytes > 0 and kernel.dynamic_shared_bytes == 0
         seen.add((kernel.grid, kernel.block))
-    assert len(seen) > 10  # the space has real variety
+    assert len(seen) > 10 and too_many_registers <= 4  # the space has real variety
 
 
 def test_check_runs_a_cuda_space_for_the_cuda_target():

@@ -173,3 +173,35 @@ def test_gpu_queries_read_the_cuda_target():
     sch = ps.Schedule(mod.workload(), target="cuda")
     mod.space().apply(sch)
     assert "for i in threadIdx.x(4):" in str(sch.program)
+
+
+def test_storage_align_pads_a_shared_tile_and_the_kernel_stays_correct():
+    from probsched.codegen.gpu_emulate import emulate
+    from probsched.codegen.nvptx import lower_cuda
+    from probsched.ir.reference import check_outputs, random_inputs, reference
+    from probsched.target import cuda_target
+
+    sm90 = cuda_target("sm_90")
+    sch = gpu_matmul(n=32, m=32, k=16, ty=4, ri=2, tx=8, rj=2, kt=8)
+    plain = lower_cuda(sch.program, sm90)[1].shared_bytes
+    for name in ("A_shared", "B_shared"):
+        sch.storage_align(sch.get_block(name), -2, 32, 4)
+    assert "shared A_shared: float32[1, 32, 16] align(axis=1, factor=32, offset=4)" in str(
+        sch.program)
+    _, plan, _ = lower_cuda(sch.program, sm90)
+    assert plan.plans["A_shared"].strides[-2] % 32 == 4 and plan.shared_bytes > plain
+    x = random_inputs(sch.workload)
+    ok, _, msg = check_outputs(emulate(sch.program, x), reference(sch.workload, *x))
+    assert ok, msg
+    assert str(sch.trace.replay(sch.workload, target="cuda").program) == str(sch.program)
+
+
+@pytest.mark.parametrize(("block", "args", "match"), [
+    ("A_shared", (-1, 32, 4), "has no stride to pad"),
+    ("A_shared", (0, 32, 40), "0 <= offset < factor"),
+    ("C", (0, 32, 4), "storage_align pads a shared buffer"),
+])
+def test_storage_align_refuses(block, args, match):
+    sch = gpu_matmul(n=32, m=32, k=16, ty=4, ri=2, tx=8, rj=2, kt=8)
+    with pytest.raises(ps.ScheduleError, match=match):
+        sch.storage_align(sch.get_block(block), *args)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..ir import analysis, storage
 from ..ir import expr as E
-from ..ir.program import LoopKind, Program, Scope, row_major_strides
+from ..ir.program import LoopKind, Program, Scope, aligned_strides, allocated_elements
 from ..ir.storage import common_prefix
 
 
@@ -24,14 +24,16 @@ class BufferPlan:
     shape: tuple[int, ...]  # allocated (compacted) shape
     starts: tuple[E.Expr, ...] | None  # per dimension, in loop variables; None: not compacted
     parallel_loop: str | None  # the outermost parallel loop it is private to, if any
+    align: tuple[tuple[int, int, int], ...] = ()  # the buffer's storage_align, if any
 
     @property
     def size(self) -> int:
-        return math.prod(self.shape)
+        """Elements allocated (the padding of an aligned buffer included)."""
+        return allocated_elements(self.shape, self.align)
 
     @property
     def strides(self) -> tuple[int, ...]:
-        return row_major_strides(self.shape)
+        return aligned_strides(self.shape, self.align)
 
 
 def offset_var(buffer: str, dim: int) -> str:

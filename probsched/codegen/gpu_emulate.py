@@ -70,6 +70,7 @@ class _Memory:
         plan = self.plan.plans.get(name)
         buf = self.program.buffer(name)
         shape = buf.shape if plan is None else plan.shape
+        strides = buf.strides if plan is None else plan.strides
         starts = self.starts.get(name)
         off = 0
         for d, (i, n) in enumerate(zip(idx, shape, strict=True)):
@@ -78,7 +79,7 @@ class _Memory:
                 raise CodegenError(f"block {self.block_name} accesses {name}"
                                    f"[{', '.join(map(str, idx))}], outside the {shape} region "
                                    f"of it that exists here (dimension {d})")
-            off = off * n + j
+            off += j * strides[d]
         return off
 
     def load(self, name: str, idx: tuple[int, ...]) -> float:

@@ -298,9 +298,10 @@ def _buffers(program: Program, target: CudaTarget, scratch: int = 0
             raise CodegenError(f"shared buffer {buf.name} is not placed under the blockIdx "
                                "loops (compute_at its copy under them)")
         if place.region is not None:
-            plans[buf.name] = BufferPlan(place.region.extents, place.region.starts, None)
+            plans[buf.name] = BufferPlan(place.region.extents, place.region.starts, None,
+                                         buf.align)
         else:
-            plans[buf.name] = BufferPlan(buf.shape, None, None)
+            plans[buf.name] = BufferPlan(buf.shape, None, None, buf.align)
         nbytes = storage.placed_bytes(program, buf.name, place)
         if buf.scope == Scope.SHARED:
             offset = -(-offset // 16) * 16

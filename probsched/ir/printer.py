@@ -121,7 +121,9 @@ def format_program(program: Program) -> str:
     lines = [f"program {program.name}({params}) -> {outs}"]
     for b in program.buffers:
         if b.scope in (Scope.GLOBAL, Scope.LOCAL, Scope.SHARED):
-            lines.append(f"  {b.scope.value} {b.name}: {_shape(b.dtype, b.shape)}")
+            aligned = "".join(f" align(axis={a}, factor={f}, offset={o})"
+                              for a, f, o in b.align)
+            lines.append(f"  {b.scope.value} {b.name}: {_shape(b.dtype, b.shape)}{aligned}")
     kinds = {
         LoopKind.SERIAL: "range",
         LoopKind.PARALLEL: "parallel",

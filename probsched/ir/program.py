@@ -79,6 +79,8 @@ class Buffer:
     shape: tuple[int, ...]
     dtype: str
     scope: Scope
+    # (axis, factor, offset): that axis's stride padded to offset mod factor (storage_align)
+    align: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def size(self) -> int:
@@ -86,7 +88,35 @@ class Buffer:
 
     @property
     def strides(self) -> tuple[int, ...]:
-        return row_major_strides(self.shape)
+        return aligned_strides(self.shape, self.align)
+
+
+def aligned_strides(shape: tuple[int, ...], align: tuple[tuple[int, int, int], ...] = ()
+                    ) -> tuple[int, ...]:
+    """Row-major element strides, each axis named in ``align`` (axis, factor, offset) padded
+    up to the next stride that is ``offset`` mod ``factor`` (a shared tile's rows then start
+    in different memory banks).
+
+    >>> aligned_strides((4, 8, 32), ((1, 32, 4),))
+    (288, 36, 1)
+    """
+    want = {axis: (factor, offset) for axis, factor, offset in align}
+    out, acc = [], 1
+    for d in reversed(range(len(shape))):
+        if d in want:
+            factor, offset = want[d]
+            acc += (offset - acc) % factor
+        out.append(acc)
+        acc *= shape[d]
+    return tuple(reversed(out))
+
+
+def allocated_elements(shape: tuple[int, ...], align: tuple[tuple[int, int, int], ...] = ()
+                       ) -> int:
+    """Elements an array of ``shape`` laid out with ``align`` occupies, padding included."""
+    if not shape:
+        return 1
+    return shape[0] * aligned_strides(shape, align)[0]
 
 
 def row_major_strides(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import analysis
 from . import expr as E
-from .program import Block, Loop, LoopKind, Node, Program, Scope
+from .program import Block, Loop, LoopKind, Node, Program, Scope, allocated_elements
 
 ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
 
@@ -80,8 +80,8 @@ def placement(program: Program, name: str,
 
 def placed_bytes(program: Program, name: str, place: Placement) -> int:
     buf = program.buffer(name)
-    n = buf.size if place.region is None else math.prod(place.region.extents)
-    return n * ITEMSIZE[buf.dtype]
+    shape = buf.shape if place.region is None else place.region.extents
+    return allocated_elements(shape, buf.align) * ITEMSIZE[buf.dtype]
 
 
 def shared_bytes(program: Program) -> dict[str, int]:

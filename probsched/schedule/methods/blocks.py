@@ -103,6 +103,30 @@ class BlockMethods(ScheduleState):
         self._check_shared("set_scope", args, self.program)
         self._record("set_scope", args, ())
 
+    @instruction("block int int int")
+    def storage_align(self, block: RV, axis: int, factor: int, offset: int) -> None:
+        """Pad the stride of ``axis`` of the shared buffer ``block`` writes up to ``offset``
+        mod ``factor`` elements (negative axes count from the end), so that the rows of a
+        shared tile fall in different memory banks; the last axis has no stride to pad.
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=64, m=64, k=64), target="cuda")
+        >>> a = sch.cache_read(sch.get_block("C"), "A", "shared")
+        >>> sch.storage_align(a, -2, 32, 4)
+        >>> sch.program.buffer("A_shared").strides
+        (4352, 68, 1)
+        """
+        args = (block, axis, factor, offset)
+        name = self._block(block, "storage_align", args, 1)
+        ints = [self._int(v, "storage_align", args, f"argument {k + 2}, {what!r}")
+                for k, (v, what) in enumerate(((axis, "axis"), (factor, "factor"),
+                                               (offset, "offset")))]
+        if None in ints:
+            raise self._fail("storage_align", args, "axis, factor and offset are integers")
+        self.program = self._apply("storage_align", args, caching.storage_align, name, *ints)
+        self._check_shared("storage_align", args, self.program)
+        self._record("storage_align", args, ())
+
     @instruction("block loop")
     def compute_at(self, block: RV, loop: RV) -> None:
         """Move producer ``block`` (alone in its loop nest) to the start of ``loop``'s body,

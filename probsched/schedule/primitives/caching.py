@@ -160,3 +160,27 @@ def set_scope(program: Program, name: str, scope: str) -> Program:
     buffers = tuple(replace(b, scope=kind) if b.name == buffer else b
                     for b in program.buffers)
     return replace(program, buffers=buffers)
+
+
+def storage_align(program: Program, name: str, axis: int, factor: int, offset: int
+                  ) -> Program:
+    """Pad the stride of ``axis`` of the shared buffer block ``name`` writes up to
+    ``offset`` mod ``factor`` elements (a negative axis counts from the end), so that the
+    rows of a shared tile start in different memory banks."""
+    _, block = _block(program, name)
+    buf = program.buffer(block.body.buffer)
+    if buf.scope != Scope.SHARED:
+        raise ValueError(f"block {name} writes {buf.scope.value} {buf.name}; storage_align "
+                         "pads a shared buffer (cache_read or cache_write it to shared first)")
+    ndim = len(buf.shape)
+    k = axis + ndim if axis < 0 else axis
+    if not 0 <= k < ndim - 1:
+        raise ValueError(f"axis {axis} of {buf.name} (rank {ndim}) has no stride to pad: an "
+                         f"axis from {-ndim} to {ndim - 2} other than the last")
+    if factor < 1 or not 0 <= offset < factor:
+        raise ValueError(f"factor {factor} and offset {offset}: need factor >= 1 and "
+                         "0 <= offset < factor")
+    align = tuple(a for a in buf.align if a[0] != k) + ((k, factor, offset),)
+    buffers = tuple(replace(b, align=align) if b.name == buf.name else b
+                    for b in program.buffers)
+    return replace(program, buffers=buffers)
