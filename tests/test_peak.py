@@ -26,5 +26,7 @@ def test_the_microkernel_is_fma_on_the_targets_vectors(name):
 
 def test_peak_figures_are_sane():
     p = fma_peak(seconds=0.05)
-    assert 0 < p.one_core_gflops <= p.all_cores_gflops * 1.2
+    # Positive and finite only: on a shared machine all cores may time below one (a timing
+    # comparison would be a timed test; the bench reports the figures).
+    assert 0 < p.one_core_gflops < math.inf and 0 < p.all_cores_gflops < math.inf
     assert p.cores == host().cores and p.share(p.all_cores_gflops) == pytest.approx(1.0)
