@@ -1,6 +1,7 @@
 """The FMA peak microkernel: really FMA on the target's widest vectors, timed on one and on
 every core (a figure, not asserted beyond sanity)."""
 
+import math
 import re
 
 import pytest
