@@ -8,6 +8,7 @@ from .search.tuner import tune
 # Importing a subpackage binds its name on this package: the measure package is loaded
 # above, so that ``measure`` below stays the function (``ps.measure(sch)``), not the package.
 from .driver.api import compile, measure, reference
+from .driver.export import export, load_kernel
 from .errors import (
     CodegenError,
     DatabaseError,
@@ -22,7 +23,7 @@ from .lang import Space, load, parse, space
 from .schedule import Schedule, Trace
 
 __all__ = [
-    "compile", "measure", "reference",
+    "compile", "measure", "reference", "export", "load_kernel",
     "CodegenError", "DatabaseError", "MeasureError", "ProbschedError", "Program",
     "SchedSyntaxError", "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError",
     "lower", "workloads",

@@ -211,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--asm", action="store_true", help="the assembly")
     _target_option(show)
     show.set_defaults(run=_show)
+
+    from .export import add_command as add_export
+
+    add_export(sub)
     return parser
 
 
