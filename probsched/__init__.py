@@ -1,5 +1,7 @@
 """probsched: schedules as probabilistic programs, compiled to LLVM and tuned by search."""
 
+import logging as _logging
+
 from . import measure as _measure_package  # noqa: F401
 from . import workloads
 from .search.tuner import tune
@@ -21,6 +23,9 @@ from .errors import (
 from .ir import Program, Workload, lower
 from .lang import Space, load, parse, space
 from .schedule import Schedule, Trace
+
+# What the tuner does is logged under "probsched"; the application decides where it goes.
+_logging.getLogger("probsched").addHandler(_logging.NullHandler())
 
 __all__ = [
     "compile", "measure", "reference", "export", "load_kernel",
