@@ -115,13 +115,17 @@ def test_export_writes_a_library_its_header_and_object(exported):
     assert " T gmm" in syms and "probsched_kernel_info" in syms
 
 
-def test_a_c_program_built_against_the_header_computes_the_reference(exported, tmp_path):
+@pytest.mark.parametrize("linked", ["shared", "object"])
+def test_a_c_program_built_against_the_header_computes_the_reference(exported, tmp_path,
+                                                                     linked):
+    """Against the shared library, or with the object file linked in (and -lgomp)."""
     (tmp_path / "main.c").write_text(MAIN_C)
     exe = tmp_path / "main"
-    built = subprocess.run(
-        ["cc", "-std=c99", "-Wall", "-Werror", "-o", str(exe), str(tmp_path / "main.c"),
-         f"-I{exported}", f"-L{exported}", "-lgmm", f"-Wl,-rpath,{exported}"],
-        capture_output=True, text=True)
+    lib = ([f"-L{exported}", "-lgmm", f"-Wl,-rpath,{exported}"] if linked == "shared"
+           else [str(exported / "gmm.o"), "-lgomp"])
+    built = subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-o", str(exe),
+                            str(tmp_path / "main.c"), f"-I{exported}", *lib],
+                           capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     wl = matmul()
     rng = np.random.default_rng(7)
@@ -135,7 +139,7 @@ def test_a_c_program_built_against_the_header_computes_the_reference(exported, t
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.split() == ["32", "24"]  # GMM_C_SHAPE
     c = np.fromfile(tmp_path / "c.bin", dtype=np.float32).reshape(32, 24)
-    ok, err, why = reference_check(wl, (a, b), (c,))
+    ok, _, why = reference_check(wl, (a, b), (c,))
     assert ok, why
 
 

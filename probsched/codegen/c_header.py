@@ -94,9 +94,9 @@ def header_text(sig: KernelSignature, target: CpuTarget, *, openmp: bool,
     ]
     if openmp:
         lines += [
-            " * Parallel loops run on libgomp (GCC's OpenMP runtime, linked into the library):",
-            " * OMP_NUM_THREADS threads (default: one per CPU); the kernel was tuned on "
-            f"{target.cores}.",
+            " * Parallel loops run on libgomp (GCC's OpenMP runtime, linked into the library;",
+            " * to link the object file into a program instead, add -lgomp): OMP_NUM_THREADS",
+            f" * threads (default: one per CPU); the kernel was tuned on {target.cores}.",
         ]
     else:
         lines.append(" * It runs on the calling thread (no parallel loop).")

@@ -275,7 +275,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
                 len(rounds) + 1, getattr(strategy, "proposing", type(strategy).__name__),
                 len(batch), len(sink.records), sum(k is not None for k in kinds),
                 failure_kinds(kinds), len(sink.retimings) - retimed,
-                _best_so_far(timings, best), workload.flops, *clock.lap()))
+                _best_so_far(timings, best, sink.records), workload.flops, *clock.lap()))
             notify(sinks, "round_finished", rounds[-1])
         if bar is not None and len(sink.records) < trials:
             bar.complete()  # the space is exhausted: the bar ends full
@@ -348,10 +348,14 @@ def _retime(retimer: AnyRunner, workload: Workload, batch: Sequence[Candidate], 
                 timings.setdefault(batch[k].key, []).append(res.latency_s)
 
 
-def _best_so_far(timings: dict[str, list[float]], best: float) -> float:
-    """The best confirmed median, or the best single timing while none is confirmed."""
-    confirmed = _confirmed(timings)
-    return confirmed if math.isfinite(confirmed) else best
+def _best_so_far(timings: dict[str, list[float]], best: float,
+                 records: Sequence[Record]) -> float:
+    """The best confirmed median, else the best clean timing, else the best timing taken
+    under load (what the run would report now)."""
+    for figure in (_confirmed(timings), best):
+        if math.isfinite(figure):
+            return figure
+    return min((r.latency_s for r in records if r.ok), default=math.inf)
 
 
 def _confirmed(timings: dict[str, list[float]]) -> float:
