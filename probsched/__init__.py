@@ -1,5 +1,7 @@
 """probsched: schedules as probabilistic programs, compiled to LLVM and tuned by search."""
 
+import logging as _logging
+
 from . import measure as _measure_package  # noqa: F401
 from . import workloads
 from .search.tuner import tune
@@ -8,6 +10,7 @@ from .search.tuner import tune
 # Importing a subpackage binds its name on this package: the measure package is loaded
 # above, so that ``measure`` below stays the function (``ps.measure(sch)``), not the package.
 from .driver.api import compile, measure, reference
+from .driver.export import export, load_kernel
 from .errors import (
     CodegenError,
     DatabaseError,
@@ -23,8 +26,11 @@ from .lang import Space, load, parse, space
 from .network import load_onnx
 from .schedule import Schedule, Trace
 
+# What the tuner does is logged under "probsched"; the application decides where it goes.
+_logging.getLogger("probsched").addHandler(_logging.NullHandler())
+
 __all__ = [
-    "compile", "measure", "reference",
+    "compile", "measure", "reference", "export", "load_kernel",
     "CodegenError", "DatabaseError", "MeasureError", "ModelError", "ProbschedError", "Program",
     "SchedSyntaxError", "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError",
     "lower", "workloads",

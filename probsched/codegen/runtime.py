@@ -72,25 +72,25 @@ def _openmp_candidates():
 
 class Kernel:
     """A callable compiled kernel. ``kernel(*inputs)`` returns a tuple of new output arrays;
-    ``kernel.run(*arrays)`` calls on all buffers (inputs then outputs) without checks."""
+    ``kernel.run(*arrays)`` calls on all buffers (inputs then outputs) without checks.
+    ``code`` is what keeps the machine code at ``address`` alive (a JIT engine, a loaded
+    shared library)."""
 
     def __init__(
         self,
-        engine: llvm.ExecutionEngine,
+        code: object,
+        address: int,
         signature: KernelSignature,
         *,
         ir: str | None = None,
         asm: str | None = None,
     ):
-        self._engine = engine  # keeps the code alive
+        self._code = code
         self.signature = signature
         self.ir = ir
         self.asm = asm
-        addr = engine.get_function_address(signature.entry)
-        if not addr:
-            raise CodegenError(f"kernel entry {signature.entry!r} not found in compiled code")
         proto = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(signature.args)))
-        self._fn = proto(addr)
+        self._fn = proto(address)
 
     def __call__(self, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         specs = self.signature.inputs
@@ -117,7 +117,15 @@ class Kernel:
 
 
 def coerce(x, spec: ArgSpec) -> np.ndarray:
-    a = np.ascontiguousarray(x, dtype=NP_DTYPES[spec.dtype])
+    """``x`` as a C-contiguous array of ``spec``'s dtype; refused (a ``ProbschedError``
+    naming the input) when its shape differs or its values would change kind (floats into
+    an integer input, complex into a float one, text)."""
+    want = np.dtype(NP_DTYPES[spec.dtype])
+    have = np.asarray(x)
+    if not np.can_cast(have.dtype, want, casting="same_kind"):
+        raise ProbschedError(f"input {spec.name}: expected {spec.dtype} values, got an array "
+                             f"of {have.dtype}")
+    a = np.ascontiguousarray(have, dtype=want)
     if a.shape != spec.shape:
         raise ProbschedError(f"input {spec.name}: expected shape {spec.shape}, got {a.shape}")
     return a
@@ -136,7 +144,10 @@ def load_object(obj: bytes, signature: KernelSignature, *, target: CpuTarget | N
     engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), M.new_jit_target_machine())
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
-    return Kernel(engine, signature, **info)
+    address = engine.get_function_address(signature.entry)
+    if not address:
+        raise CodegenError(f"kernel entry {signature.entry!r} not found in compiled code")
+    return Kernel(engine, address, signature, **info)
 
 
 def all_arrays(kernel: Kernel, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

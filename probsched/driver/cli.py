@@ -6,7 +6,9 @@ Exit codes: 0 ok, 1 user error (a message, no traceback), 2 internal error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -68,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
+    from ..search.events import JsonLines
     from ..search.tuner import tune
     from .run import parse_params
 
@@ -79,8 +82,10 @@ def _tune(args: argparse.Namespace) -> int:
         return _lang_error(args.file, exc)
     if args.trials < 1:
         raise ProbschedError(f"--trials must be >= 1, got {args.trials}")
-    result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
-                  progress=not args.quiet, target=args.target)
+    events = [JsonLines(sys.stdout)] if args.json_lines else []
+    with _log_to_stderr(args.verbose, bar=not args.quiet):
+        result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
+                      progress=not args.quiet, target=args.target, callbacks=events)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -95,7 +100,7 @@ def _tune(args: argparse.Namespace) -> int:
             "best_trace": None if result.best_trace is None
             else json.loads(result.best_trace.to_json()),
         }))
-    elif args.quiet:
+    elif args.quiet and not args.json_lines:
         print(result.summary())
     return 0
 
@@ -135,6 +140,31 @@ def _show(args: argparse.Namespace) -> int:
               f"{rec.target})")
         print(format_trace_space(rec.trace, wl.name, "best"), end="")
     return 0
+
+
+@contextlib.contextmanager
+def _log_to_stderr(verbose: int, *, bar: bool):
+    """The tuner's log on stderr while tuning: warnings, the round table and the run's
+    start and end with ``verbose`` (INFO), each failure and re-timing too with ``-vv``
+    (DEBUG); printed above the progress bar (``bar``) rather than through it."""
+    logger = logging.getLogger("probsched")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+    old_level = logger.level
+    logger.setLevel(level)
+    logger.addHandler(handler)
+    try:
+        if bar:
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            with logging_redirect_tqdm(loggers=[logger]):
+                yield
+        else:
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 def load_module(path: str):
@@ -193,8 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tune.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                       help="override a workload parameter (repeatable), e.g. --param n=64")
-    tune.add_argument("--json", action="store_true", help="print one JSON object")
+    out = tune.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--json-lines", action="store_true", help="stream events as JSON lines "
+                     "on stdout: start, each measurement, each round, done")
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
+    tune.add_argument("-v", "--verbose", action="count", default=0, help="log each round "
+                      "as a row of a table on stderr (round, strategy, trials, best GFLOP/s, "
+                      "failures, seconds of search, build, run, model fit, other); -vv also "
+                      "each failure and re-timing")
     _target_option(tune)
     tune.set_defaults(run=_tune)
 
@@ -211,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--asm", action="store_true", help="the assembly")
     _target_option(show)
     show.set_defaults(run=_show)
+
+    from .export import add_command as add_export
+
+    add_export(sub)
     return parser
 
 

@@ -4,9 +4,11 @@ measurement, and the tuner that composes them."""
 
 from .callbacks import DatabaseSink, MeasureCallback, ProgressBar, StrategyFeedback, UpdateCostModel
 from .cost_model import CostModel, GBDTModel, RandomModel, pairwise_accuracy, top_k_score
+from .events import JsonLines, TuneLog
 from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import FEATURE_NAMES, N_FEATURES, FeatureCache, extract
 from .mutators import MUTATORS, Choice, choices_of, mutate, mutator
+from .rounds import RoundSummary, TuneStart
 from .strategy import Candidate, SearchStrategy
 from .trace_features import extract_trace
 from .tuner import TuneResult, tune
@@ -17,4 +19,5 @@ __all__ = [
     "MUTATORS", "Candidate", "Choice", "EvolutionarySearch", "SearchConfig", "SearchStrategy",
     "DatabaseSink", "MeasureCallback", "ProgressBar", "StrategyFeedback", "UpdateCostModel",
     "TuneResult", "choices_of", "mutate", "mutator", "tune",
+    "JsonLines", "RoundSummary", "TuneLog", "TuneStart",
 ]

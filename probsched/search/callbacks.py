@@ -1,11 +1,16 @@
 """What happens to each measurement: callbacks of the tuning loop.
 
 The loop (:mod:`.tuner`) measures candidates and hands every result to its callbacks, as it
-comes (:meth:`MeasureCallback.measured`) and per round (:meth:`MeasureCallback.round_done`).
-The ones here: :class:`DatabaseSink` (every record committed at once, so a ``kill -9`` loses
-nothing measured), :class:`UpdateCostModel` (the model learns from each round),
+comes (:meth:`MeasureCallback.measured`, :meth:`~MeasureCallback.retimed`) and per round
+(:meth:`~MeasureCallback.round_done`, then :meth:`~MeasureCallback.round_finished` with the
+round's summary and timings); they also hear the start and the end of the run
+(:meth:`~MeasureCallback.started`, :meth:`~MeasureCallback.finished`). The ones here:
+:class:`DatabaseSink` (every record committed at once, so a ``kill -9`` loses nothing
+measured), :class:`UpdateCostModel` (the model learns from each round),
 :class:`StrategyFeedback` (the strategy never proposes a measured candidate again) and
-:class:`ProgressBar`. A user adds any object with these two methods, e.g. to log or plot.
+:class:`ProgressBar`; :mod:`.events` has the log and a JSON-lines stream. A user subclasses
+:class:`MeasureCallback` (an object with ``measured``, ``round_done`` and ``retimed`` does
+too; the other hooks are optional), e.g. to log or plot.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..ir.compute import Workload
 from ..measure import RunResult
@@ -22,6 +28,10 @@ from .database import TuningDatabase
 from .features import FeatureCache, program_features
 from .records import Record, succeeded
 from .strategy import Candidate, SearchStrategy
+
+if TYPE_CHECKING:
+    from .rounds import RoundSummary, TuneStart
+    from .tuner import TuneResult
 
 
 class MeasureCallback:
@@ -36,6 +46,25 @@ class MeasureCallback:
 
     def retimed(self, candidate: Candidate, result: RunResult) -> None:
         """A candidate measured before was timed again (not a new trial)."""
+
+    def started(self, start: TuneStart) -> None:
+        """The run begins (what it will tune, for how many trials)."""
+
+    def round_finished(self, summary: RoundSummary) -> None:
+        """A round is over, its re-timings too: its summary (best so far, failures, the
+        seconds of each phase)."""
+
+    def finished(self, result: TuneResult) -> None:
+        """The run is over: what it found."""
+
+
+def notify(callbacks: Sequence[MeasureCallback], hook: str, what: object) -> None:
+    """Call ``hook`` (``started``, ``round_finished``, ``finished``) on each callback that
+    has it (a plain object may have only ``measured``, ``round_done`` and ``retimed``)."""
+    for c in callbacks:
+        method = getattr(c, hook, None)
+        if method is not None:
+            method(what)
 
 
 class DatabaseSink(MeasureCallback):
@@ -96,7 +125,8 @@ class StrategyFeedback(MeasureCallback):
 
 
 class ProgressBar(MeasureCallback):
-    """A tqdm bar on stderr (notebooks too): trials done, best GFLOP/s so far, failures."""
+    """A tqdm bar (``tqdm.auto``: a widget in a Jupyter notebook, text on stderr elsewhere):
+    trials done, best GFLOP/s so far, failures."""
 
     def __init__(self, total: int, workload: Workload):
         from tqdm.auto import tqdm
@@ -116,6 +146,17 @@ class ProgressBar(MeasureCallback):
         self.bar.set_postfix_str(f"best {gflops:.2f} GFLOP/s, {self.failures} failed",
                                  refresh=False)
         self.bar.update(1)
+
+    def complete(self) -> None:
+        """The run ended before its budget (its space seen whole): the bar ends full, not
+        as an interrupted one (a notebook's bar turns red at close when short of its
+        total)."""
+        if self.bar.total and self.bar.n < self.bar.total:
+            self.bar.total = self.bar.n
+            widget = getattr(self.bar, "container", None)  # tqdm.notebook's progress widget
+            if widget is not None:
+                widget.children[1].max = max(1, self.bar.n)
+            self.bar.refresh()
 
     def close(self) -> None:
         self.bar.close()

@@ -26,6 +26,7 @@ propose fewer candidates than asked, none when the space is exhausted.
 from __future__ import annotations
 
 import heapq
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ from .database import TuningDatabase
 from .features import FeatureCache
 from .mutators import default_probs, propose
 from .strategy import Candidate
+
+log = logging.getLogger("probsched.tune")
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,9 @@ class EvolutionarySearch:
         self._own["rounds"] += 1
         self._own["search_s"] += seconds
         self._own["population"] = self.population
+        log.debug("evolution: population %d (%d stored bests, %d fresh), %d candidates "
+                  "proposed in %.2f s", self.population, len(best), len(fresh), len(picked),
+                  seconds)
         return list(picked.values())
 
     @property

@@ -19,6 +19,7 @@ proposes nothing more.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -29,6 +30,8 @@ from .candidates import CandidateMaker
 from .mutators import Choice
 from .records import succeeded
 from .strategy import Candidate
+
+log = logging.getLogger("probsched.tune")
 
 
 def neighbour_values(choice: Choice) -> Iterator[Any]:
@@ -90,7 +93,7 @@ class CoordinateDescent:
             self._pending = self._neighbours()
         batch, self._pending = self._pending[:n], self._pending[n:]
         if not batch:
-            self.converged = True
+            self._converge()
         return batch
 
     def measured(self, candidates: Sequence[Candidate],
@@ -103,11 +106,19 @@ class CoordinateDescent:
             if succeeded(res) and not res.loaded and res.latency_s < best_s:
                 best, best_s = cand, res.latency_s
         if best is not None:
+            log.info("post-optimization: a neighbour is faster, %.4g ms (step %d)",
+                     best_s * 1e3, self.steps + 1)
             self.current, self.current_s = best, best_s
             self.steps += 1
             self._pending = None  # the new best's neighbours next
         elif self._pending == []:
-            self.converged = True
+            self._converge()
+
+    def _converge(self) -> None:
+        if not self.converged:
+            log.info("post-optimization converged after %d steps: no neighbour of the best "
+                     "(%.4g ms) is faster", self.steps, self.current_s * 1e3)
+        self.converged = True
 
 
 class WithPostOptimization:
@@ -124,9 +135,12 @@ class WithPostOptimization:
         self.done = 0
         self.best = start
         self.descent: CoordinateDescent | None = None
+        self.proposing = "evolution"  # which of the two made the last batch
 
     def _active(self) -> Any:
         if self.descent is None and self.done >= self.main_trials and self.best is not None:
+            log.info("post-optimization: coordinate descent from the best so far (%.4g ms) "
+                     "after %d trials", self.best[1] * 1e3, self.done)
             self.descent = CoordinateDescent(self.maker, *self.best, self.measured_keys)
         if self.descent is not None and not self.descent.converged:
             return self.descent
@@ -137,8 +151,10 @@ class WithPostOptimization:
         if active is self.main and self.descent is None and self.done < self.main_trials:
             n = min(n, self.main_trials - self.done)  # the descent starts on time
         batch = active.propose(n)
+        self.proposing = "evolution" if active is self.main else "post-opt"
         if not batch and active is not self.main:
             batch = self.main.propose(n)
+            self.proposing = "evolution"
         return batch
 
     def measured(self, candidates: Sequence[Candidate],

@@ -30,6 +30,11 @@ Small budgets. A round measures ``batch`` candidates (64), but at most a quarter
 budget (at least 32), and the GBDT predicts (instead of random scores) from one round's worth
 of records on (at most 64): so that a budget of 64 trials still has a round that learns.
 
+Accounting. Each round's seconds are split into search, build, run, model fit and the rest
+(:mod:`.rounds`); its summary goes to the callbacks' ``round_finished`` and to the log
+(``logging.getLogger("probsched")``'s ``probsched.tune``: a row of the round table at INFO,
+failures and re-timings at DEBUG; :mod:`.events`), and ``TuneResult.rounds`` keeps them.
+
 No space (``space=None``): the generated space (MetaSchedule's CPU rules, written in
 ``probsched/rules/cpu.sched``). Tuning also ends early when the strategy has no unmeasured
 candidate left (small spaces are exhausted quickly).
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import math
 import os
 import statistics
@@ -67,13 +73,16 @@ from .callbacks import (
     ProgressBar,
     StrategyFeedback,
     UpdateCostModel,
+    notify,
 )
 from .cost_model import CostModel, GBDTConfig, GBDTModel, RandomModel
 from .database import Database, TuningDatabase
+from .events import TuneLog, log
 from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import FeatureCache
 from .post_opt import WithPostOptimization
 from .records import Record, succeeded
+from .rounds import PhaseClock, RoundSummary, TuneStart, failure_kinds
 from .strategy import Candidate, SearchStrategy
 
 POST_OPTIMIZATION = 0.15
@@ -91,7 +100,8 @@ one run: precision is wasted on a loser (measure/runner.py)."""
 class TuneResult:
     """What a tuning run found. ``records``: this run's new records, in measurement order;
     ``search_s``: the search's own time (sampling, mutation, replay, features, prediction,
-    model fitting, database writes), compile and run excluded."""
+    model fitting, database writes), compile and run excluded; ``rounds``: each round's
+    summary; ``phases``: seconds per phase of the whole run (:mod:`.rounds`)."""
 
     workload: str
     flops: int
@@ -106,6 +116,8 @@ class TuneResult:
     reference: NumpyBaseline | None
     stats: dict
     peak: FmaPeak | None = None
+    rounds: tuple[RoundSummary, ...] = ()
+    phases: tuple[tuple[str, float], ...] = ()
 
     @property
     def reference_latency_s(self) -> float | None:
@@ -171,6 +183,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     ``retimes``: how many of each round's fastest are timed again, how many times.
     """
     t_start = time.perf_counter()
+    clock = PhaseClock()
     known = {f.name for f in fields(SearchConfig)}
     if set(config) - known:
         raise TypeError(f"tune: unknown options {sorted(set(config) - known)}; search "
@@ -185,19 +198,23 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     model = make_cost_model(cost_model, seed, batch_size)
     features = FeatureCache()
     learn = UpdateCostModel(model, features, workload.structural_hash)
-    t = time.perf_counter()
     old = database.records(workload, target=tgt.key)
     if old:  # resume: the model learns from the stored records first
-        learn.learn_from(workload, old, tgt)
+        with clock("fit"):
+            learn.learn_from(workload, old, tgt)
     if strategy is None:
-        search = EvolutionarySearch(workload, space, model, seed=seed, config=cfg,
-                                    db=database, target=tgt, features=features)
-        start = _stored_best(search, old)
-        strategy = WithPostOptimization(search, search.maker, trials, post_optimization,
-                                        search.measured_keys, start)
-    overhead = time.perf_counter() - t
+        with clock("search"):
+            search = EvolutionarySearch(workload, space, model, seed=seed, config=cfg,
+                                        db=database, target=tgt, features=features)
+            start = _stored_best(search, old)
+            strategy = WithPostOptimization(search, search.maker, trials, post_optimization,
+                                            search.measured_keys, start)
     sink = DatabaseSink(database, workload, target=tgt.key, space=space.name, seed=seed)
-    sinks: list[MeasureCallback] = [sink, learn, StrategyFeedback(strategy), *callbacks]
+    sinks: list[MeasureCallback] = [sink, learn, StrategyFeedback(strategy), TuneLog(),
+                                    *callbacks]
+    notify(sinks, "started", TuneStart(
+        workload.name, workload.flops, trials, tgt.key, space.name, seed,
+        getattr(database, "path", type(database).__name__), len(old), batch_size))
     bar = ProgressBar(trials, workload) if progress else None
     best = min((r.latency_s for r in old if r.ok), default=math.inf)
     timings: dict[str, list[float]] = {}  # clean timings per candidate, stored ones too
@@ -218,36 +235,51 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         elif retime_top and retimes:
             retimer = _runner(tgt, runner_timeout_s)  # its own process, its own luck
             stack.callback(retimer.close)
+        rounds: list[RoundSummary] = []
+        clock.lap()  # the rounds' seconds: from here (starting the workers is not a round)
         while len(sink.records) < trials:
-            batch = strategy.propose(min(batch_size, trials - len(sink.records)))
+            with clock("search"):
+                batch = strategy.propose(min(batch_size, trials - len(sink.records)))
             if not batch:
                 break
-            built = builder.build_many([c.program for c in batch])
+            with clock("build"):
+                built = builder.build_many([c.program for c in batch])
             results: list[RunResult] = []
             for cand, b in zip(batch, built, strict=True):
                 if b.ok:
                     assert b.artifact is not None  # an ok build has its artifact
                     slow = SLOW_FACTOR * best if math.isfinite(best) else None
-                    res = runner.run(b.artifact, workload, slow_s=slow)
+                    with clock("run"):
+                        res = runner.run(b.artifact, workload, slow_s=slow)
                 else:
                     res = RunResult.failed("build", b.error or "build failed")
                 if succeeded(res) and not res.loaded:  # a loaded figure never sets the bar
                     best = min(best, res.latency_s)
                     timings.setdefault(cand.key, []).append(res.latency_s)
                 results.append(res)
-                t = time.perf_counter()
                 for s in sinks:
                     s.measured(cand, res)
-                overhead += time.perf_counter() - t
-            t = time.perf_counter()
             for s in sinks:
-                s.round_done(batch, results)
-            overhead += time.perf_counter() - t
+                if s is learn:
+                    with clock("fit"):
+                        s.round_done(batch, results)
+                else:
+                    s.round_done(batch, results)
+            retimed = len(sink.retimings)
             if retimer is not None:
-                _retime(retimer, workload, batch, built, results, timings, sinks,
-                        retime_top, retimes)
+                with clock("run"):
+                    _retime(retimer, workload, batch, built, results, timings, sinks,
+                            retime_top, retimes)
+            kinds = [None if succeeded(r) else r.error_kind or "wrong" for r in results]
+            rounds.append(RoundSummary(
+                len(rounds) + 1, getattr(strategy, "proposing", type(strategy).__name__),
+                len(batch), len(sink.records), sum(k is not None for k in kinds),
+                failure_kinds(kinds), len(sink.retimings) - retimed,
+                _best_so_far(timings, best, sink.records), workload.flops, *clock.lap()))
+            notify(sinks, "round_finished", rounds[-1])
+        if bar is not None and len(sink.records) < trials:
+            bar.complete()  # the space is exhausted: the bar ends full
     stats = dict(getattr(strategy, "stats", {}))
-    overhead += stats.get("search_s", 0.0)
     new = sink.records
     # the best: by the median of each candidate's timings (timed again where it was among a
     # round's fastest, in this run or a stored one), confirmed ones first, loaded ones last
@@ -262,13 +294,15 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         workload.name, workload.flops, ok_best.trace if ok_best else None,
         figure(ok_best)[2] if ok_best else math.inf,
         ok_best.trace.replay(workload, target=tgt).program if ok_best else None,
-        tuple(new), len(new), sum(not r.ok for r in new), wall_s, overhead,
+        tuple(new), len(new), sum(not r.ok for r in new), wall_s, clock.overhead(),
         numpy_reference(workload, tgt.cores if isinstance(tgt, CpuTarget) else None)
         if reference else None, stats,
-        fma_peak(tgt) if reference and isinstance(tgt, CpuTarget) else None)
+        fma_peak(tgt) if reference and isinstance(tgt, CpuTarget) else None,
+        tuple(rounds), tuple(clock.total.items()))
     if database is not db and isinstance(database, Database):
         database.close()
-    if progress:
+    notify(sinks, "finished", result)
+    if progress and not log.isEnabledFor(logging.INFO):  # else the log has it
         print(result.summary(), file=sys.stderr)
     return result
 
@@ -312,6 +346,16 @@ def _retime(retimer: AnyRunner, workload: Workload, batch: Sequence[Candidate], 
                 s.retimed(batch[k], res)
             if succeeded(res) and not res.loaded:
                 timings.setdefault(batch[k].key, []).append(res.latency_s)
+
+
+def _best_so_far(timings: dict[str, list[float]], best: float,
+                 records: Sequence[Record]) -> float:
+    """The best confirmed median, else the best clean timing, else the best timing taken
+    under load (what the run would report now)."""
+    for figure in (_confirmed(timings), best):
+        if math.isfinite(figure):
+            return figure
+    return min((r.latency_s for r in records if r.ok), default=math.inf)
 
 
 def _confirmed(timings: dict[str, list[float]]) -> float:
