@@ -6,10 +6,12 @@ import probsched as ps
 from probsched.workloads import gmm
 
 
-def gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8, *, decompose=True):
+def gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8, *, decompose=True,
+               double_buffer=False):
     """The classic shape: block tiles on blockIdx.y/x, thread tiles on threadIdx.y/x, the
-    tiles of A and B read into shared memory per step of the reduction, the accumulators
-    local (registers)."""
+    tiles of A and B read into shared memory per step of the reduction (``double_buffer``:
+    the next step's loaded into registers during this one), the accumulators local
+    (registers)."""
     sch = ps.Schedule(gmm(b=1, n=n, m=m, k=k), target="cuda")
     c = sch.get_block("C")
     _, i, j, kk = sch.get_loops(c)
@@ -29,6 +31,8 @@ def gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8, *, decompose=True
     sch.compute_at(b, k0)
     if decompose:
         sch.decompose_reduction(c, k0)
+    if double_buffer:
+        sch.annotate(k0, "double_buffer", 1)
     return sch
 
 

@@ -352,3 +352,30 @@ def test_a_kernel_needing_more_registers_than_a_block_has_is_refused_when_built(
     sch = gpu_matmul(n=256, m=256, k=64, ty=32, ri=8, tx=32, rj=8, kt=8)
     with pytest.raises(CodegenError, match=r"1024 threads need \d+ of the 65536 a block has"):
         build_cuda(sch.program, "sm_90")
+
+
+@pytest.mark.parametrize("shape", [dict(n=64, m=64, k=32), dict(n=32, m=48, k=40)])
+def test_double_buffered_tiles_match_the_reference(shape):
+    sch = gpu_matmul(**shape, ty=4, ri=2, tx=8, rj=2, kt=8, double_buffer=True)
+    _, plan, _ = lower_cuda(sch.program, SM90)
+    (kthread,) = plan.body
+    loops = [n for n in kthread.body[0].body if isinstance(n, KLoop) and n.var == "k_0"]
+    prologue, steady = loops
+    assert prologue.extent == 1 and steady.extent == shape["k"] // 8
+    kinds = [type(n).__name__ for n in steady.body]
+    assert kinds == ["KPrefetch", "KPrefetch", "KLoop", "KBarrier", "KPrefetch", "KPrefetch",
+                     "KBarrier"]
+    assert {b.name for b in plan.program.buffers} >= {"A_shared_db", "B_shared_db"}
+    x = random_inputs(sch.workload)
+    ok, _, msg = check_outputs(emulate(sch.program, x, SM90), reference(sch.workload, *x))
+    assert ok, msg
+    build_cuda(sch.program, SM90, run_ptxas=ptxas.available())
+
+
+def test_double_buffering_needs_copies_at_the_top_of_the_loop():
+    sch = gpu_matmul(n=32, m=32, k=16, ty=4, ri=2, tx=8, rj=2, kt=8)
+    k1 = sch.get_loops(sch.get_block("C"))[6]  # the inner reduce loop: no copies in it
+    sch.annotate(k1, "double_buffer", 1)
+    with pytest.raises(CodegenError, match="annotated double_buffer but its body does not "
+                       "start with cooperative copies"):
+        lower_cuda(sch.program, SM90)

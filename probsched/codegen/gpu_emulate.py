@@ -29,7 +29,7 @@ from ..errors import CodegenError
 from ..ir import expr as E
 from ..ir.program import Block, LoopKind, Program, Scope, Store
 from ..target import CudaTarget, resolve
-from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KPrefetch, KThread
 from .gpu_plan import KernelPlan, plan_kernel
 from .passes import PASSES, Pass, apply_passes
 from .runtime import NP_DTYPES
@@ -231,6 +231,11 @@ class Emulator:
                 yield from self._nodes(node.body, env, mem, tid, locals_)
             elif isinstance(node, KCoop):
                 self._coop(node, env, mem, tid)
+            elif isinstance(node, KPrefetch):
+                # The global loads (of inputs, which nothing writes) happen at the store: the
+                # same values, and the shared accesses are where the kernel makes them.
+                if node.phase == "store" and env[node.var] + 1 < node.extent:
+                    self._coop(node.coop, {**env, node.var: env[node.var] + 1}, mem, tid)
             else:
                 yield from self._loop(node, env, mem, tid, locals_)
 

@@ -78,4 +78,18 @@ class KAllReduce:
     block: Block
 
 
-KNode = KLoop | KThread | KBlock | KCoop | KBarrier | KAllReduce
+@dataclass(frozen=True)
+class KPrefetch:
+    """Half of a double-buffered copy (:mod:`.gpu_pipeline`): ``coop`` for step ``var`` + 1
+    (skipped on the last of ``extent`` steps), either its global loads into this thread's
+    registers ``slots`` (``phase`` "load") or those registers stored into shared memory
+    ("store")."""
+
+    coop: KCoop
+    var: str
+    extent: int
+    phase: str
+    slots: str
+
+
+KNode = KLoop | KThread | KBlock | KCoop | KBarrier | KAllReduce | KPrefetch

@@ -38,7 +38,7 @@ from ..ir import expr as E
 from ..ir import storage, threads, tree
 from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
 from ..target import CudaTarget
-from . import gpu_reduce
+from . import gpu_pipeline, gpu_reduce
 from .buffers import BufferPlan
 from .gpu_nodes import KAllReduce, KBlock, KCoop, KLoop, KNode, KThread
 from .gpu_sync import place_barriers
@@ -118,9 +118,14 @@ def plan_kernel(program: Program, target: CudaTarget) -> KernelPlan:
     _check_limits(program, target, grid, block)
     kbody = tuple(k for n in inner for k in _convert(n, program, ext, (), set(dict(grid_vars))))
     kbody = place_barriers(kbody, program)
+    kbody, db_buffers, db_plans = gpu_pipeline.double_buffer(kbody, program, math.prod(block))
+    if db_buffers:
+        program = replace(program, buffers=(*program.buffers, *db_buffers))
     scratch = max((gpu_reduce.scratch_bytes(n, program, block) for n in _all_reduces(kbody)),
                   default=0)
     plans, shared, local, dynamic = _buffers(program, target, scratch)
+    plans.update(db_plans)
+    local = (*local, *(b.name for b in db_buffers))
     return KernelPlan(program, grid, block, tuple(grid_vars), tuple(fixed), kbody, plans,
                       shared, local, dynamic)
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from ..ir import analysis
 from ..ir.program import Program, Scope
-from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KPrefetch, KThread
 
 
 def place_barriers(nodes: tuple[KNode, ...], program: Program) -> tuple[KNode, ...]:
@@ -63,7 +63,7 @@ def _sync(nodes: tuple[KNode, ...], program: Program, dirty: frozenset[str],
             out.append(node)
             dirty, read = frozenset(), frozenset()
             continue
-        if isinstance(node, KAllReduce):  # local copies and its own scratch only
+        if isinstance(node, KAllReduce | KPrefetch):  # placed with their own barriers
             out.append(node)
             continue
         r, w = _shared_io(node, program)

@@ -37,7 +37,7 @@ from . import ptxas
 from .buffers import BufferPlan
 from .exprs import ExprEmitter
 from .gpu_kernel import GpuKernel
-from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KPrefetch, KThread
 from .gpu_plan import KernelPlan, plan_kernel
 from .gpu_reduce import SCRATCH, GpuExprEmitter
 from .irtext import BYTES, Function, Module, Value, vec_type
@@ -59,6 +59,7 @@ def lower_cuda(program: Program, target: CudaTarget, *, passes: tuple[Pass, ...]
     """NVVM IR text of ``program``'s kernel, its plan and its signature."""
     program = apply_passes(program, passes)
     plan = plan_kernel(program, target)
+    program = plan.program  # with the plan's own buffers (double buffering's registers)
     entry = _symbol(program.name)
     module = Module()
     module.attributes = (f'attributes #0 = {{ nounwind "target-cpu"="{target.arch}" '
@@ -202,6 +203,8 @@ class GpuEmitter(KernelEmitter):
                 self.barrier(fn)
             elif isinstance(node, KAllReduce):
                 self.all_reduce(ex, node)
+            elif isinstance(node, KPrefetch):
+                self.prefetch(ex, node)
             elif isinstance(node, KThread):
                 self._bind(ex, node.var, self.sreg(fn, node.axis))
                 self.knodes(ex, node.body)
@@ -231,9 +234,28 @@ class GpuEmitter(KernelEmitter):
         else:
             self.serial(ex, loop, False, self._annotation_metadata(loop))
 
-    def cooperative(self, ex: ExprEmitter, node: KCoop) -> None:
+    def prefetch(self, ex: ExprEmitter, node: KPrefetch) -> None:
+        """The copy of the next step (``var`` + 1, if there is one): its loads into the
+        thread's registers, or those registers into shared memory."""
+        fn = ex.fn
+        step = fn.op(f"add nuw nsw i64 {ex.vars[node.var].base.ref}, 1", "int64")
+        more = fn.op(f"icmp slt i64 {step.ref}, {node.extent}", "bool")
+        then_l, end_l = fn.label("db.next."), fn.label("db.done.")
+        fn.emit(f"br i1 {more.ref}, label %{then_l}, label %{end_l}")
+        fn.start_block(then_l)
+        outer = dict(ex.vars)
+        self._bind(ex, node.var, step)
+        self.cooperative(ex, node.coop, (node.phase, node.slots))
+        ex.vars = outer
+        fn.emit(f"br label %{end_l}")
+        fn.start_block(end_l)
+
+    def cooperative(self, ex: ExprEmitter, node: KCoop,
+                    phase: tuple[str, str] | None = None) -> None:
         """Thread ``t`` of ``n`` runs the fused iterations ``t + n * r``; the loop variables
-        are the fused index's digits."""
+        are the fused index's digits. ``phase`` (a double-buffered copy's "load" or "store",
+        and its registers): each element goes to, or comes from, the thread's registers
+        instead (the rounds unrolled, so that they are indexed by constants)."""
         fn = ex.fn
         n = self.plan.threads
         total = node.groups
@@ -257,15 +279,17 @@ class GpuEmitter(KernelEmitter):
                 guard = E.Compare("<", E.Var("@coop"), E.Const(total))
                 block = _with_guard(block, guard)
             if node.vector == 1:
-                self.block(ex, block)
+                self.block(ex, _phased(block, phase, int(r.ref) if phase else 0))
                 return
             lane_var = node.loops[-1][0]
             for lane in range(node.vector):  # consecutive: LLVM makes them one vector access
                 self._bind(ex, lane_var, Value(str(lane), "int64"))
-                self.block(ex, block)
+                slot = int(r.ref) * node.vector + lane if phase else 0
+                self.block(ex, _phased(block, phase, slot))
 
-        if rounds == 1:
-            body(Value("0", "int64"))
+        if rounds == 1 or phase is not None:
+            for k in range(rounds):
+                body(Value(str(k), "int64"))
         else:
             loop = Loop(f"coop.{node.block.name}", rounds, ())
             self.serial(ex, loop, False, None, bind=body)
@@ -322,6 +346,18 @@ def _relative_accesses(block: Block, plans: dict[str, BufferPlan]
         return None
     assert body is not None
     return replace(block, body=body, init=init), values
+
+
+def _phased(block: Block, phase: tuple[str, str] | None, slot: int) -> Block:
+    """A copy's block as one half of a double-buffered copy: its value stored into register
+    ``slot`` ("load"), or register ``slot`` stored where the copy writes ("store")."""
+    if phase is None:
+        return block
+    kind, slots = phase
+    at = (E.Const(slot),)
+    if kind == "load":
+        return replace(block, body=Store(slots, at, block.body.value))
+    return replace(block, body=Store(block.body.buffer, block.body.indices, E.Load(slots, at)))
 
 
 def _with_guard(block: Block, guard: E.Expr) -> Block:
