@@ -259,6 +259,7 @@ def _random_call(draw, sch: ps.Schedule):
         "cache_read": lambda: (draw(rv), draw(st.one_of(st.sampled_from(names + ["nope"]),
                                                         st.integers(-1, 3))), draw(scope)),
         "cache_write": lambda: (draw(rv), draw(scope)),
+        "set_scope": lambda: (draw(rv), draw(scope)),
         "bind": lambda: (draw(rv), draw(st.sampled_from(["threadIdx.x", "blockIdx.y", "vthread",
                                                          "warp", 3]))),
         "rfactor": lambda: (draw(rv), draw(st.integers(-1, 3))),
