@@ -2,10 +2,11 @@
 that are not a power of two.
 
 LLVM 22's X86 backend splits a masked load of 8k + 1 lanes into native vectors plus one
-scalar; where two such loads share a mask whose last lane is constant false it loads that lane
-of the second from memory, unmasked. MobileNet-V2's 960-channel 7x7 depthwise conv sampled such
-a schedule (its 9 padded columns vectorized, its channel loop unrolled by LLVM): wrong results,
-or NaN read from beyond the input. Codegen now loads those widths as the next power of two.
+scalar, and may load that last lane from memory, unmasked, where the mask has it constant
+false (two loads sharing a mask; 17 lanes). MobileNet-V2's 960-channel 7x7 depthwise conv
+sampled such a schedule (its 9 padded columns vectorized, its channel loop unrolled by LLVM):
+wrong results, or NaN read from beyond the input. Codegen now loads those widths as the next
+power of two.
 """
 
 from __future__ import annotations

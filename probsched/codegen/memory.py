@@ -117,10 +117,10 @@ def _masked_load(ex: ExprEmitter, p: str, dt: str, mask: Value) -> Value:
     """A contiguous masked load of ``ex.lanes`` elements at ``p``. A width that is not a
     power of two is loaded as the next power of two, the extra lanes masked off, and cut
     back: LLVM 22's X86 backend splits a masked load of 8k + 1 lanes into native vectors
-    plus one scalar, and where two such loads share a mask whose last lane is constant
-    false, it loads that lane of the second unconditionally (a value that should be the
-    passthru's zero, read from memory the mask excludes; issue: a padded depthwise conv
-    of 7 columns, vectorized over its 9 padded ones, computed wrong results)."""
+    plus one scalar, and may load that last lane unconditionally where the mask has it
+    constant false (seen with two loads sharing a mask, and with 17 lanes): memory the mask
+    excludes instead of the passthru's zero. A padded depthwise conv of 7 (or 15) columns,
+    vectorized over its 9 (17) padded ones, computed wrong results."""
     fn, lanes = ex.fn, ex.lanes
     width = 1 << (lanes - 1).bit_length()
     if width != lanes:
