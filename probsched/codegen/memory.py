@@ -99,14 +99,7 @@ def load_vector(ex: ExprEmitter, ld: E.Load) -> Value:
         p = address(ex, ld.tensor, ld.indices)
         if ex.mask is None:
             return fn.op(f"load {vt}, ptr {p}, align {BYTES[dt]}", dt, lanes)
-        name = f"llvm.masked.load.{sfx}.p0"
-        ex.module.declare(name, f"declare {vt} @{name}(ptr, i32, <{lanes} x i1>, {vt})")
-        return fn.op(
-            f"call {vt} @{name}(ptr {p}, i32 {BYTES[dt]}, "
-            f"<{lanes} x i1> {_mask_or_true(ex)}, {vt} zeroinitializer)",
-            dt,
-            lanes,
-        )
+        return _masked_load(ex, p, dt, ex.mask)
     ptrs = _lane_pointers(ex, ld.tensor, ld.indices)
     name = f"llvm.masked.gather.{sfx}.v{lanes}p0"
     ex.module.declare(
@@ -118,6 +111,31 @@ def load_vector(ex: ExprEmitter, ld: E.Load) -> Value:
         dt,
         lanes,
     )
+
+
+def _masked_load(ex: ExprEmitter, p: str, dt: str, mask: Value) -> Value:
+    """A contiguous masked load of ``ex.lanes`` elements at ``p``. A width that is not a
+    power of two is loaded as the next power of two, the extra lanes masked off, and cut
+    back: LLVM 22's X86 backend splits a masked load of 8k + 1 lanes into native vectors
+    plus one scalar, and may load that last lane unconditionally where the mask has it
+    constant false (seen with two loads sharing a mask, and with 17 lanes): memory the mask
+    excludes instead of the passthru's zero. A padded depthwise conv of 7 (or 15) columns,
+    vectorized over its 9 (17) padded ones, computed wrong results."""
+    fn, lanes = ex.fn, ex.lanes
+    width = 1 << (lanes - 1).bit_length()
+    if width != lanes:
+        keep = ", ".join(f"i32 {k}" for k in range(lanes))
+        pad = ", ".join([keep] + [f"i32 {lanes}"] * (width - lanes))
+        mask = fn.op(f"shufflevector {mask.typed}, <{lanes} x i1> zeroinitializer, "
+                     f"<{width} x i32> <{pad}>", "bool", width)
+    vt = vec_type(dt, width)
+    name = f"llvm.masked.load.{intrinsic_suffix(dt, width)}.p0"
+    ex.module.declare(name, f"declare {vt} @{name}(ptr, i32, <{width} x i1>, {vt})")
+    v = fn.op(f"call {vt} @{name}(ptr {p}, i32 {BYTES[dt]}, {mask.typed}, {vt} zeroinitializer)",
+              dt, width)
+    if width == lanes:
+        return v
+    return fn.op(f"shufflevector {v.typed}, {vt} poison, <{lanes} x i32> <{keep}>", dt, lanes)
 
 
 def store(ex: ExprEmitter, st: Store, reduction: str | None) -> None:
