@@ -322,6 +322,21 @@ class Database:
         rows = self._rows(sql + " ORDER BY r.id", args)
         return [(WorkloadRow(*row[:6]), record_from_row(tuple(row[6:]))) for row in rows]
 
+    # ------------------------------------------------------------ notes
+
+    def put_note(self, key: str, value: dict) -> None:
+        """Keep ``value`` (JSON) under ``key``: what a tuning run notes beside its records
+        (baselines, the machine's peak, versions; probsched/driver/notes.py), in the meta
+        table as ``note:KEY``, replacing an older note of that key."""
+        with self.transaction():
+            self._rows("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                       ("note:" + key, json.dumps(value)))
+
+    def notes(self) -> dict[str, dict]:
+        """Every note by key (:meth:`put_note`)."""
+        rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'note:%'")
+        return {k.removeprefix("note:"): json.loads(v) for k, v in rows}
+
     # ------------------------------------------------------------ lifetime
 
     def close(self) -> None:
