@@ -68,8 +68,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from ..search.tuner import tune
     from .run import parse_params
+    from .tuning import tune
 
     try:
         mod = load_module(args.file)
@@ -80,7 +80,7 @@ def _tune(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise ProbschedError(f"--trials must be >= 1, got {args.trials}")
     result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
-                  progress=not args.quiet, target=args.target)
+                  progress=not args.quiet, target=args.target, cluster=args.cluster)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -97,6 +97,14 @@ def _tune(args: argparse.Namespace) -> int:
         }))
     elif args.quiet:
         print(result.summary())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    for path in write_report(args.db, args.output, png_dir=args.png):
+        print(path)
     return 0
 
 
@@ -195,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="override a workload parameter (repeatable), e.g. --param n=64")
     tune.add_argument("--json", action="store_true", help="print one JSON object")
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
+    tune.add_argument("--cluster", metavar="tcp://HOST:PORT", default=None,
+                      help="build and measure on this Dask scheduler's workers (the "
+                      "distributed extra; measurements on workers with --resources machine=1)")
     _target_option(tune)
     tune.set_defaults(run=_tune)
 
@@ -211,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--asm", action="store_true", help="the assembly")
     _target_option(show)
     show.set_defaults(run=_show)
+
+    report = sub.add_parser("report", help="one self-contained HTML page of a tuning "
+                            "database: curves, spread, failures, best traces, target, versions")
+    report.add_argument("--db", required=True, help="tuning database")
+    report.add_argument("-o", "--output", default="report.html",
+                        help="the HTML file to write (default report.html)")
+    report.add_argument("--png", metavar="DIR", default=None,
+                        help="also write each tuning curve as a PNG into DIR")
+    report.set_defaults(run=_report)
     return parser
 
 

@@ -112,9 +112,9 @@ class DaskBuilder:
         self.client = client
         self.target = t
         self.timeout_s = timeout_s
-        self.passes = tuple(dask_worker.pass_name(p) for p in passes)
-        for name in self.passes:
-            dask_worker.resolve_pass(name)  # refuse a lambda or a nested function here
+        self.passes = tuple((name, dask_worker.pass_name(fn)) for name, fn in passes)
+        for _, where in self.passes:
+            dask_worker.resolve_pass(where)  # refuse a lambda or a nested function here
         self._target_json = wire.dumps(t)
 
     def build(self, item: Program | LoweredKernel) -> BuildResult:
@@ -126,6 +126,7 @@ class DaskBuilder:
         items = list(items)
         futures: list[Any] = []
         results: list[BuildResult | None] = [None] * len(items)
+        batch = _key("build")  # the tasks' keys: BATCH-INDEX
         for i, item in enumerate(items):
             if not isinstance(item, Program):
                 results[i] = BuildResult(None, f"the Dask builder builds Programs, not a "
@@ -133,7 +134,7 @@ class DaskBuilder:
                 continue
             futures.append((i, self.client.submit(
                 dask_worker.build, wire.dumps(item), self._target_json, self.passes,
-                self.timeout_s, key=_key("build"), pure=False)))
+                self.timeout_s, key=f"{batch}-{i}", pure=False)))
         try:
             for i, future in futures:
                 try:
@@ -219,14 +220,17 @@ def machines(client: Any) -> list[str]:
 def local_cluster(workers: int = 2, **kwargs: Any) -> Any:
     """A ``distributed.LocalCluster`` of ``workers`` processes on this host, one thread each,
     each owning the machine (resource :data:`MACHINE`: the scheduler runs one measurement at a
-    time per worker, and the machine's lock one per host). Sets this process's Dask config as
-    probsched's workers need it: workers are not daemons (also when a nanny restarts one)."""
+    time per worker, and the machine's lock one per host), its scheduler retrying a task
+    :data:`RETRIES` times. Sets this process's Dask config as probsched's workers need it:
+    workers are not daemons (also when a nanny restarts one)."""
     distributed = _distributed()
     import dask
 
     dask.config.set({"distributed.worker.daemon": False})
-    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                    dashboard_address=None, resources={MACHINE: 1}, **kwargs)
+    with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}):
+        return distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None,
+                                        resources={MACHINE: 1}, **kwargs)
 
 
 __all__ = ["MACHINE", "RETRIES", "DaskBuilder", "DaskRunner", "connect", "local_cluster",

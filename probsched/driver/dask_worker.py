@@ -70,7 +70,7 @@ def pass_name(fn: Any) -> str:
     return f"{fn.__module__}:{fn.__qualname__}"
 
 
-def build(program_json: str, target_json: str, passes: tuple[str, ...],
+def build(program_json: str, target_json: str, passes: tuple[tuple[str, str], ...],
           timeout_s: float) -> str:
     """Compile a program (wire text) for a target: a BuildResult as wire text."""
     key = (target_json, passes, timeout_s)
@@ -80,7 +80,7 @@ def build(program_json: str, target_json: str, passes: tuple[str, ...],
     builder = builders.get(key)
     if builder is None:
         builder = Builder(workers=1, timeout_s=timeout_s, target=wire.loads(target_json),
-                          passes=tuple(resolve_pass(p) for p in passes))
+                          passes=tuple((n, resolve_pass(p)) for n, p in passes))
         builder.lock = MachineLock(shared=True)
         builders[key] = builder
     try:

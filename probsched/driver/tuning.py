@@ -33,7 +33,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     machine; the builder, runner and re-timer given in ``options`` win over the cluster's."""
     target = resolve(options.pop("target", None))
     with contextlib.ExitStack() as stack:
-        database = db
+        database: TuningDatabase | None = None if isinstance(db, str | os.PathLike) else db
         if isinstance(db, str | os.PathLike):
             database = stack.enter_context(Database(db))
         address = None

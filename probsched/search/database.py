@@ -322,6 +322,16 @@ class Database:
         rows = self._rows(sql + " ORDER BY r.id", args)
         return [(WorkloadRow(*row[:6]), record_from_row(tuple(row[6:]))) for row in rows]
 
+    def verdicts(self, wl: Workload | str) -> list[tuple]:
+        """Every record of ``wl`` without its trace, in storage order: (id, target,
+        latency_s or None, error_kind, error, contention, repeat) rows (what a report reads:
+        parsing a thousand traces would take seconds)."""
+        wid = self.workload_id(wl)
+        if wid is None:
+            return []
+        return self._rows("SELECT id, target, latency_s, error_kind, error, contention, "
+                          "repeat FROM records WHERE workload_id = ? ORDER BY id", (wid,))
+
     # ------------------------------------------------------------ notes
 
     def put_note(self, key: str, value: dict) -> None:

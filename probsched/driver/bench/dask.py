@@ -1,0 +1,49 @@
+"""The Dask benchmark (``probsched bench --suite dask``): a tune measured on a local Dask
+cluster of 2 worker processes against the same tune measured here (same workload, space, seed
+and budget: ``trials``, default 64). Bars: the same number of records, all correct, and at
+most 20 ms more wall time per trial on the cluster.
+
+Both tune GMM 64 over the generated space, without the numpy and peak baselines (not tuning);
+each into a database of its own. The cluster is started before its tune (not timed).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ...search.database import Database
+from ...workloads import gmm
+from ..notes import cpu_model
+from ..tuning import tune
+from . import suite
+
+
+@suite("dask")
+def dask_bench(trials: int | None, progress) -> dict:
+    """Tune here, then on a local cluster; records and wall per trial side by side."""
+    from ..dask_measure import local_cluster
+
+    budget = trials or 64
+    wl = gmm(b=1, n=64, m=64, k=64)
+    rows: list[dict] = []
+    per_trial: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, local_cluster(2) as cluster:
+        for mode, where in (("here", None), ("dask, 2 local workers", cluster.scheduler_address)):
+            progress(f"tuning {budget} trials {mode}")
+            db = Path(tmp) / f"{len(rows)}.db"
+            result = tune(wl, trials=budget, db=str(db), seed=0, progress=False,
+                          reference=False, cluster=where)
+            with Database(db) as d:
+                records = [r for r in d.records(wl) if not r.repeat]
+            rows.append({"mode": mode, "trials": result.trials, "records": len(records),
+                         "correct": sum(r.ok for r in records), "wall_s": result.wall_s,
+                         "ms_per_trial": result.wall_s / max(1, result.trials) * 1e3})
+            per_trial.append(rows[-1]["ms_per_trial"])
+    extra = per_trial[1] - per_trial[0]
+    return {"rows": rows, "summary": {
+        "cpu": cpu_model(),
+        "extra wall per trial on the cluster (ms)": extra,
+        "same records, all correct": rows[0]["records"] == rows[1]["records"]
+        == rows[1]["correct"] == rows[0]["correct"],
+        "bar <= 20 ms met": extra <= 20.0}}
