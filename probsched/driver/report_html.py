@@ -45,7 +45,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     cells = "".join(f"<th>{_e(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
-    return f"<table><tr>{cells}</tr>{body}</table>"
+    return f"<table>{f'<tr>{cells}</tr>' if head else ''}{body}</table>"
 
 
 def _fmt(value: float | None, unit: str = "", digits: int = 2) -> str:
@@ -66,7 +66,7 @@ def _summary(s: Section) -> str:
         rows.append((label, f"{gflops:.2f} GFLOP/s{share}"))
     if not s.lines:
         rows.append(("baselines", "not noted (the tuning run timed no numpy or peak)"))
-    return _table(("", ""), rows)
+    return _table((), rows)
 
 
 def _workload(s: Section, curve: bytes | None, spread: bytes | None, why: str | None) -> str:

@@ -29,7 +29,8 @@ def _figure(width: float, height: float) -> tuple[Any, Any]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100)  # fixed margins: a layout engine draws twice
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.16)
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
 
