@@ -92,7 +92,7 @@ def client(cluster):
 
 
 def test_tune_on_the_cluster_records_what_a_local_tune_records(tmp_path, cluster):
-    wl = ps.workloads.gmm(b=1, n=32, m=32, k=32)
+    wl = ps.workloads.gmm(b=1, n=16, m=16, k=16)
     local = ps.tune(wl, trials=8, db=str(tmp_path / "local.db"), progress=False,
                     reference=False, seed=1, **SMALL)
     remote = ps.tune(wl, trials=8, db=str(tmp_path / "dask.db"), progress=False,
@@ -108,6 +108,7 @@ def test_tune_on_the_cluster_records_what_a_local_tune_records(tmp_path, cluster
     assert ps.measure(remote.best_trace.replay(wl)).correct
 
 
+@pytest.mark.slow
 def test_cli_tune_cluster(tmp_path, cluster, capsys):
     src = tmp_path / "mm.sched"
     src.write_text("workload gmm(n = 16, m = 16, k = 16):\n    input A: float32[n, k]\n"

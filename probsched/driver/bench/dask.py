@@ -11,9 +11,9 @@ shared machine another user's load shifts a single pair by more than the bar.
 
 from __future__ import annotations
 
-import tempfile
 import os
 import statistics
+import tempfile
 from pathlib import Path
 
 from ...search.database import Database
