@@ -187,7 +187,7 @@ def test_no_machine_worker_is_an_error_not_a_hang():
     wl = ps.workloads.gmm(b=1, n=8, m=8, k=8)
     with Builder(workers=1) as builder:
         artifact = builder.build(_program(wl)).artifact
-    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as c, \
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as c, \
             distributed.Client(c) as client:
         runner = DaskRunner(client, machine_wait_s=1.0)
         with pytest.raises(MeasureError, match="no worker of the Dask cluster owns a machine"):

@@ -229,7 +229,7 @@ def local_cluster(workers: int = 2, **kwargs: Any) -> Any:
     dask.config.set({"distributed.worker.daemon": False})
     with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}):
         return distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None,
+                                        processes=True, dashboard_address=":0",
                                         resources={MACHINE: 1}, **kwargs)
 
 
