@@ -4,13 +4,13 @@ import logging as _logging
 
 from . import measure as _measure_package  # noqa: F401
 from . import workloads
-from .search.tuner import tune
 
 # isort: split
 # Importing a subpackage binds its name on this package: the measure package is loaded
 # above, so that ``measure`` below stays the function (``ps.measure(sch)``), not the package.
 from .driver.api import compile, measure, reference
 from .driver.export import export, load_kernel
+from .driver.tuning import tune
 from .errors import (
     CodegenError,
     DatabaseError,

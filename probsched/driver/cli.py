@@ -71,8 +71,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     from ..search.events import JsonLines
-    from ..search.tuner import tune
     from .run import parse_params
+    from .tuning import tune
 
     try:
         mod = load_module(args.file)
@@ -85,7 +85,8 @@ def _tune(args: argparse.Namespace) -> int:
     events = [JsonLines(sys.stdout)] if args.json_lines else []
     with _log_to_stderr(args.verbose, bar=not args.quiet):
         result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
-                      progress=not args.quiet, target=args.target, callbacks=events)
+                      progress=not args.quiet, target=args.target, callbacks=events,
+                      cluster=args.cluster)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -102,6 +103,14 @@ def _tune(args: argparse.Namespace) -> int:
         }))
     elif args.quiet and not args.json_lines:
         print(result.summary())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    for path in write_report(args.db, args.output, png_dir=args.png):
+        print(path)
     return 0
 
 
@@ -232,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "as a row of a table on stderr (round, strategy, trials, best GFLOP/s, "
                       "failures, seconds of search, build, run, model fit, other); -vv also "
                       "each failure and re-timing")
+    tune.add_argument("--cluster", metavar="tcp://HOST:PORT", default=None,
+                      help="build and measure on this Dask scheduler's workers (the "
+                      "distributed extra; measurements on workers with --resources machine=1)")
     _target_option(tune)
     tune.set_defaults(run=_tune)
 
@@ -252,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .export import add_command as add_export
 
     add_export(sub)
+    report = sub.add_parser("report", help="one self-contained HTML page of a tuning "
+                            "database: curves, spread, failures, best traces, target, versions")
+    report.add_argument("--db", required=True, help="tuning database")
+    report.add_argument("-o", "--output", default="report.html",
+                        help="the HTML file to write (default report.html)")
+    report.add_argument("--png", metavar="DIR", default=None,
+                        help="also write each tuning curve as a PNG into DIR")
+    report.set_defaults(run=_report)
     return parser
 
 

@@ -32,10 +32,13 @@ loaded measurement."""
 
 
 class MachineLock:
-    """An exclusive lock for the whole machine (re-entrant within one object)."""
+    """An exclusive lock for the whole machine (re-entrant within one object). ``shared``:
+    held beside other shared holders, never beside an exclusive one (the Dask workers' builds
+    on one machine run side by side, but never beside a timed run)."""
 
-    def __init__(self, path: Path | None = None):
+    def __init__(self, path: Path | None = None, *, shared: bool = False):
         self.path = path or LOCK_PATH
+        self.shared = shared
         self._fd: int | None = None
         self._depth = 0
 
@@ -46,7 +49,7 @@ class MachineLock:
                 os.fchmod(fd, 0o666)  # other users' tuners take turns on it too
             except OSError:
                 pass
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
             self._fd = fd
         self._depth += 1
         return self

@@ -10,6 +10,7 @@ import contextlib
 import statistics
 import time
 from collections.abc import Iterable
+from typing import Protocol
 
 from ..codegen.compile import CompiledArtifact
 from ..codegen.gpu_kernel import GpuKernel
@@ -23,7 +24,23 @@ from .cuda import CudaRunner
 from .runner import Runner, RunResult
 
 Buildable = Program | LoweredKernel | CompiledArtifact | GpuKernel
-AnyRunner = Runner | CudaRunner
+
+
+class AnyRunner(Protocol):
+    """What checks and times built candidates: :class:`Runner`, :class:`CudaRunner`, or any
+    runner with these methods (the Dask runner of :mod:`probsched.driver.dask_measure`)."""
+
+    def run(self, artifact: CompiledArtifact | GpuKernel, workload: Workload, *, seed: int = 0,
+            slow_s: float | None = None) -> RunResult: ...
+
+    def close(self) -> None: ...
+
+
+class AnyBuilder(Protocol):
+    """What compiles candidates: :class:`Builder`, or any builder with this method (the Dask
+    builder of :mod:`probsched.driver.dask_measure`); results in the order of the items."""
+
+    def build_many(self, items: Iterable[Program | LoweredKernel]) -> list[BuildResult]: ...
 
 
 def measure(what: Buildable, workload: Workload, *, seed: int = 0,

@@ -322,6 +322,31 @@ class Database:
         rows = self._rows(sql + " ORDER BY r.id", args)
         return [(WorkloadRow(*row[:6]), record_from_row(tuple(row[6:]))) for row in rows]
 
+    def verdicts(self, wl: Workload | str) -> list[tuple]:
+        """Every record of ``wl`` without its trace, in storage order: (id, target,
+        latency_s or None, error_kind, error, contention, repeat) rows (what a report reads:
+        parsing a thousand traces would take seconds)."""
+        wid = self.workload_id(wl)
+        if wid is None:
+            return []
+        return self._rows("SELECT id, target, latency_s, error_kind, error, contention, "
+                          "repeat FROM records WHERE workload_id = ? ORDER BY id", (wid,))
+
+    # ------------------------------------------------------------ notes
+
+    def put_note(self, key: str, value: dict) -> None:
+        """Keep ``value`` (JSON) under ``key``: what a tuning run notes beside its records
+        (baselines, the machine's peak, versions; probsched/driver/notes.py), in the meta
+        table as ``note:KEY``, replacing an older note of that key."""
+        with self.transaction():
+            self._rows("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                       ("note:" + key, json.dumps(value)))
+
+    def notes(self) -> dict[str, dict]:
+        """Every note by key (:meth:`put_note`)."""
+        rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'note:%'")
+        return {k.removeprefix("note:"): json.loads(v) for k, v in rows}
+
     # ------------------------------------------------------------ lifetime
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """A tuning database's schema, and what makes an SQLite file ours.
 
-Schema (version 2; the ``meta`` table holds ``application = probsched`` and ``schema = 2``):
+Schema (version 2; the ``meta`` table holds ``application = probsched`` and ``schema = 2``,
+and the tuning runs' notes as ``note:KEY`` = JSON: ``Database.put_note``):
 
 - ``workloads``: id, structural_hash (unique), name, text (canonical), flops, created;
 - ``records``: id, workload_id, trace (JSON, its decisions by address), decisions (the

@@ -63,7 +63,7 @@ from ..measure import Builder, Runner, RunResult
 from ..measure.baselines import NumpyBaseline, numpy_reference
 from ..measure.cuda import CudaRunner
 from ..measure.cuda import unavailable as cuda_unavailable
-from ..measure.oneshot import AnyRunner
+from ..measure.oneshot import AnyBuilder, AnyRunner
 from ..measure.peak import FmaPeak, fma_peak
 from ..schedule import Trace
 from ..target import CpuTarget, CudaTarget, Target, resolve
@@ -165,8 +165,9 @@ def make_cost_model(cost_model: str | CostModel, seed: int, batch: int) -> CostM
 def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          db: str | TuningDatabase | None = "runs.db", seed: int = 0, progress: bool = True, *,
          target: Target | str | None = None, cost_model: str | CostModel = "gbdt",
-         strategy: SearchStrategy | None = None, builder: Builder | None = None,
-         runner: AnyRunner | None = None, callbacks: Sequence[MeasureCallback] = (),
+         strategy: SearchStrategy | None = None, builder: AnyBuilder | None = None,
+         runner: AnyRunner | None = None, retimer: AnyRunner | None = None,
+         callbacks: Sequence[MeasureCallback] = (),
          runner_timeout_s: float = 10.0, builder_workers: int = 2, reference: bool = True,
          post_optimization: float = POST_OPTIMIZATION, retime_top: int = RETIME_TOP,
          retimes: int = RETIMES, **config) -> TuneResult:
@@ -176,7 +177,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     a path, an open database or None (in memory). ``cost_model``: "gbdt", "random" or a
     :class:`CostModel`; ``strategy``: a :class:`SearchStrategy` instead of evolutionary
     search over ``space`` (``config``: :class:`SearchConfig` fields, e.g. ``population=128``);
-    ``builder`` / ``runner``: parts to use (not closed here); ``callbacks``: more
+    ``builder`` / ``runner`` / ``retimer``: parts to use (not closed here; the retimer
+    re-times the fastest, by default a runner of its own); ``callbacks``: more
     :class:`MeasureCallback`\\ s; ``reference``: time numpy and the machine's FMA peak for
     the summary (after tuning: not in ``wall_s``). ``post_optimization``: the share of
     trials left to coordinate descent from the best (0: none); ``retime_top`` /
@@ -229,10 +231,11 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         if runner is None:
             runner = _runner(tgt, runner_timeout_s)
             stack.callback(runner.close)
-        retimer: AnyRunner | None = None
-        if retime_top and retimes and isinstance(tgt, CudaTarget):
+        if not (retime_top and retimes):
+            retimer = None
+        elif retimer is None and isinstance(tgt, CudaTarget):
             retimer = runner  # the device's luck is not the process's; its reference is dear
-        elif retime_top and retimes:
+        elif retimer is None:
             retimer = _runner(tgt, runner_timeout_s)  # its own process, its own luck
             stack.callback(retimer.close)
         rounds: list[RoundSummary] = []

@@ -30,11 +30,13 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
     from . import (  # noqa: F401  (each registers its suite)
         costmodel,  # noqa: F401
         cuda,  # noqa: F401
+        dask,  # noqa: F401
         handwritten,
         lang,  # noqa: F401
         naive,
         ops,  # noqa: F401
         replay,  # noqa: F401
+        report,  # noqa: F401
         search,  # noqa: F401
     )
 
