@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--asm", action="store_true", help="the assembly")
     _target_option(show)
     show.set_defaults(run=_show)
+    from .model_cli import register
+
+    register(sub)  # tune-model, run-model
     return parser
 
 
