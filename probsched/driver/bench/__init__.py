@@ -32,6 +32,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
         cuda,  # noqa: F401
         handwritten,
         lang,  # noqa: F401
+        models,  # noqa: F401
         naive,
         ops,  # noqa: F401
         replay,  # noqa: F401
