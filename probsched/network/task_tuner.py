@@ -5,7 +5,7 @@ resume replays every stored record to train a fresh cost model. A network is tun
 short rounds per task, so this keeps per task what ``tune`` would rebuild each time: the cost
 model (trained on the stored records once, on its first round), the feature cache, the
 evolutionary search (its replay cache and the decisions already measured) and the timings of
-each candidate; the builder, the runner and the re-timing runner are shared by all tasks.
+each candidate; the builder and runners are shared between tasks (:mod:`.tuning`).
 A round is ``tune``'s loop at a small budget: one batch proposed (evolution, then coordinate
 descent from the best for the ``POST_OPTIMIZATION`` share of the round), built, checked and
 timed, every record committed at once to the one database, the model updated, the round's

@@ -2,11 +2,15 @@
 choosing which task gets each round, every record in one database.
 
 Each step gives one task a round of trials (:class:`~.task_tuner.TaskTuner`, its search state
-kept between its rounds; one builder and two runners shared by all). Rounds are Ansor's 64
-trials, smaller where the budget is small (``trials // (2 * tasks)``, at least 4), so that
-every task gets its warm-up round and the scheduler still has rounds to give. Resume: a task
-with records in the database starts from them (its best, its trials, its model trained on
-them, their decisions never measured again); ``trials`` counts only this run's new trials.
+kept between its rounds; one builder shared by all). A runner keeps the inputs and reference
+of only ``CACHED_WORKLOADS`` workloads, and preparing them again costs seconds for a large
+convolution, so tasks share runners in groups of that many (task k runs in runner
+``k // CACHED_WORKLOADS``, started on first use), which also time the round's fastest
+again. Rounds are Ansor's 64 trials, smaller where the budget is small
+(``trials // (2 * tasks)``, at least 4), so that every task gets its warm-up round and the
+scheduler still has rounds to give. Resume: a task with records in the database starts from
+them (its best, its trials, its model trained on them, their decisions never measured
+again); ``trials`` counts only this run's new trials.
 The end-to-end estimate is the sum over tasks of weight x best latency; the per-task table
 (:meth:`NetworkTuneResult.table`, MetaSchedule's task table) says each task's share of it.
 """
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from ..errors import ModelError
 from ..measure import Builder, Runner
+from ..measure.runner import CACHED_WORKLOADS
 from ..search.callbacks import MeasureCallback
 from ..search.database import Database, TuningDatabase
 from ..target import CpuTarget, Target, resolve
@@ -150,14 +155,15 @@ def tune_network(net: Network, trials: int = 2000, db: str | os.PathLike[str] |
     curve: list[tuple[int, float]] = []
     stream = out or sys.stderr
     done = 0
+    runners: dict[int, Runner] = {}
     try:
-        with Builder(workers=2, target=tgt) as builder, Runner() as runner, \
-                Runner() as retimer:
+        with Builder(workers=2, target=tgt) as builder:
             while done < trials:
                 k = scheduler.choose(stats)
                 if k is None:
                     break  # every task's space is exhausted
-                r = tuners[k].round(min(size, trials - done), builder, runner, retimer,
+                runner = runners.setdefault(k // CACHED_WORKLOADS, Runner())
+                r = tuners[k].round(min(size, trials - done), builder, runner, runner,
                                     callbacks)
                 s = stats[k]
                 s.trials += r.trials
@@ -173,6 +179,8 @@ def tune_network(net: Network, trials: int = 2000, db: str | os.PathLike[str] |
                           f"{done}/{trials} trials", file=stream)
                     print(task_table(rows, total), file=stream, flush=True)
     finally:
+        for runner in runners.values():
+            runner.close()
         if database is not db and isinstance(database, Database):
             database.close()
     rows, total = _rows(net, stats)
