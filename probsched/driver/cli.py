@@ -272,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--png", metavar="DIR", default=None,
                         help="also write each tuning curve as a PNG into DIR")
     report.set_defaults(run=_report)
+    from .model_cli import register
+
+    register(sub)  # tune-model, run-model
     return parser
 
 

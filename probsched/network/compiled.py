@@ -2,11 +2,12 @@
 buffers, the weights bound once as constant inputs. ``net(*inputs)`` takes the model's
 inputs (numpy, in order) and returns copies of its outputs.
 
-Kernels are untuned here: ``schedule="naive"`` compiles each task's plain lowering,
-``"sampled"`` one schedule drawn from the generated space (``seed``), checked against the
-numpy reference on random inputs; where the space refuses the task or its kernel is wrong,
-the plain lowering (``fallbacks`` names those tasks). A tuned network will pick each task's
-best trace.
+``schedule="naive"`` compiles each task's plain lowering, ``"sampled"`` one schedule drawn
+from the generated space (``seed``), checked against the numpy reference on random inputs;
+where the space refuses the task or its kernel is wrong, the plain lowering (``fallbacks``
+names those tasks). ``"tuned"`` replays each task's best correct record in the tuning
+database ``db`` (the median of its timings, for this host), the plain lowering where a task
+has none (in ``fallbacks`` too).
 """
 
 from __future__ import annotations
@@ -21,18 +22,36 @@ from ..errors import ModelError, ProbschedError
 from ..ir.compute import Workload
 from ..ir.program import lower
 from ..ir.reference import check_outputs, random_inputs, reference
+from ..search.database import TuningDatabase
+from ..target import host
 from .plan import BufferPlan, plan_buffers
 
 if TYPE_CHECKING:
     from .network import Network
 
-SCHEDULES = ("naive", "sampled")
+SCHEDULES = ("naive", "sampled", "tuned")
 
 
-def task_kernel(wl: Workload, schedule: str, seed: int) -> tuple[Kernel, bool]:
+def tuned_kernel(wl: Workload, db: TuningDatabase) -> Kernel | None:
+    """The kernel of ``wl``'s best correct record in ``db`` for this host (None: none)."""
+    target = host()
+    best = db.best(wl, 1, target=target.key)
+    if not best:
+        return None
+    try:
+        return compile_program(best[0].trace.replay(wl, target=target).program, target=target)
+    except ProbschedError:
+        return None
+
+
+def task_kernel(wl: Workload, schedule: str, seed: int,
+                db: TuningDatabase | None = None) -> tuple[Kernel, bool]:
     """A task's kernel, and whether it is the plain lowering standing in for a sample."""
     if schedule == "naive":
         return compile_program(lower(wl)), False
+    if schedule == "tuned":
+        tuned = tuned_kernel(wl, db) if db is not None else None
+        return (tuned, False) if tuned is not None else (compile_program(lower(wl)), True)
     from ..rules import generated_space
     from ..schedule import Schedule
 
@@ -50,15 +69,18 @@ def task_kernel(wl: Workload, schedule: str, seed: int) -> tuple[Kernel, bool]:
 class CompiledNetwork:
     """Kernels, the buffer plan and the bound calls of one network."""
 
-    def __init__(self, network: Network, *, schedule: str = "naive", seed: int = 0):
+    def __init__(self, network: Network, *, schedule: str = "naive", seed: int = 0,
+                 db: TuningDatabase | None = None):
         if schedule not in SCHEDULES:
             raise ModelError(f"schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        if schedule == "tuned" and db is None:
+            raise ModelError('schedule "tuned" needs a tuning database (db=...)')
         self.network = network
         graph = network.graph
         self.kernels: dict[str, Kernel] = {}
         self.fallbacks: list[str] = []
         for t in network.tasks:
-            self.kernels[t.hash], fell_back = task_kernel(t.workload, schedule, seed)
+            self.kernels[t.hash], fell_back = task_kernel(t.workload, schedule, seed, db)
             if fell_back:
                 self.fallbacks.append(t.hash)
         shapes = {op.output: op.shape for op in graph.ops}

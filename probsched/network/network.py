@@ -3,14 +3,17 @@ a structural hash) and the steps that run them; ``compile()`` makes it callable.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..search.database import Database, TuningDatabase
 from .compiled import CompiledNetwork
 from .fusion import fuse
 from .graph import Graph
 from .onnx_import import import_model
 from .tasks import make_tasks
+from .tuning import NetworkTuneResult, tune_network
 
 
 class Network:
@@ -20,6 +23,7 @@ class Network:
         self.graph = graph
         self.groups = fuse(graph)
         self.tasks, self.steps = make_tasks(graph, self.groups)
+        self._db: str | os.PathLike[str] | TuningDatabase | None = None
 
     @classmethod
     def from_onnx(cls, model: Any, shapes: Mapping[str, Sequence[int]] | None = None) -> Network:
@@ -41,9 +45,31 @@ class Network:
             rows.append(f"{k:>3} {t.weight:>6} {t.flops / 1e6:>9.2f}  {t.name} ({t.hash})")
         return "\n".join(rows)
 
-    def compile(self, *, schedule: str = "naive", seed: int = 0) -> CompiledNetwork:
-        """The network as one callable on numpy arrays (see :mod:`.compiled`)."""
-        return CompiledNetwork(self, schedule=schedule, seed=seed)
+    def tune(self, trials: int = 2000, db: str | os.PathLike[str] | TuningDatabase | None
+             = "runs.db", strategy: str = "gradient", seed: int = 0, progress: bool = True,
+             **options: Any) -> NetworkTuneResult:
+        """Tune the tasks for ``trials`` new trials in all, ``strategy`` ("gradient",
+        "round-robin" or "ucb") choosing the task of each round; every record goes to
+        ``db`` (None: in memory), which :meth:`compile` then reads (see :mod:`.tuning`;
+        ``options``: ``target``, ``round_size``, ``callbacks``, ``out``)."""
+        if db is None:
+            db = Database(":memory:")
+        self._db = db
+        return tune_network(self, trials, db, strategy, seed, progress, **options)
+
+    def compile(self, *, schedule: str | None = None, seed: int = 0,
+                db: str | os.PathLike[str] | TuningDatabase | None = None) -> CompiledNetwork:
+        """The network as one callable on numpy arrays (see :mod:`.compiled`). With a
+        database (``db``, or the one the last :meth:`tune` wrote) the default schedule is
+        "tuned": each task's best correct record, else its plain lowering; without one,
+        "naive"."""
+        db = db if db is not None else self._db
+        schedule = schedule or ("tuned" if db is not None else "naive")
+        if schedule != "tuned" or not isinstance(db, str | os.PathLike):
+            return CompiledNetwork(self, schedule=schedule, seed=seed,
+                                   db=None if isinstance(db, str | os.PathLike) else db)
+        with Database(db, readonly=True) as opened:
+            return CompiledNetwork(self, schedule=schedule, seed=seed, db=opened)
 
 
 def load_onnx(model: Any, shapes: Mapping[str, Sequence[int]] | None = None) -> Network:

@@ -1,0 +1,76 @@
+"""The whole-model commands of ``probsched``: ``tune-model`` and ``run-model`` (registered on
+the main parser by :func:`register`; errors are probsched exceptions, which the main
+command prints without a traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from ..errors import ModelError, ProbschedError
+
+
+def _load(path: str):
+    from ..network import load_onnx
+
+    if not os.path.exists(path):
+        raise ModelError(f"{path}: no such model file")
+    return load_onnx(path)
+
+
+def _tune_model(args: argparse.Namespace) -> int:
+    if args.trials < 1:
+        raise ProbschedError(f"--trials must be >= 1, got {args.trials}")
+    net = _load(args.model)
+    print(f"{args.model}: {len(net.tasks)} tasks, {len(net.steps)} kernel calls; tuning "
+          f"{args.trials} trials ({args.strategy}) into {args.db}", file=sys.stderr)
+    result = net.tune(trials=args.trials, db=args.db, strategy=args.strategy, seed=args.seed,
+                      progress=not args.quiet)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(result.table())
+        print(f"{result.trials} new trials in {result.wall_s:.1f} s")
+    return 0
+
+
+def _run_model(args: argparse.Namespace) -> int:
+    from .run_model import describe, run_model
+
+    result = run_model(args.model, args.db, seed=args.seed, repeats=args.repeats)
+    print(json.dumps(result) if args.json else describe(result))
+    if not result["correct"]:
+        print(f"probsched: error: the compiled network's outputs differ from onnxruntime's "
+              f"(relative error {result['max_rel_err']:.3g})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub) -> None:
+    """Add ``tune-model`` and ``run-model`` to the subcommands ``sub``."""
+    from ..network.scheduler import STRATEGIES
+
+    tune = sub.add_parser("tune-model", help="tune an ONNX model's tasks (a task scheduler "
+                          "picks the task of each round); every record goes to the database")
+    tune.add_argument("model", help="the .onnx file")
+    tune.add_argument("--trials", type=int, required=True, help="new trials in all")
+    tune.add_argument("--db", default="runs.db", help="tuning database (default runs.db); "
+                      "an existing one is resumed")
+    tune.add_argument("--strategy", choices=STRATEGIES, default="gradient",
+                      help="task scheduler (default gradient)")
+    tune.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tune.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    tune.add_argument("--quiet", action="store_true", help="no task table per round")
+    tune.set_defaults(run=_tune_model)
+
+    run = sub.add_parser("run-model", help="time an ONNX model compiled from the tuning "
+                         "database against onnxruntime, checking the outputs agree")
+    run.add_argument("model", help="the .onnx file")
+    run.add_argument("--db", default=None, help="tuning database (default: none, the plain "
+                     "lowering of every task)")
+    run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    run.add_argument("--repeats", type=int, default=50, help="timed calls (default 50)")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.set_defaults(run=_run_model)

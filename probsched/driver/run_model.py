@@ -1,0 +1,118 @@
+"""``probsched run-model``: a compiled network timed against onnxruntime in the same process.
+
+The network is compiled from the tuning database (each task's best correct record, its plain
+lowering where it has none), both run on the same random inputs, and their outputs compared
+(the largest difference relative to the largest magnitude of onnxruntime's output, within
+``RTOL``). Timing: ``WARMUP`` calls, then calls until ``REPEATS`` of them or ``MAX_TIME_S``
+(at least ``MIN_REPEATS``), the median reported; onnxruntime's CPU provider with
+``intra_op_num_threads=2`` (one inter-op thread, sequential execution), our kernels on the
+host's cores (libgomp's threads).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError, ResourceError
+from ..network import Network, load_onnx
+from ..target import host
+
+ORT_THREADS = 2
+WARMUP = 3
+REPEATS = 50
+MIN_REPEATS = 5
+MAX_TIME_S = 10.0
+RTOL = 1e-3
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = REPEATS,
+                   max_time_s: float = MAX_TIME_S) -> float:
+    """The median of ``fn``'s wall times after ``WARMUP`` calls (see the module docstring)."""
+    for _ in range(WARMUP):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeats and (len(times) < MIN_REPEATS
+                                    or time.perf_counter() - start < max_time_s):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def ort_session(path: str | os.PathLike[str], threads: int = ORT_THREADS) -> Any:
+    """An onnxruntime CPU session of the model with ``threads`` intra-op threads."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ResourceError("comparing with onnxruntime needs the onnxruntime package: "
+                            "pip install 'probsched[onnx]'") from None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), sess_options=opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def max_relative_error(got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> float:
+    """The largest difference of any output, relative to that output's largest magnitude."""
+    worst = 0.0
+    for g, w in zip(got, want, strict=True):
+        if g.shape != w.shape:
+            raise ModelError(f"an output has shape {g.shape}, onnxruntime's {w.shape}")
+        scale = max(float(np.abs(w).max(initial=0.0)), 1e-30)
+        worst = max(worst, float(np.abs(g.astype(np.float64) - w).max(initial=0.0)) / scale)
+    return worst
+
+
+def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *,
+              seed: int = 0, repeats: int = REPEATS, net: Network | None = None) -> dict:
+    """Compile the model from ``db`` (None: untuned, the plain lowering), time it and
+    onnxruntime on the same inputs, compare their outputs; plain JSON values."""
+    if not os.path.exists(path):
+        raise ModelError(f"{path}: no such model file")
+    if db is not None and not os.path.exists(db):
+        raise ModelError(f"{db}: no such tuning database (run probsched tune-model first)")
+    net = net or load_onnx(path)
+    t = time.perf_counter()
+    compiled = net.compile(db=db) if db is not None else net.compile(schedule="naive")
+    compile_s = time.perf_counter() - t
+    rng = np.random.default_rng(seed)
+    feeds = {name: rng.standard_normal(shape).astype(np.float32)
+             for name, shape in net.graph.inputs.items()}
+    sess = ort_session(path)
+    want = sess.run(None, feeds)
+    got = compiled(*feeds.values())
+    err = max_relative_error(got, want)
+    inputs = list(feeds.values())
+    ours = median_seconds(lambda: compiled(*inputs), repeats)
+    theirs = median_seconds(lambda: sess.run(None, feeds), repeats)
+    tuned = len(net.tasks) - len(compiled.fallbacks)
+    return {
+        "model": str(path), "tasks": len(net.tasks), "tuned_tasks": tuned,
+        "fallbacks": list(compiled.fallbacks), "compile_s": compile_s,
+        "latency_ms": ours * 1e3, "onnxruntime_ms": theirs * 1e3,
+        "speedup": theirs / ours, "max_rel_err": err, "correct": err <= RTOL,
+        "threads": host().cores, "onnxruntime_threads": ORT_THREADS,
+    }
+
+
+def describe(result: dict) -> str:
+    """``run_model``'s result as a few lines."""
+    return "\n".join([
+        f"{result['model']}: {result['tuned_tasks']} of {result['tasks']} tasks tuned "
+        f"(the rest the plain lowering), compiled in {result['compile_s']:.1f} s",
+        f"probsched   {result['latency_ms']:9.3f} ms  ({result['threads']} threads)",
+        f"onnxruntime {result['onnxruntime_ms']:9.3f} ms  "
+        f"({result['onnxruntime_threads']} intra-op threads)",
+        f"speedup {result['speedup']:.2f}x onnxruntime; outputs agree within "
+        f"{result['max_rel_err']:.2e} (relative; bound {RTOL:g}): "
+        f"{'ok' if result['correct'] else 'WRONG'}",
+    ])
