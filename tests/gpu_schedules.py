@@ -56,3 +56,27 @@ def gpu_softmax(n=4, m=64, threads=16, *, reduce_serial_outside=False):
             sch.reorder(ri, ro)
         sch.bind(ri, "threadIdx.x")
     return sch
+
+
+def gpu_norm(n=64, m=48, blocks=16, threads=32, threads2=16):
+    """The 2-norm in two kernels: partial sums of squares, one per thread block (rfactor),
+    reduced across each block's threads into a local copy and written back to a global
+    intermediate; then one thread block reduces those across its threads, and the square
+    root follows in it."""
+    sch = ps.Schedule(ps.workloads.nrm(n=n, m=m), target="cuda")
+    s = sch.get_block("S")
+    i, j = sch.get_loops(s)
+    fo, _, _ = sch.split(sch.fuse(i, j), [blocks, None, threads])
+    rf = sch.rfactor(fo, 0)
+    wb = sch.cache_write(rf, "local")
+    fo, fm, ft = sch.get_loops(rf)
+    sch.reorder(ft, fm)
+    sch.bind(fo, "blockIdx.x")
+    sch.reverse_compute_at(wb, fo)
+    sch.bind(ft, "threadIdx.x")
+    sch.set_scope(s, "local")
+    (r,) = sch.get_loops(s)
+    ro, ri = sch.split(r, [None, threads2])
+    sch.reorder(ri, ro)
+    sch.bind(ri, "threadIdx.x")
+    return sch

@@ -186,10 +186,11 @@ def test_a_vector_access_over_16_bytes_is_refused():
         build_cuda(sch.program)
 
 
-def test_a_program_of_several_nests_is_refused():
+def test_a_shared_buffer_across_two_kernels_is_refused():
     sch = ps.Schedule(gmm(b=1, n=8, m=8, k=4), target="cuda")
     sch.cache_read(sch.get_block("C"), "A", "shared")
-    with pytest.raises(CodegenError, match="2 root-level loop nests .*A_shared, C"):
+    with pytest.raises(CodegenError, match="shared buffer A_shared is used by kernels 1 and 2 "
+                       r"of program gmm .*blocks A_shared and C_init, C\); it lives in one kernel"):
         build_cuda(sch.program)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_schedules import gpu_softmax
+from gpu_schedules import gpu_norm, gpu_softmax
 
 import probsched as ps
 from probsched.codegen import gpu_reduce, ptxas
@@ -55,6 +55,40 @@ def test_set_scope_refuses_an_output():
     sch = ps.Schedule(ps.workloads.sfm(n=4, m=64), target="cuda")
     with pytest.raises(ScheduleError, match="only an intermediate buffer's scope"):
         sch.set_scope(sch.get_block("Y"), "local")
+
+
+def test_a_norm_runs_as_two_kernels_through_a_global_intermediate():
+    sch = gpu_norm()
+    kernel = build_cuda(sch.program, "cuda", run_ptxas=ptxas.available())
+    assert [(k.entry, k.grid, k.block) for k in kernel.launches] == [
+        ("nrm", (16, 1, 1), (32, 1, 1)), ("nrm_k1", (1, 1, 1), (16, 1, 1))]
+    assert [(w.name, w.shape) for w in kernel.workspace] == [("S_rf", (16,))]
+    x = random_inputs(sch.workload)
+    ok, _, msg = check_outputs(emulate(sch.program, x), reference(sch.workload, *x))
+    assert ok, msg
+
+
+def test_a_global_intermediate_read_in_the_kernel_writing_it_is_refused():
+    sch = ps.Schedule(ps.workloads.sfm(n=4, m=64), target="cuda")
+    i, _ = sch.get_loops(sch.get_block("Y"))
+    sch.compute_inline(sch.get_block("E"))
+    for b in ("S", "M"):
+        sch.compute_at(sch.get_block(b), i)
+    sch.bind(i, "blockIdx.x")
+    with pytest.raises(CodegenError, match="reads M, a global intermediate written in the "
+                       "same loop nest"):
+        build_cuda(sch.program, "cuda", run_ptxas=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(WHY is not None, reason=f"no GPU here: {WHY}")
+@pytest.mark.parametrize(("blocks", "threads"), [(16, 32), (256, 256), (100, 96)])
+def test_a_two_kernel_norm_runs_correct_on_the_device(blocks, threads):
+    sch = gpu_norm(n=1024, m=768, blocks=blocks, threads=threads, threads2=min(blocks, 1024))
+    target = cuda.device_target()
+    with cuda.CudaRunner() as runner:
+        r = runner.run(build_cuda(sch.program, target), sch.workload)
+    assert r.ok and r.correct, r.error
 
 
 @pytest.mark.gpu

@@ -260,6 +260,8 @@ def _random_call(draw, sch: ps.Schedule):
                                                         st.integers(-1, 3))), draw(scope)),
         "cache_write": lambda: (draw(rv), draw(scope)),
         "set_scope": lambda: (draw(rv), draw(scope)),
+        "storage_align": lambda: (draw(rv), draw(st.integers(-3, 3)), draw(st.integers(-1, 33)),
+                                  draw(st.integers(-1, 33))),
         "bind": lambda: (draw(rv), draw(st.sampled_from(["threadIdx.x", "blockIdx.y", "vthread",
                                                          "warp", 3]))),
         "rfactor": lambda: (draw(rv), draw(st.integers(-1, 3))),

@@ -30,7 +30,7 @@ from ..ir import expr as E
 from ..ir.program import Block, LoopKind, Program, Scope, Store
 from ..target import CudaTarget, resolve
 from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KPrefetch, KThread
-from .gpu_plan import KernelPlan, plan_kernel
+from .gpu_plan import KernelPlan, plan_kernels
 from .passes import PASSES, Pass, apply_passes
 from .runtime import NP_DTYPES
 
@@ -47,8 +47,11 @@ def emulate(program: Program, inputs: list[np.ndarray] | tuple[np.ndarray, ...],
     t = resolve(target)
     if not isinstance(t, CudaTarget):
         raise CodegenError(f"emulate runs cuda kernels, not {t.describe()}")
-    plan = plan_kernel(apply_passes(program, passes), t)
-    return Emulator(plan).run(inputs)
+    arrays: dict[str, np.ndarray] = {}  # inputs, outputs and the workspace, kernel to kernel
+    outs: tuple[np.ndarray, ...] = ()
+    for plan in plan_kernels(apply_passes(program, passes), t):
+        outs = Emulator(plan).run(inputs, arrays)
+    return outs
 
 
 class _Memory:
@@ -107,7 +110,7 @@ class _Memory:
                                    f"{name}[{', '.join(map(str, idx))}], which thread {other} "
                                    "used since the last barrier (a race)")
             self.shared_w[key] = self.thread
-        elif scope == Scope.OUTPUT:
+        elif scope in (Scope.OUTPUT, Scope.GLOBAL):
             w = self.out_w.get(key)
             if w is not None and w != self.thread:
                 raise CodegenError(f"block {self.block_name} in thread {self.thread} writes "
@@ -129,18 +132,21 @@ class Emulator:
         self.program = plan.program
         self._compiled: dict[str, tuple] = {}
 
-    def run(self, inputs: list[np.ndarray] | tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    def run(self, inputs: list[np.ndarray] | tuple[np.ndarray, ...],
+            arrays: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
+        """The outputs; ``arrays``: the device memory a kernel before this one left (its
+        outputs and global intermediates), updated in place."""
         program = self.program
         if len(inputs) != len(program.inputs):
             raise CodegenError(f"kernel {program.name} takes {len(program.inputs)} inputs, "
                                f"got {len(inputs)}")
-        arrays: dict[str, np.ndarray] = {}
+        arrays = {} if arrays is None else arrays
         for name, x in zip(program.inputs, inputs, strict=True):
             buf = program.buffer(name)
             arrays[name] = np.ascontiguousarray(x, dtype=NP_DTYPES[buf.dtype]).reshape(-1)
-        for name in program.outputs:
-            buf = program.buffer(name)
-            arrays[name] = np.full(buf.size, np.nan, dtype=NP_DTYPES[buf.dtype])
+        for buf in program.buffers:
+            if (buf.scope in (Scope.OUTPUT, Scope.GLOBAL) and buf.name not in arrays):
+                arrays[buf.name] = np.full(buf.size, np.nan, dtype=NP_DTYPES[buf.dtype])
         mem = _Memory(self.plan, arrays)
         gx, gy, gz = self.plan.grid
         for bz, by, bx in itertools.product(range(gz), range(gy), range(gx)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..target.cuda import CudaTarget
-from .runtime import KernelSignature
+from .runtime import ArgSpec, KernelSignature
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,21 @@ class PtxasReport:
 
 
 @dataclass(frozen=True)
+class KernelLaunch:
+    """One more kernel of a program launched after the first: its entry and launch shape."""
+
+    entry: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    dynamic_shared_bytes: int
+
+
+@dataclass(frozen=True)
 class GpuKernel:
-    """PTX (and the cubin ``ptxas`` made of it, when it ran) for one entry, with its launch."""
+    """PTX (and the cubin ``ptxas`` made of it, when it ran) for one entry, with its launch;
+    a program of several loop nests has more kernels (``more``, launched after it in order)
+    and a ``workspace``: its global intermediates, device buffers every kernel takes after
+    the outputs (allocated by the runner)."""
 
     entry: str  # the kernel's name in the PTX
     ptx: str
@@ -39,8 +52,16 @@ class GpuKernel:
     target: CudaTarget
     compile_s: float
     ptxas: PtxasReport | None = None
+    more: tuple[KernelLaunch, ...] = ()
+    workspace: tuple[ArgSpec, ...] = ()
 
     @property
     def threads_per_block(self) -> int:
         x, y, z = self.block
         return x * y * z
+
+    @property
+    def launches(self) -> tuple[KernelLaunch, ...]:
+        """Every kernel, in launch order."""
+        first = KernelLaunch(self.entry, self.grid, self.block, self.dynamic_shared_bytes)
+        return (first, *self.more)

@@ -34,8 +34,8 @@ import math
 from dataclasses import dataclass, replace
 
 from ..errors import CodegenError
+from ..ir import analysis, storage, threads, tree
 from ..ir import expr as E
-from ..ir import storage, threads, tree
 from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
 from ..target import CudaTarget
 from . import gpu_pipeline, gpu_reduce
@@ -77,17 +77,54 @@ _BLOCK_AXES = threads.BLOCK_AXES
 _THREAD_AXES = threads.THREAD_AXES
 
 
+def plan_kernels(program: Program, target: CudaTarget) -> tuple[KernelPlan, ...]:
+    """The kernels of ``program`` (after the lowering passes), launched in order: one per
+    root-level loop nest, a root block without loops joining the nest before it. A global
+    intermediate lives in device memory (the workspace) between the kernel writing it and
+    those reading it."""
+    groups: list[list[Node]] = []
+    pending: list[Node] = []  # blocks without loops: they join the next nest (or the last)
+    for node in program.body:
+        if isinstance(node, Block):
+            pending.append(node)
+        else:
+            groups.append([*pending, node])
+            pending = []
+    if not groups:
+        groups.append([])
+    groups[-1] += pending
+    if len(groups) == 1:
+        return (plan_kernel(program, target),)
+    seen: dict[str, int] = {}
+    for k, group in enumerate(groups):
+        for name in {n for node in group for b in tree.blocks_under(node)
+                     for n in (b.body.buffer, *analysis.buffers_read(b))}:
+            scope = program.buffer(name).scope
+            if scope in (Scope.SHARED, Scope.LOCAL) and seen.setdefault(name, k) != k:
+                raise CodegenError(
+                    f"{scope.value} buffer {name} is used by kernels {seen[name] + 1} and "
+                    f"{k + 1} of program {program.name} (one per root-level loop nest, blocks "
+                    f"{_blocks_of(tuple(groups[seen[name]]))} and "
+                    f"{_blocks_of(tuple(group))}); it lives in one kernel: compute_at its "
+                    "producer into the nest that reads it")
+    return tuple(plan_kernel(replace(program, body=tuple(g)), target) for g in groups)
+
+
 def plan_kernel(program: Program, target: CudaTarget) -> KernelPlan:
-    """The kernel of ``program`` (after the lowering passes) for ``target``."""
+    """The kernel of ``program`` (one loop nest, and blocks without loops after it) for
+    ``target``."""
     body = program.body
-    if len(body) != 1:
+    nests = [k for k, n in enumerate(body) if isinstance(n, Loop)]
+    if len(nests) > 1:
         raise CodegenError(
-            f"program {program.name} has {len(body)} root-level loop nests (blocks "
-            f"{_blocks_of(body)}); the cuda target builds one kernel: compute_at or inline "
-            "the other stages into the nest of the output")
+            f"program {program.name} has {len(nests)} root-level loop nests (blocks "
+            f"{_blocks_of(body)}); one kernel is one nest (plan_kernels makes several)")
+    at = nests[0] if nests else 0
+    before, extra = body[:at], body[at + 1:]
+    _check_workspace(program)
     fixed: list[str] = []
     grid_vars: list[tuple[str, LoopKind]] = []
-    node: Node = body[0]
+    node: Node = body[at]
     while isinstance(node, Loop) and (node.kind.is_block or (
             node.kind == LoopKind.SERIAL and node.extent == 1)) and len(node.body) == 1:
         if node.kind.is_block:
@@ -100,6 +137,11 @@ def plan_kernel(program: Program, target: CudaTarget) -> KernelPlan:
         inner: tuple[Node, ...] = node.body
     else:
         inner = (node,)
+    if (before or extra) and grid_vars:
+        raise CodegenError(f"block {_blocks_of(before + extra)} has no loops, beside a nest "
+                           "bound to blockIdx: every thread block would run it (give it "
+                           "loops, or reduce in one thread block)")
+    inner = (*before, *inner, *extra)
     ext = threads.launch_extents(program.body)
     gx, gy, gz = (ext.get(a, 1) for a in _BLOCK_AXES)
     tx, ty, tz = (ext.get(a, 1) for a in _THREAD_AXES)
@@ -204,12 +246,21 @@ def _guarded(node: KNode, guard: E.Expr) -> KNode:
 
 
 def _needs_threads(block: Block, program: Program) -> bool:
-    scope = program.buffer(block.body.buffer).scope
-    if scope == Scope.GLOBAL:
-        raise CodegenError(f"block {block.name} writes {block.body.buffer}, a global "
-                           "intermediate; the cuda target has no device workspace for it "
-                           "(compute_at or inline it, or cache it in local or shared memory)")
-    return scope != Scope.LOCAL
+    return program.buffer(block.body.buffer).scope != Scope.LOCAL
+
+
+def _check_workspace(program: Program) -> None:
+    """A global intermediate is written by one kernel and read by later ones: other thread
+    blocks of the kernel writing it could read it before it is written."""
+    written = {b.body.buffer for b in program.blocks()}
+    for b in program.blocks():
+        for name in analysis.buffers_read(b) & written:
+            if program.buffer(name).scope == Scope.GLOBAL:
+                raise CodegenError(f"block {b.name} reads {name}, a global intermediate "
+                                   "written in the same loop nest; other thread blocks may "
+                                   "not have written it yet: compute_at or inline it, cache "
+                                   "it in local or shared memory, or give it a nest of its "
+                                   "own (a kernel of its own)")
 
 
 def _thread_feeds(block: Block, bound: tuple[tuple[str, LoopKind], ...]) -> set[LoopKind]:
@@ -240,7 +291,7 @@ def _block(block: Block, program: Program, ext: dict[LoopKind, int],
 
 
 def _check_grid(block: Block, program: Program, grid: set[str]) -> None:
-    if program.buffer(block.body.buffer).scope != Scope.OUTPUT:
+    if program.buffer(block.body.buffer).scope not in (Scope.OUTPUT, Scope.GLOBAL):
         return
     unused = grid - threads.spatial_vars(block)
     if unused:

@@ -31,14 +31,15 @@ from typing import cast
 from ..errors import CodegenError
 from ..ir import analysis, tree
 from ..ir import expr as E
-from ..ir.program import Block, Loop, LoopKind, Program, Store
+from ..ir.program import Block, Loop, LoopKind, Program, Scope, Store
 from ..target import CudaTarget, resolve
 from . import ptxas
 from .buffers import BufferPlan
 from .exprs import ExprEmitter
-from .gpu_kernel import GpuKernel
+from .gpu_access import relative_accesses
+from .gpu_kernel import GpuKernel, KernelLaunch
 from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KPrefetch, KThread
-from .gpu_plan import KernelPlan, plan_kernel
+from .gpu_plan import KernelPlan, plan_kernels
 from .gpu_reduce import SCRATCH, GpuExprEmitter
 from .irtext import BYTES, Function, Module, Value, vec_type
 from .lanes import VarInfo
@@ -56,21 +57,48 @@ _AXES = (LoopKind.THREAD_X, LoopKind.THREAD_Y, LoopKind.THREAD_Z)
 
 def lower_cuda(program: Program, target: CudaTarget, *, passes: tuple[Pass, ...] = PASSES
                ) -> tuple[str, KernelPlan, KernelSignature]:
-    """NVVM IR text of ``program``'s kernel, its plan and its signature."""
+    """NVVM IR text of ``program``'s kernels, the first one's plan and the signature."""
+    text, plans, sig, _ = lower_kernels(program, target, passes=passes)
+    return text, plans[0], sig
+
+
+def lower_kernels(program: Program, target: CudaTarget, *, passes: tuple[Pass, ...] = PASSES
+                  ) -> tuple[str, tuple[KernelPlan, ...], KernelSignature, tuple[ArgSpec, ...]]:
+    """NVVM IR text of ``program``'s kernels (one per root-level nest, launched in order:
+    the first named after the program, the others ``<name>_k1``, ...), their plans, the
+    signature (inputs, outputs) and the workspace: the global intermediates that pass from
+    one kernel to the next, device buffers every kernel takes after the outputs."""
     program = apply_passes(program, passes)
-    plan = plan_kernel(program, target)
-    program = plan.program  # with the plan's own buffers (double buffering's registers)
-    entry = _symbol(program.name)
+    plans = plan_kernels(program, target)
     module = Module()
     module.attributes = (f'attributes #0 = {{ nounwind "target-cpu"="{target.arch}" '
                          f'"target-features"="{target.ptx_features}" }}')
+    used = {n for b in program.blocks() for n in (b.body.buffer, *analysis.buffers_read(b))}
+    workspace = tuple(ArgSpec(b.name, b.shape, b.dtype, False) for b in program.buffers
+                      if b.scope == Scope.GLOBAL and b.name in used)
+    first = _symbol(program.name)
+    for k, plan in enumerate(plans):
+        _kernel(module, plan, first if k == 0 else f"{first}_k{k}", workspace)
     args = [program.buffer(n) for n in (*program.inputs, *program.outputs)]
+    sig = KernelSignature(
+        first,
+        tuple(ArgSpec(b.name, b.shape, b.dtype, b.name in program.outputs) for b in args),
+    )
+    return module.text(), plans, sig, workspace
+
+
+def _kernel(module: Module, plan: KernelPlan, entry: str,
+            workspace: tuple[ArgSpec, ...]) -> None:
+    """One ``ptx_kernel`` function for ``plan``: inputs, outputs, then the workspace."""
+    program = plan.program  # with the plan's own buffers (double buffering's registers)
+    args = [program.buffer(n) for n in (*program.inputs, *program.outputs)]
+    args += [program.buffer(w.name) for w in workspace]
     params = ", ".join(
         f"ptr addrspace(1) noalias {'readonly ' if b.name in program.inputs else ''}"
-        f"align 16 %arg.{b.name}" for b in args)
+        f"align 16 %arg.{_symbol(b.name)}" for b in args)
     fn = Function(entry, params, attrs="#0", linkage="ptx_kernel ")
     module.functions.append(fn)
-    ptrs: dict[str, str] = {b.name: f"%arg.{b.name}" for b in args}
+    ptrs: dict[str, str] = {b.name: f"%arg.{_symbol(b.name)}" for b in args}
     spaces = {b.name: "addrspace(1) " for b in args}
     emitter = GpuEmitter(module, program, entry, plan)
     emitter.allocate(fn, ptrs)
@@ -84,11 +112,6 @@ def lower_cuda(program: Program, target: CudaTarget, *, passes: tuple[Pass, ...]
         emitter.bind_value(ex, var, emitter.sreg(fn, axis))
     emitter.knodes(ex, plan.body)
     fn.emit("ret void")
-    sig = KernelSignature(
-        entry,
-        tuple(ArgSpec(b.name, b.shape, b.dtype, b.name in program.outputs) for b in args),
-    )
-    return module.text(), plan, sig
 
 
 class GpuEmitter(KernelEmitter):
@@ -97,6 +120,9 @@ class GpuEmitter(KernelEmitter):
     def __init__(self, module: Module, program: Program, entry: str, plan: KernelPlan):
         super().__init__(module, program, entry, plan.plans, native_lanes=1)
         self.plan = plan
+        # a second kernel's shared arrays are its own symbols
+        self._shared_prefix = f"{entry}." if any(f.name != entry for f in module.functions) \
+            else ""
         self._sregs: dict[str, Value] = {}
         self._linear: Value | None = None
 
@@ -112,7 +138,7 @@ class GpuEmitter(KernelEmitter):
                                 "[0 x i8], align 16")
         for a in plan.shared:
             dt = "float32" if a.name == SCRATCH else self.program.buffer(a.name).dtype
-            sym = f"@shm_{_symbol(a.name)}"
+            sym = f"@shm_{self._shared_prefix}{_symbol(a.name)}"
             if plan.dynamic_shared:
                 base = fn.fresh(f"shm.{_symbol(a.name)}.")
                 fn.entry.append(f"  {base} = getelementptr inbounds i8, ptr addrspace(3) "
@@ -175,7 +201,7 @@ class GpuEmitter(KernelEmitter):
         and start simplified first (``(a*4 + b)*8 + c - (a*32 + b*8)`` is ``c``), computed
         before the block binds its iteration variables: LLVM does not always see it, and a
         register tile indexed at run time stays in (slow) local memory."""
-        rel = _relative_accesses(block, self.plans)
+        rel = relative_accesses(block, self.plans)
         if rel is None:
             super().block(ex, block)
             return
@@ -299,55 +325,6 @@ class GpuEmitter(KernelEmitter):
         return VarInfo(v, 0)
 
 
-def _relative_accesses(block: Block, plans: dict[str, BufferPlan]
-                       ) -> tuple[Block, dict[str, E.Expr]] | None:
-    """``block`` with each access to a compacted buffer indexed by new variables (``@rel.k``)
-    and their values: index minus start, simplified, in the loop variables. None when the
-    block touches no compacted buffer or an index is not affine."""
-    bind = block.binding_map
-    values: dict[str, E.Expr] = {}
-    memo: dict[tuple, tuple[E.Expr, ...]] = {}
-    failed = False
-
-    def relative(buffer: str, indices: tuple[E.Expr, ...]) -> tuple[E.Expr, ...]:
-        nonlocal failed
-        plan = plans.get(buffer)
-        if plan is None or plan.starts is None:
-            return indices
-        key = (buffer, indices)
-        if key not in memo:
-            out = []
-            for ix, start in zip(indices, plan.starts, strict=True):
-                diff = analysis.affine(E.binary("-", E.substitute(ix, bind), start))
-                if diff is None:
-                    failed = True
-                    return indices
-                name = f"@rel.{len(values)}"
-                values[name] = analysis.from_affine(*diff)
-                out.append(E.Var(name))
-            memo[key] = tuple(out)
-        return memo[key]
-
-    def fix_expr(e: E.Expr) -> E.Expr:
-        def visit(n: E.Expr) -> E.Expr | None:
-            if isinstance(n, E.Load):
-                return E.Load(n.tensor, relative(n.tensor, n.indices))
-            return None
-
-        return E.transform(e, visit)
-
-    def fix(st: Store | None) -> Store | None:
-        if st is None:
-            return None
-        return Store(st.buffer, relative(st.buffer, st.indices), fix_expr(st.value))
-
-    body, init = fix(block.body), fix(block.init)
-    if failed or not values:
-        return None
-    assert body is not None
-    return replace(block, body=body, init=init), values
-
-
 def _phased(block: Block, phase: tuple[str, str] | None, slot: int) -> Block:
     """A copy's block as one half of a double-buffered copy: its value stored into register
     ``slot`` ("load"), or register ``slot`` stored where the copy writes ("store")."""
@@ -377,15 +354,21 @@ def build_cuda(program: Program, target: CudaTarget | str | None = "cuda", *,
     t = resolve(target)
     if not isinstance(t, CudaTarget):
         raise CodegenError(f"build_cuda builds for a cuda target, not {t.describe()}")
-    ir_text, plan, sig = lower_cuda(program, t, passes=passes)
+    ir_text, plans, sig, workspace = lower_kernels(program, t, passes=passes)
     ptx = ptx_of(ir_text, t)
+    entries = [sig.entry, *(f"{sig.entry}_k{k}" for k in range(1, len(plans)))]
     cubin, report = None, None
     if run_ptxas and ptxas.available():
-        cubin, report = ptxas.assemble(ptx, t, sig.entry)
-        _check_registers(report.registers, plan, t, program.name)
-    dynamic = plan.shared_bytes if plan.dynamic_shared else 0
-    return GpuKernel(sig.entry, ptx, cubin, plan.grid, plan.block, dynamic, sig, t,
-                     time.perf_counter() - t0, report)
+        cubin, reports = ptxas.assemble_all(ptx, t, entries)
+        for plan, entry, rep in zip(plans, entries, reports, strict=True):
+            _check_registers(rep.registers, plan, t, entry)
+        report = max(reports, key=lambda r: r.registers)
+    launches = [KernelLaunch(e, p.grid, p.block, p.shared_bytes if p.dynamic_shared else 0)
+                for e, p in zip(entries, plans, strict=True)]
+    first = launches[0]
+    return GpuKernel(sig.entry, ptx, cubin, first.grid, first.block,
+                     first.dynamic_shared_bytes, sig, t, time.perf_counter() - t0, report,
+                     tuple(launches[1:]), workspace)
 
 
 def _check_registers(registers: int, plan: KernelPlan, target: CudaTarget, name: str) -> None:

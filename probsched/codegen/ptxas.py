@@ -49,6 +49,15 @@ def parse_report(text: str) -> PtxasReport:
 
 def assemble(ptx: str, target: CudaTarget, entry: str) -> tuple[bytes, PtxasReport]:
     """The cubin of ``ptx`` for ``target`` and ``ptxas -v``'s report of ``entry``."""
+    cubin, (report,) = assemble_all(ptx, target, [entry])
+    return cubin, report
+
+
+def assemble_all(ptx: str, target: CudaTarget, entries: list[str]
+                 ) -> tuple[bytes, tuple[PtxasReport, ...]]:
+    """The cubin of ``ptx`` for ``target`` and ``ptxas -v``'s report of each of
+    ``entries``."""
+    entry = entries[0]
     exe = shutil.which("ptxas")
     if exe is None:
         raise CodegenError("ptxas is not on the PATH (install the CUDA toolkit's ptxas)")
@@ -66,7 +75,7 @@ def assemble(ptx: str, target: CudaTarget, entry: str) -> tuple[bytes, PtxasRepo
             raise CodegenError(f"ptxas refused kernel {entry}: {log.strip()}")
         with open(out, "rb") as f:
             cubin = f.read()
-    return cubin, parse_report(_entry_part(log, entry))
+    return cubin, tuple(parse_report(_entry_part(log, e)) for e in entries)
 
 
 def _entry_part(log: str, entry: str) -> str:

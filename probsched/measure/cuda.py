@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..codegen.compile import CompiledArtifact
-from ..codegen.gpu_kernel import GpuKernel
+from ..codegen.gpu_kernel import GpuKernel, KernelLaunch
 from ..codegen.runtime import NP_DTYPES
 from ..errors import MeasureError
 from ..ir.compute import Workload
@@ -148,6 +148,7 @@ _cases: dict[tuple[str, int], _DeviceCase] = {}
 # (entry, hash of the code) -> (module, function): the last few loaded, for re-timings; the
 # others are unloaded (a tune loads a module per candidate, each holding device memory)
 _modules: OrderedDict[tuple[str, int], tuple[Any, Any]] = OrderedDict()
+_scratch: dict[int, tuple[int, int]] = {}  # workspace buffers by position: (pointer, bytes)
 LOADED_MODULES = 8
 
 
@@ -202,17 +203,19 @@ def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig,
         return None
     dev = _open()
     _check_signature(kernel, case)
-    fn = _function(kernel)
+    fns = _functions(kernel)
     for ptr, a in zip(case.inputs, case.host.pristine, strict=True):
         call(driver.cuMemcpyHtoD(ptr, a.ctypes.data, a.nbytes), "copying an input")
     for ptr, out in zip(case.outputs, case.host.outputs, strict=True):
         cpu_runner.poison(out)
         call(driver.cuMemcpyHtoD(ptr, out.ctypes.data, out.nbytes), "clearing an output")
-    params = [ctypes.c_void_p(p) for p in (*case.inputs, *case.outputs)]
+    workspace = _workspace(kernel)
+    params = [ctypes.c_void_p(p) for p in (*case.inputs, *case.outputs, *workspace)]
     array = (ctypes.c_void_p * len(params))(*[ctypes.addressof(p) for p in params])
 
     def launch() -> None:
-        _launch(driver, fn, kernel, ctypes.addressof(array))
+        for fn, shape in zip(fns, kernel.launches, strict=True):
+            _launch(driver, fn, shape, ctypes.addressof(array))
 
     launch()
     _sync(driver, "the checking launch")
@@ -258,8 +261,8 @@ def _timed_launch(driver, dev: _Device, launch) -> float:
     return float(ms) / 1e3
 
 
-def _function(kernel: GpuKernel):
-    """The loaded kernel function (modules cached by their code)."""
+def _functions(kernel: GpuKernel):
+    """The loaded kernel functions, in launch order (modules cached by their code)."""
     from cuda.bindings import driver
 
     image = kernel.cubin if kernel.cubin is not None else kernel.ptx.encode() + b"\0"
@@ -268,17 +271,36 @@ def _function(kernel: GpuKernel):
         _modules.move_to_end(key)
         return _modules[key][1]
     module = _load(driver, image, kernel)
-    fn = check(driver.cuModuleGetFunction(module, kernel.entry.encode()),
-               f"kernel {kernel.entry} is not in its module")
-    if kernel.dynamic_shared_bytes > STATIC_SHARED_LIMIT:
-        attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-        call(driver.cuFuncSetAttribute(fn, attr, kernel.dynamic_shared_bytes),
-             f"opting in to {kernel.dynamic_shared_bytes} bytes of shared memory")
-    _modules[key] = (module, fn)
+    fns = []
+    for launch in kernel.launches:
+        fn = check(driver.cuModuleGetFunction(module, launch.entry.encode()),
+                   f"kernel {launch.entry} is not in its module")
+        if launch.dynamic_shared_bytes > STATIC_SHARED_LIMIT:
+            attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+            call(driver.cuFuncSetAttribute(fn, attr, launch.dynamic_shared_bytes),
+                 f"opting in to {launch.dynamic_shared_bytes} bytes of shared memory")
+        fns.append(fn)
+    _modules[key] = (module, tuple(fns))
     while len(_modules) > LOADED_MODULES:
         old, _ = _modules.popitem(last=False)[1]
         driver.cuModuleUnload(old)  # nothing of it runs: launches were synchronized
-    return fn
+    return tuple(fns)
+
+
+def _workspace(kernel: GpuKernel) -> list[int]:
+    """Device buffers for the kernel's global intermediates, kept by size between calls."""
+    from cuda.bindings import driver
+
+    out = []
+    for k, spec in enumerate(kernel.workspace):
+        nbytes = max(4, math.prod(spec.shape) * np.dtype(NP_DTYPES[spec.dtype]).itemsize)
+        held = _scratch.get(k)
+        if held is None or held[1] < nbytes:
+            if held is not None:
+                driver.cuMemFree(held[0])
+            _scratch[k] = (int(check(driver.cuMemAlloc(nbytes), "cuMemAlloc")), nbytes)
+        out.append(_scratch[k][0])
+    return out
 
 
 def _load(driver, image: bytes, kernel: GpuKernel):
@@ -303,11 +325,11 @@ def _load(driver, image: bytes, kernel: GpuKernel):
                        + (f": {text[:2000]}" if text else ""))
 
 
-def _launch(driver, fn, kernel: GpuKernel, params: int) -> None:
-    gx, gy, gz = kernel.grid
-    bx, by, bz = kernel.block
-    call(driver.cuLaunchKernel(fn, gx, gy, gz, bx, by, bz, kernel.dynamic_shared_bytes, 0,
-                                params, 0), f"launching {kernel.entry}")
+def _launch(driver, fn, launch: KernelLaunch, params: int) -> None:
+    gx, gy, gz = launch.grid
+    bx, by, bz = launch.block
+    call(driver.cuLaunchKernel(fn, gx, gy, gz, bx, by, bz, launch.dynamic_shared_bytes, 0,
+                                params, 0), f"launching {launch.entry}")
 
 
 def _sync(driver, what: str) -> None:
