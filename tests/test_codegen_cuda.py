@@ -380,3 +380,28 @@ def test_double_buffering_needs_copies_at_the_top_of_the_loop():
     with pytest.raises(CodegenError, match="annotated double_buffer but its body does not "
                        "start with cooperative copies"):
         lower_cuda(sch.program, SM90)
+
+
+def test_an_untaken_select_arm_is_clamped_into_the_compacted_region():
+    """A padded convolution reads its shared tile under select(in bounds, tile[h - 1], 0);
+    the arm not taken is still loaded, clamped: into the tile's region, not the whole image
+    (clamped to row 0 of the image, row h = -1 was one row past a one-row tile on the H200:
+    an out-of-bounds shared read)."""
+    from probsched.codegen.buffers import BufferPlan, offset_var
+    from probsched.codegen.exprs import ExprEmitter
+    from probsched.codegen.irtext import Function, Module
+    from probsched.codegen.memory import flat_offset
+    from probsched.codegen.gpu_emulate import _expr
+    from probsched.ir import expr as E
+    from probsched.ir.program import lower
+
+    program = lower(gmm(b=1, n=8, m=8, k=8))
+    plan = BufferPlan((1, 1, 4), (E.Const(0), E.Var("r"), E.Var("c")), None)
+    ex = ExprEmitter(Function("f", ""), Module(), program, {}, {"C": plan})
+    index = (E.Const(0), E.Var("r") - 1, E.Var("c") + 6)  # a row above, columns beyond
+    off = flat_offset(ex, "C", index, clamp=True)
+    off = E.substitute(off, {offset_var("C", 0): E.Const(0), offset_var("C", 1): E.Var("r"),
+                             offset_var("C", 2): E.Var("c")})
+    value = _expr(off)  # evaluated as the emulator does
+    # the tile's last element, inside its 1 x 1 x 4 region, wherever the tile is
+    assert {value({"r": r, "c": c}) for r in range(6) for c in range(5)} == {3}

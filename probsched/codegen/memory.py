@@ -23,14 +23,21 @@ if TYPE_CHECKING:
     from .exprs import ExprEmitter
 
 
-def flat_offset(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...]) -> E.Expr:
-    """Row-major element offset; a compacted buffer is indexed relative to its start."""
+def flat_offset(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...],
+                clamp: bool = False) -> E.Expr:
+    """Row-major element offset; a compacted buffer is indexed relative to its start.
+    ``clamp``: each index clamped into what exists of the buffer (a compacted buffer's region,
+    not its logical shape), for the arm of a select that is not taken."""
     plan = ex.plans.get(buffer)
-    strides = ex.program.buffer(buffer).strides if plan is None else plan.strides
+    buf = ex.program.buffer(buffer)
+    strides = buf.strides if plan is None else plan.strides
+    shape = buf.shape if plan is None else plan.shape
     flat: E.Expr = E.Const(0)
     for d, (ix, st) in enumerate(zip(indices, strides, strict=True)):
         if plan is not None and plan.starts is not None:
             ix = E.binary("-", ix, E.Var(offset_var(buffer, d)))
+        if clamp:
+            ix = ops.maximum(0, ops.minimum(ix, shape[d] - 1))
         flat = E.binary("+", flat, E.binary("*", ix, st))
     return flat
 
@@ -53,12 +60,8 @@ def access_stride(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...]) -> 
 def address(ex: ExprEmitter, buffer: str, indices: tuple[E.Expr, ...]) -> str:
     """Pointer (scalar, lane 0) to an element: ``%p``, or ``addrspace(N) %p`` for a buffer
     in another address space (a GPU's), as the type of the load or store that uses it."""
-    if ex.clamp and not ex.lanes:
-        shape = ex.program.buffer(buffer).shape
-        indices = tuple(
-            ops.maximum(0, ops.minimum(ix, n - 1)) for ix, n in zip(indices, shape, strict=True)
-        )
-    off = ex.scalar(flat_offset(ex, buffer, indices), "int64")
+    off = ex.scalar(flat_offset(ex, buffer, indices, clamp=ex.clamp and not ex.lanes),
+                    "int64")
     off = ex.convert(off, "int64")
     dt = ex.dtype_of(buffer)
     space = ex.spaces.get(buffer, "")  # the pointer's address space, on a GPU
