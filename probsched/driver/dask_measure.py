@@ -166,6 +166,9 @@ class DaskRunner:
         self._config_json = wire.dumps(RunConfig(timeout_s, warmup, min_repeats, max_repeats,
                                                  min_time_s))
         self._workloads: dict[str, str] = {}
+        # The worker that measured a workload last: its runner holds the workload's inputs
+        # and reference, which another worker would have to make again.
+        self._where: dict[str, str] = {}
 
     def run(self, artifact: CompiledArtifact | GpuKernel, workload: Workload, *, seed: int = 0,
             slow_s: float | None = None) -> RunResult:
@@ -174,12 +177,19 @@ class DaskRunner:
         wl_json = self._workloads.get(workload.structural_hash)
         if wl_json is None:
             wl_json = self._workloads[workload.structural_hash] = wire.dumps(workload)
+        where = self._where.get(workload.structural_hash)
+        near = {"workers": [where], "allow_other_workers": True} if where else {}
         future = self.client.submit(
             dask_worker.run, wire.dumps(artifact), wl_json, seed, slow_s, self._config_json,
-            self.role, key=_key(self.role), pure=False, resources={MACHINE: 1})
+            self.role, key=_key(self.role), pure=False, resources={MACHINE: 1}, **near)
         try:
             text = self._wait(future)
+            if where is None:
+                held = self.client.who_has(future).get(future.key, ())
+                if held:
+                    self._where[workload.structural_hash] = next(iter(held))
         except distributed.KilledWorker as exc:
+            self._where.pop(workload.structural_hash, None)
             return RunResult.failed("crash", _died(exc))
         finally:
             future.cancel()
