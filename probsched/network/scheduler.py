@@ -125,11 +125,8 @@ class Gradient:
 
     def choose(self, tasks: Sequence[TaskStats]) -> int | None:
         """Warm-up (a task never tuned), else epsilon-greedy on the gradients."""
-        alive = _alive(tasks)
-        if not alive:
-            return None
-        first = _unexplored(tasks)
-        if first is not None:
+        alive, first = _warm_up(tasks)
+        if first is not None or not alive:
             return first
         if self.rng.random() < self.epsilon:
             return int(alive[int(self.rng.integers(len(alive)))])
@@ -162,11 +159,8 @@ class UCB:
 
     def choose(self, tasks: Sequence[TaskStats]) -> int | None:
         """Each task once (and a task with no correct candidate first), then the best UCB."""
-        alive = _alive(tasks)
-        if not alive:
-            return None
-        first = _unexplored(tasks)
-        if first is not None:
+        alive, first = _warm_up(tasks)
+        if first is not None or not alive:
             return first
         missing = [k for k in alive if not math.isfinite(tasks[k].best)]
         if missing:
@@ -201,3 +195,10 @@ def make_scheduler(strategy: str, seed: int = 0) -> Scheduler:
     if strategy == "ucb":
         return UCB()
     raise ProbschedError(f"unknown task scheduler {strategy!r}; known: {', '.join(STRATEGIES)}")
+
+
+def _warm_up(tasks: Sequence[TaskStats]) -> tuple[list[int], int | None]:
+    """The tasks still tuned, and the one to tune before choosing (a task never tuned yet;
+    None when every live task has had its round, or none is left)."""
+    alive = _alive(tasks)
+    return alive, (_unexplored(tasks) if alive else None)
