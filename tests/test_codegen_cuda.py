@@ -389,9 +389,9 @@ def test_an_untaken_select_arm_is_clamped_into_the_compacted_region():
     an out-of-bounds shared read)."""
     from probsched.codegen.buffers import BufferPlan, offset_var
     from probsched.codegen.exprs import ExprEmitter
+    from probsched.codegen.gpu_emulate import _expr
     from probsched.codegen.irtext import Function, Module
     from probsched.codegen.memory import flat_offset
-    from probsched.codegen.gpu_emulate import _expr
     from probsched.ir import expr as E
     from probsched.ir.program import lower
 
