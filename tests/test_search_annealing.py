@@ -176,3 +176,13 @@ def test_cli_strategy_flag(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["tune", MATMUL, "--trials", "3", "--db", str(db), "--strategy", "bogus"])
     assert exc.value.code == 2 and "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def test_the_bench_suite_is_registered(monkeypatch):
+    from probsched.driver import bench
+    from probsched.driver.bench import annealing as sa_bench
+
+    calls = []
+    monkeypatch.setattr(sa_bench, "annealing_bench",
+                        lambda trials, progress=None: calls.append(trials) or {"rows": []})
+    assert bench.run_suite("sa")["suite"] == "sa" and calls == [64]
