@@ -5,7 +5,8 @@ GMM-512 and C1D (the suite's benchmark shape) over the generated space, each tun
 GBDT for the same trials (default 64) by evolution and by simulated annealing
 (:mod:`probsched.search.annealing`), seeds 0 and 1, everything else alike (post-optimization,
 re-timing, the search's time budget). A row per run: the best GFLOP/s (the search's figure,
-the median of its timings), wall and the search's own seconds; the summary has the medians
+the median of its timings), wall, the search's own seconds and, for annealing, the chains
+of the last round and the iterations of all; the summary has the medians
 over seeds per workload and strategy and the ratio of annealing's median best to
 evolution's.
 """
@@ -44,7 +45,9 @@ def annealing_bench(trials: int = 64, seeds=(0, 1), progress=None) -> dict:
                 rows.append({"workload": label, "strategy": name, "seed": seed,
                              "trials": res.trials, "failed": res.failures,
                              "best_gflops": gflops, "wall_s": res.wall_s,
-                             "search_s": res.search_s})
+                             "search_s": res.search_s,
+                             "chains": res.stats.get("chains"),
+                             "iterations": res.stats.get("iterations")})
                 best.setdefault(name, []).append(gflops)
                 wall.setdefault(name, []).append(res.wall_s)
         evo, sa = (statistics.median(best[n]) for n in STRATEGIES)
