@@ -86,7 +86,7 @@ def _tune(args: argparse.Namespace) -> int:
     with _log_to_stderr(args.verbose, bar=not args.quiet):
         result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
                       progress=not args.quiet, target=args.target, callbacks=events,
-                      cluster=args.cluster)
+                      cluster=args.cluster, strategy=args.strategy)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--json", action="store_true", help="print one JSON object")
     out.add_argument("--json-lines", action="store_true", help="stream events as JSON lines "
                      "on stdout: start, each measurement, each round, done")
+    tune.add_argument("--strategy", choices=("evolutionary", "sa"), default="evolutionary",
+                      help="the search: evolutionary (default) or sa (AutoTVM's simulated "
+                      "annealing)")
     tune.add_argument("--quiet", action="store_true", help="no progress bar")
     tune.add_argument("-v", "--verbose", action="count", default=0, help="log each round "
                       "as a row of a table on stderr (round, strategy, trials, best GFLOP/s, "

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..ir.compute import Workload
 from ..lang.space import Space
+from ..search.annealing import check_strategy
 from ..search.database import Database, TuningDatabase
 from ..search.tuner import TuneResult
 from ..search.tuner import tune as search_tune
@@ -32,6 +33,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     measurements on workers started with ``--resources machine=1``, one at a time per
     machine; the builder, runner and re-timer given in ``options`` win over the cluster's."""
     target = resolve(options.pop("target", None))
+    check_strategy(options.get("strategy"))  # before the database is created
     with contextlib.ExitStack() as stack:
         database: TuningDatabase | None = None if isinstance(db, str | os.PathLike) else db
         if isinstance(db, str | os.PathLike):

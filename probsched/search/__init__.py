@@ -2,6 +2,7 @@
 mutators and search strategies that propose candidates, the database that keeps every
 measurement, and the tuner that composes them."""
 
+from .annealing import AnnealingConfig, SimulatedAnnealing
 from .callbacks import DatabaseSink, MeasureCallback, ProgressBar, StrategyFeedback, UpdateCostModel
 from .cost_model import CostModel, GBDTModel, RandomModel, pairwise_accuracy, top_k_score
 from .events import JsonLines, TuneLog
@@ -19,5 +20,5 @@ __all__ = [
     "MUTATORS", "Candidate", "Choice", "EvolutionarySearch", "SearchConfig", "SearchStrategy",
     "DatabaseSink", "MeasureCallback", "ProgressBar", "StrategyFeedback", "UpdateCostModel",
     "TuneResult", "choices_of", "mutate", "mutator", "tune",
-    "JsonLines", "RoundSummary", "TuneLog", "TuneStart",
+    "JsonLines", "RoundSummary", "TuneLog", "TuneStart", "AnnealingConfig", "SimulatedAnnealing",
 ]

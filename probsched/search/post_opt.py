@@ -135,7 +135,8 @@ class WithPostOptimization:
         self.done = 0
         self.best = start
         self.descent: CoordinateDescent | None = None
-        self.proposing = "evolution"  # which of the two made the last batch
+        self.name = getattr(main, "name", "evolution")
+        self.proposing = self.name  # which of the two made the last batch
 
     def _active(self) -> Any:
         if self.descent is None and self.done >= self.main_trials and self.best is not None:
@@ -151,10 +152,10 @@ class WithPostOptimization:
         if active is self.main and self.descent is None and self.done < self.main_trials:
             n = min(n, self.main_trials - self.done)  # the descent starts on time
         batch = active.propose(n)
-        self.proposing = "evolution" if active is self.main else "post-opt"
+        self.proposing = self.name if active is self.main else "post-opt"
         if not batch and active is not self.main:
             batch = self.main.propose(n)
-            self.proposing = "evolution"
+            self.proposing = self.name
         return batch
 
     def measured(self, candidates: Sequence[Candidate],

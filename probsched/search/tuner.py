@@ -67,6 +67,7 @@ from ..measure.oneshot import AnyBuilder, AnyRunner
 from ..measure.peak import FmaPeak, fma_peak
 from ..schedule import Trace
 from ..target import CpuTarget, CudaTarget, Target, resolve
+from .annealing import SimulatedAnnealing, check_strategy, make_search
 from .callbacks import (
     DatabaseSink,
     MeasureCallback,
@@ -165,7 +166,7 @@ def make_cost_model(cost_model: str | CostModel, seed: int, batch: int) -> CostM
 def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          db: str | TuningDatabase | None = "runs.db", seed: int = 0, progress: bool = True, *,
          target: Target | str | None = None, cost_model: str | CostModel = "gbdt",
-         strategy: SearchStrategy | None = None, builder: AnyBuilder | None = None,
+         strategy: SearchStrategy | str | None = None, builder: AnyBuilder | None = None,
          runner: AnyRunner | None = None, retimer: AnyRunner | None = None,
          callbacks: Sequence[MeasureCallback] = (),
          runner_timeout_s: float = 10.0, builder_workers: int = 2, reference: bool = True,
@@ -175,8 +176,9 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
 
     ``target``: what to build for (the host when None; records are kept per target). ``db``:
     a path, an open database or None (in memory). ``cost_model``: "gbdt", "random" or a
-    :class:`CostModel`; ``strategy``: a :class:`SearchStrategy` instead of evolutionary
-    search over ``space`` (``config``: :class:`SearchConfig` fields, e.g. ``population=128``);
+    :class:`CostModel`; ``strategy``: "evolutionary" (None), "sa" (simulated annealing,
+    :mod:`.annealing`) or a :class:`SearchStrategy`, over ``space`` (``config``:
+    :class:`SearchConfig` fields, e.g. ``population=128``);
     ``builder`` / ``runner`` / ``retimer``: parts to use (not closed here; the retimer
     re-times the fastest, by default a runner of its own); ``callbacks``: more
     :class:`MeasureCallback`\\ s; ``reference``: time numpy and the machine's FMA peak for
@@ -191,6 +193,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
         raise TypeError(f"tune: unknown options {sorted(set(config) - known)}; search "
                         f"options: {sorted(known)}")
     cfg = SearchConfig(**config)
+    check_strategy(strategy)
     space = space if space is not None else generated_space()
     tgt = resolve(target)
     if isinstance(tgt, CudaTarget) and runner is None and (why := cuda_unavailable()):
@@ -204,10 +207,11 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     if old:  # resume: the model learns from the stored records first
         with clock("fit"):
             learn.learn_from(workload, old, tgt)
-    if strategy is None:
+    if strategy is None or isinstance(strategy, str):
         with clock("search"):
-            search = EvolutionarySearch(workload, space, model, seed=seed, config=cfg,
-                                        db=database, target=tgt, features=features)
+            search = make_search(strategy or "evolutionary", workload, space, model,
+                                 seed=seed, config=cfg, db=database, target=tgt,
+                                 features=features)
             start = _stored_best(search, old)
             strategy = WithPostOptimization(search, search.maker, trials, post_optimization,
                                             search.measured_keys, start)
@@ -310,7 +314,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     return result
 
 
-def _stored_best(search: EvolutionarySearch, old: Sequence[Record]
+def _stored_best(search: EvolutionarySearch | SimulatedAnnealing, old: Sequence[Record]
                  ) -> tuple[Candidate, float] | None:
     """The stored best record's candidate (the space run with its decisions) and latency."""
     done = [r for r in old if r.ok and not r.loaded]

@@ -28,6 +28,7 @@ def suite(name: str):
 def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
     from ...target import host
     from . import (  # noqa: F401  (each registers its suite)
+        annealing,  # noqa: F401
         costmodel,  # noqa: F401
         cuda,  # noqa: F401
         dask,  # noqa: F401
