@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..codegen.compile import CompiledArtifact
@@ -173,30 +173,45 @@ class DaskRunner:
     def run(self, artifact: CompiledArtifact | GpuKernel, workload: Workload, *, seed: int = 0,
             slow_s: float | None = None) -> RunResult:
         """Measure ``artifact`` on a machine worker; see the class docstring."""
+        return next(self.run_many([artifact], workload, seed=seed, slow_s=slow_s))
+
+    def run_many(self, artifacts: Sequence[CompiledArtifact | GpuKernel], workload: Workload,
+                 *, seed: int = 0, slow_s: float | None = None) -> Iterator[RunResult]:
+        """Measure every artifact on the machine workers, all sent at once (they queue on
+        the machines' resource, so one task's round trip overlaps another's measurement):
+        the results in the artifacts' order, each as it arrives. Tasks not yet answered when
+        the iterator is dropped are cancelled."""
         distributed = _distributed()
-        wl_json = self._workloads.get(workload.structural_hash)
+        h = workload.structural_hash
+        wl_json = self._workloads.get(h)
         if wl_json is None:
-            wl_json = self._workloads[workload.structural_hash] = wire.dumps(workload)
-        where = self._where.get(workload.structural_hash)
+            wl_json = self._workloads[h] = wire.dumps(workload)
+        where = self._where.get(h)
         near = {"workers": [where], "allow_other_workers": True} if where else {}
-        future = self.client.submit(
-            dask_worker.run, wire.dumps(artifact), wl_json, seed, slow_s, self._config_json,
-            self.role, key=_key(self.role), pure=False, resources={MACHINE: 1}, **near)
+        batch = _key(self.role)  # the tasks' keys: BATCH-INDEX
+        futures = [self.client.submit(
+            dask_worker.run, wire.dumps(a), wl_json, seed, slow_s, self._config_json,
+            self.role, key=f"{batch}-{i}", pure=False, resources={MACHINE: 1}, **near)
+            for i, a in enumerate(artifacts)]
         try:
-            text = self._wait(future)
-            if where is None:
-                held = self.client.who_has(future).get(future.key, ())
-                if held:
-                    self._where[workload.structural_hash] = next(iter(held))
-        except distributed.KilledWorker as exc:
-            self._where.pop(workload.structural_hash, None)
-            return RunResult.failed("crash", _died(exc))
+            for future in futures:
+                try:
+                    text = self._wait(future)
+                except distributed.KilledWorker as exc:
+                    self._where.pop(h, None)
+                    yield RunResult.failed("crash", _died(exc))
+                    continue
+                if h not in self._where:
+                    held = self.client.who_has(future).get(future.key, ())
+                    if held:  # one scheduler call per workload, not per task
+                        self._where[h] = next(iter(held))
+                data = json.loads(text)
+                if "error" in data and "@" not in data:
+                    raise MeasureError(data["error"])
+                yield wire.loads(text)
         finally:
-            future.cancel()
-        data = json.loads(text)
-        if "error" in data and "@" not in data:
-            raise MeasureError(data["error"])
-        return wire.loads(text)
+            if futures:
+                self.client.cancel(futures)
 
     def _wait(self, future: Any) -> str:
         """The task's answer; a MeasureError when no worker owns a machine for
