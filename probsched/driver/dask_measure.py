@@ -47,6 +47,11 @@ MACHINE = "machine"
 """The Dask resource a worker that owns a machine is started with (``--resources machine=1``)."""
 RETRIES = 1
 """Times the scheduler retries a task whose worker died (then it fails: ``KilledWorker``)."""
+WORKER_CONFIG = {"distributed.worker.daemon": False,
+                 "distributed.worker.profile.enabled": False}
+"""The Dask config of the local workers: not daemons (they start probsched's processes), and
+no statistical profiler (a thread waking every 10 ms in each worker, beside the timed kernel
+on the same cores: docs/distributed.md)."""
 MACHINE_WAIT_S = 120.0
 """How long a measurement waits for a worker owning a machine to exist before it fails."""
 
@@ -246,12 +251,13 @@ def local_cluster(workers: int = 2, **kwargs: Any) -> Any:
     """A ``distributed.LocalCluster`` of ``workers`` processes on this host, one thread each,
     each owning the machine (resource :data:`MACHINE`: the scheduler runs one measurement at a
     time per worker, and the machine's lock one per host), its scheduler retrying a task
-    :data:`RETRIES` times. Sets this process's Dask config as probsched's workers need it:
-    workers are not daemons (also when a nanny restarts one)."""
+    :data:`RETRIES` times. Sets this process's Dask config as probsched's workers need it
+    (also when a nanny restarts one): workers are not daemons, and without Dask's statistical
+    profiler (:data:`WORKER_CONFIG`)."""
     distributed = _distributed()
     import dask
 
-    dask.config.set({"distributed.worker.daemon": False})
+    dask.config.set(WORKER_CONFIG)
     with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}):
         return distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
                                         processes=True, dashboard_address=":0",
