@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..codegen.compile import CompiledArtifact
@@ -47,6 +47,11 @@ MACHINE = "machine"
 """The Dask resource a worker that owns a machine is started with (``--resources machine=1``)."""
 RETRIES = 1
 """Times the scheduler retries a task whose worker died (then it fails: ``KilledWorker``)."""
+WORKER_CONFIG = {"distributed.worker.daemon": False,
+                 "distributed.worker.profile.enabled": False}
+"""The Dask config of the local workers: not daemons (they start probsched's processes), and
+no statistical profiler (a thread waking every 10 ms in each worker, beside the timed kernel
+on the same cores: docs/distributed.md)."""
 MACHINE_WAIT_S = 120.0
 """How long a measurement waits for a worker owning a machine to exist before it fails."""
 
@@ -173,30 +178,45 @@ class DaskRunner:
     def run(self, artifact: CompiledArtifact | GpuKernel, workload: Workload, *, seed: int = 0,
             slow_s: float | None = None) -> RunResult:
         """Measure ``artifact`` on a machine worker; see the class docstring."""
+        return next(self.run_many([artifact], workload, seed=seed, slow_s=slow_s))
+
+    def run_many(self, artifacts: Sequence[CompiledArtifact | GpuKernel], workload: Workload,
+                 *, seed: int = 0, slow_s: float | None = None) -> Iterator[RunResult]:
+        """Measure every artifact on the machine workers, all sent at once (they queue on
+        the machines' resource, so one task's round trip overlaps another's measurement):
+        the results in the artifacts' order, each as it arrives. Tasks not yet answered when
+        the iterator is dropped are cancelled."""
         distributed = _distributed()
-        wl_json = self._workloads.get(workload.structural_hash)
+        h = workload.structural_hash
+        wl_json = self._workloads.get(h)
         if wl_json is None:
-            wl_json = self._workloads[workload.structural_hash] = wire.dumps(workload)
-        where = self._where.get(workload.structural_hash)
+            wl_json = self._workloads[h] = wire.dumps(workload)
+        where = self._where.get(h)
         near = {"workers": [where], "allow_other_workers": True} if where else {}
-        future = self.client.submit(
-            dask_worker.run, wire.dumps(artifact), wl_json, seed, slow_s, self._config_json,
-            self.role, key=_key(self.role), pure=False, resources={MACHINE: 1}, **near)
+        batch = _key(self.role)  # the tasks' keys: BATCH-INDEX
+        futures = [self.client.submit(
+            dask_worker.run, wire.dumps(a), wl_json, seed, slow_s, self._config_json,
+            self.role, key=f"{batch}-{i}", pure=False, resources={MACHINE: 1}, **near)
+            for i, a in enumerate(artifacts)]
         try:
-            text = self._wait(future)
-            if where is None:
-                held = self.client.who_has(future).get(future.key, ())
-                if held:
-                    self._where[workload.structural_hash] = next(iter(held))
-        except distributed.KilledWorker as exc:
-            self._where.pop(workload.structural_hash, None)
-            return RunResult.failed("crash", _died(exc))
+            for future in futures:
+                try:
+                    text = self._wait(future)
+                except distributed.KilledWorker as exc:
+                    self._where.pop(h, None)
+                    yield RunResult.failed("crash", _died(exc))
+                    continue
+                if h not in self._where:
+                    held = self.client.who_has(future).get(future.key, ())
+                    if held:  # one scheduler call per workload, not per task
+                        self._where[h] = next(iter(held))
+                data = json.loads(text)
+                if "error" in data and "@" not in data:
+                    raise MeasureError(data["error"])
+                yield wire.loads(text)
         finally:
-            future.cancel()
-        data = json.loads(text)
-        if "error" in data and "@" not in data:
-            raise MeasureError(data["error"])
-        return wire.loads(text)
+            if futures:
+                self.client.cancel(futures)
 
     def _wait(self, future: Any) -> str:
         """The task's answer; a MeasureError when no worker owns a machine for
@@ -231,12 +251,13 @@ def local_cluster(workers: int = 2, **kwargs: Any) -> Any:
     """A ``distributed.LocalCluster`` of ``workers`` processes on this host, one thread each,
     each owning the machine (resource :data:`MACHINE`: the scheduler runs one measurement at a
     time per worker, and the machine's lock one per host), its scheduler retrying a task
-    :data:`RETRIES` times. Sets this process's Dask config as probsched's workers need it:
-    workers are not daemons (also when a nanny restarts one)."""
+    :data:`RETRIES` times. Sets this process's Dask config as probsched's workers need it
+    (also when a nanny restarts one): workers are not daemons, and without Dask's statistical
+    profiler (:data:`WORKER_CONFIG`)."""
     distributed = _distributed()
     import dask
 
-    dask.config.set({"distributed.worker.daemon": False})
+    dask.config.set(WORKER_CONFIG)
     with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}):
         return distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
                                         processes=True, dashboard_address=":0",

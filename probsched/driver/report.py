@@ -1,6 +1,7 @@
 """``probsched report``: a tuning database as one self-contained HTML page.
 
-Per workload and target (later also per task of a model): the tuning curve (best GFLOP/s
+Per workload and target, a model's tasks grouped under the model (:mod:`.report_models`,
+from the note ``net.tune`` keeps): the tuning curve (best GFLOP/s
 against trials, with numpy's and the machine's FMA peak as lines where the tuning run noted
 them), the spread of the measured candidates, the failures by reason, the best trace as
 ``.sched`` text and its loop nest, and the target and versions. Images are inline (base64
@@ -167,8 +168,11 @@ def write_report(db_path: str | os.PathLike[str], output: str | os.PathLike[str]
     why = report_plots.unavailable()
     if png_dir is not None and why:
         raise ProbschedError(f"--png needs plots: {why}")
+    from .report_models import model_groups
+
     with Database(db_path, readonly=True) as db:
         found = sections(db)
+        models = model_groups(db.notes(), found)
     if not found:
         raise ProbschedError(f"{db_path}: no records to report")
     curves = [None if why else curve_png(s) for s in found]
@@ -177,7 +181,7 @@ def write_report(db_path: str | os.PathLike[str], output: str | os.PathLike[str]
         for s in found]
     out = Path(output)
     try:
-        out.write_text(page(str(db_path), found, curves, spreads, why), encoding="utf-8")
+        out.write_text(page(str(db_path), found, curves, spreads, why, models), encoding="utf-8")
     except OSError as exc:
         raise ProbschedError(f"cannot write {out}: {exc.strerror or exc}") from None
     written = [out]

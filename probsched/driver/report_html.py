@@ -3,6 +3,8 @@
 Each workload's part is a ``<section class="workload">`` holding sections of the classes
 ``summary``, ``curve``, ``spread``, ``failures``, ``best-trace``, ``loop-nest`` and
 ``definition``; the page ends with ``target`` and ``versions`` (what the tests look for).
+A model's tasks (:mod:`.report_models`) are grouped in a ``<section class="model">``: its task
+table (weight, trials, best, share of the end-to-end estimate), then the tasks' parts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .notes import versions
 
 if TYPE_CHECKING:
     from .report import Section
+    from .report_models import ModelGroup
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
@@ -128,20 +131,60 @@ def _versions(found: Sequence[Section]) -> str:
     return _table(head, rows)
 
 
+def _model(m: ModelGroup, parts: str) -> str:
+    """A model's part: its task table, then its tasks' parts."""
+    rows = "".join(
+        f"<tr><td>{t.index}</td><td>"
+        + (f'<a href="#{_e(t.section.anchor)}">{_e(t.name)}</a>' if t.section else _e(t.name))
+        + f"</td><td>{t.weight}</td><td>{t.trials}</td>"
+        f"<td>{_fmt(t.best_s * 1e3 if t.gflops else None, digits=4)}</td>"
+        f"<td>{_fmt(t.gflops)}</td><td>{'-' if t.share != t.share else f'{t.share:.1%}'}"
+        "</td></tr>" for t in m.tasks)
+    head = "".join(f"<th>{h}</th>" for h in ("ID", "task", "weight", "trials", "best ms",
+                                              "GFLOP/s", "share"))
+    total = m.end_to_end_s
+    return "\n".join([
+        f'<section class="model" id="{_e(m.anchor)}">',
+        f"<h2>Model {_e(m.name)} on {_e(m.target)}</h2>",
+        f'<section class="tasks"><h3>Tasks</h3><table><tr>{head}</tr>{rows}</table>'
+        f"<p>End-to-end estimate (sum of weight x best latency): "
+        f"{_fmt(total * 1e3 if total < float('inf') else None, ' ms', 3)}; tasks chosen by "
+        f"the {_e(m.strategy)} scheduler.</p></section>", parts, "</section>"])
+
+
 def page(db_path: str, found: Sequence[Section], curves: Sequence[bytes | None],
-         spreads: Sequence[bytes | None], why: str | None) -> str:
-    """The whole page: a contents list, one part per section, the targets and versions."""
+         spreads: Sequence[bytes | None], why: str | None,
+         models: Sequence[ModelGroup] = ()) -> str:
+    """The whole page: a contents list, each model's part (its tasks' parts inside), one
+    part per other section, the targets and versions."""
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    toc = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)}</a> on {_e(s.target)}: '
-                  f"{len(s.gflops)} trials, best {_fmt(s.best_gflops, ' GFLOP/s')}</li>"
-                  for s in found)
-    parts = [_workload(s, c, p, why) for s, c, p in zip(found, curves, spreads, strict=True)]
+
+    def entry(s: Section) -> str:
+        return (f'<li><a href="#{_e(s.anchor)}">{_e(s.title)}</a> on {_e(s.target)}: '
+                f"{len(s.gflops)} trials, best {_fmt(s.best_gflops, ' GFLOP/s')}</li>")
+
+    html_of = {s.anchor: _workload(s, c, p, why)
+               for s, c, p in zip(found, curves, spreads, strict=True)}
+    toc: list[str] = []
+    parts: list[str] = []
+    placed: set[str] = set()
+    for m in models:
+        mine = [t.section for t in m.tasks if t.section and t.section.anchor not in placed]
+        placed.update(s.anchor for s in mine)
+        toc.append(f'<li><a href="#{_e(m.anchor)}">model {_e(m.name)}</a> on '
+                   f"{_e(m.target)}: {len(m.tasks)} tasks<ul>"
+                   + "".join(entry(s) for s in mine) + "</ul></li>")
+        parts.append(_model(m, "\n".join(html_of[s.anchor] for s in mine)))
+    rest = [s for s in found if s.anchor not in placed]
+    toc += [entry(s) for s in rest]
+    parts += [html_of[s.anchor] for s in rest]
+    toc_html = "".join(toc)
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>probsched report: {_e(db_path)}</title><style>{STYLE}</style></head><body>",
         f"<h1>probsched report: {_e(db_path)}</h1>",
         f'<p class="note">Written {_e(when)}; {len(found)} workloads.</p>',
-        f"<nav><ul>{toc}</ul></nav>",
+        f"<nav><ul>{toc_html}</ul></nav>",
         *parts,
         f'<section class="target"><h2>Target</h2>{_targets(found)}</section>',
         f'<section class="versions"><h2>Versions</h2>{_versions(found)}</section>',

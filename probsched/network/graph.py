@@ -67,12 +67,13 @@ class Op:
 @dataclass
 class Graph:
     """Inputs (name -> shape), constants (name -> float32 array), ops in topological order,
-    outputs (names)."""
+    outputs (names), and the model's name (its file's stem, else the ONNX graph's name)."""
 
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
     constants: dict[str, np.ndarray] = field(default_factory=dict)
     ops: list[Op] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    name: str = "model"
 
     def shape(self, name: str) -> tuple[int, ...]:
         """The shape of a value: an input, a constant or an op's output."""

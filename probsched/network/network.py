@@ -31,6 +31,11 @@ class Network:
         return cls(import_model(model, shapes))
 
     @property
+    def name(self) -> str:
+        """The model's name (its file's stem, else its ONNX graph's name)."""
+        return self.graph.name
+
+    @property
     def input_names(self) -> list[str]:
         return list(self.graph.inputs)
 

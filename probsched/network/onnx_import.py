@@ -10,6 +10,7 @@ naming the node, the op and what is supported.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ def onnx_module():
 def import_model(model: Any, shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
     """The graph of an ONNX ``model`` (a ModelProto or a path)."""
     onnx = onnx_module()
+    stem = None if isinstance(model, onnx.ModelProto) else Path(str(model)).stem
     if not isinstance(model, onnx.ModelProto):
         try:
             model = onnx.load(str(model))
@@ -46,7 +48,7 @@ def import_model(model: Any, shapes: Mapping[str, Sequence[int]] | None = None) 
         raise ModelError(f"the model's opset is {opset}; {MIN_OPSET} and later are supported "
                          "(onnx.version_converter can convert it)")
     g = model.graph
-    graph = Graph()
+    graph = Graph(name=stem or g.name or "model")
     for init in g.initializer:
         graph.constants[init.name] = _array(onnx.numpy_helper.to_array(init))
     for vi in g.input:

@@ -13,10 +13,13 @@ them (its best, its trials, its model trained on them, their decisions never mea
 again); ``trials`` counts only this run's new trials.
 The end-to-end estimate is the sum over tasks of weight x best latency; the per-task table
 (:meth:`NetworkTuneResult.table`, MetaSchedule's task table) says each task's share of it.
+The database keeps a note of the model (:func:`model_note`: its name and tasks, each with its
+weight and workload hash), so that ``probsched report`` groups the tasks under the model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import sys
@@ -110,6 +113,22 @@ def task_table(rows: Sequence[TaskRow], end_to_end_s: float) -> str:
     return "\n".join(lines)
 
 
+MODEL_NOTE = "model "
+"""The prefix of a model's note in a tuning database (``Database.put_note``)."""
+
+
+def model_note(net: Network, target: Target, strategy: str) -> tuple[str, dict]:
+    """The key and value of the note kept of a model tuned into a database: the model's
+    name, the target, the task scheduler, and each task's name, weight, FLOPs and workload
+    hash (its records are that workload's). The key holds a digest of the tasks, so two
+    models of one name keep a note each."""
+    digest = hashlib.sha1(" ".join(t.hash for t in net.tasks).encode()).hexdigest()[:12]
+    return f"{MODEL_NOTE}{net.name} {digest} {target.key}", {
+        "model": net.name, "target": target.key, "strategy": strategy,
+        "tasks": [{"index": k, "name": t.name, "hash": t.hash, "weight": t.weight,
+                   "flops": t.flops} for k, t in enumerate(net.tasks)]}
+
+
 def round_trials(trials: int, tasks: int) -> int:
     """Trials per round for a budget of ``trials`` over ``tasks`` tasks."""
     return max(MIN_ROUND_TRIALS, min(ROUND_TRIALS, trials // max(1, 2 * tasks)))
@@ -147,6 +166,9 @@ def tune_network(net: Network, trials: int = 2000, db: str | os.PathLike[str] |
     database: TuningDatabase = Database(":memory:" if db is None else db) \
         if db is None or isinstance(db, str | os.PathLike) else db
     size = round_size or round_trials(trials, len(net.tasks))
+    put_note = getattr(database, "put_note", None)
+    if put_note is not None:  # for the report: which workloads are this model's tasks
+        put_note(*model_note(net, tgt, strategy))
     tuners = [TaskTuner(t, database, tgt, seed) for t in net.tasks]
     stats = [TaskStats(t.weight, t.flops, t.name,
                        [tt.best] if tt.stored_trials else [], tt.stored_trials)

@@ -2,7 +2,8 @@
 
 The loop, composed of parts given through their protocols: a search strategy proposes a batch
 (never measured decisions), the builder compiles it (worker processes), the runner checks and
-times each candidate, one at a time, and every result goes to the callbacks
+times each candidate, one at a time (a runner with ``run_many``, the Dask one, gets the round
+at once: :mod:`.measuring`), and every result goes to the callbacks
 (:mod:`.callbacks`): the database sink commits it at once (a ``kill -9`` loses nothing
 measured, failures included, with their reason), the cost model learns from each round, the
 strategy hears what was measured, a progress bar moves, and whatever the caller adds.
@@ -81,6 +82,7 @@ from .database import Database, TuningDatabase
 from .events import TuneLog, log
 from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import FeatureCache
+from .measuring import confirmed, measure_round, retime
 from .post_opt import WithPostOptimization
 from .records import Record, succeeded
 from .rounds import PhaseClock, RoundSummary, TuneStart, failure_kinds
@@ -243,6 +245,10 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
             retimer = _runner(tgt, runner_timeout_s)  # its own process, its own luck
             stack.callback(retimer.close)
         rounds: list[RoundSummary] = []
+
+        def slow_s() -> float | None:  # the slow bar now (measuring.py)
+            return SLOW_FACTOR * best if math.isfinite(best) else None
+
         clock.lap()  # the rounds' seconds: from here (starting the workers is not a round)
         while len(sink.records) < trials:
             with clock("search"):
@@ -252,14 +258,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
             with clock("build"):
                 built = builder.build_many([c.program for c in batch])
             results: list[RunResult] = []
-            for cand, b in zip(batch, built, strict=True):
-                if b.ok:
-                    assert b.artifact is not None  # an ok build has its artifact
-                    slow = SLOW_FACTOR * best if math.isfinite(best) else None
-                    with clock("run"):
-                        res = runner.run(b.artifact, workload, slow_s=slow)
-                else:
-                    res = RunResult.failed("build", b.error or "build failed")
+            answers = measure_round(runner, workload, built, slow_s, clock)
+            for cand, res in zip(batch, answers, strict=True):
                 if succeeded(res) and not res.loaded:  # a loaded figure never sets the bar
                     best = min(best, res.latency_s)
                     timings.setdefault(cand.key, []).append(res.latency_s)
@@ -275,8 +275,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
             retimed = len(sink.retimings)
             if retimer is not None:
                 with clock("run"):
-                    _retime(retimer, workload, batch, built, results, timings, sinks,
-                            retime_top, retimes)
+                    retime(retimer, workload, batch, built, results, timings, sinks,
+                           retime_top, retimes)
             kinds = [None if succeeded(r) else r.error_kind or "wrong" for r in results]
             rounds.append(RoundSummary(
                 len(rounds) + 1, getattr(strategy, "proposing", type(strategy).__name__),
@@ -332,43 +332,14 @@ def _runner(target: Target, timeout_s: float) -> AnyRunner:
     return Runner(timeout_s=timeout_s)
 
 
-def _retime(retimer: AnyRunner, workload: Workload, batch: Sequence[Candidate], built,
-            results: Sequence[RunResult], timings: dict[str, list[float]],
-            sinks: Sequence[MeasureCallback], top: int, times: int) -> None:
-    """Time the round's ``top`` fastest clean candidates ``times`` more times in another
-    worker, and any further one whose single timing beats the best confirmed median (at most
-    ``2 * top``): a candidate becomes the best only once timed again. Each timing is a
-    record (through the sinks' ``retimed``) and joins the candidate's timings, whose median
-    is its figure."""
-    fastest = sorted((res.latency_s, k) for k, res in enumerate(results)
-                     if succeeded(res) and not res.loaded)
-    for done, (latency, k) in enumerate(fastest):
-        if done >= 2 * top or (done >= top and latency >= _confirmed(timings)):
-            break
-        artifact = built[k].artifact
-        assert artifact is not None  # it was measured
-        for _ in range(times):
-            res = retimer.run(artifact, workload)
-            for s in sinks:
-                s.retimed(batch[k], res)
-            if succeeded(res) and not res.loaded:
-                timings.setdefault(batch[k].key, []).append(res.latency_s)
-
-
 def _best_so_far(timings: dict[str, list[float]], best: float,
                  records: Sequence[Record]) -> float:
     """The best confirmed median, else the best clean timing, else the best timing taken
     under load (what the run would report now)."""
-    for figure in (_confirmed(timings), best):
+    for figure in (confirmed(timings), best):
         if math.isfinite(figure):
             return figure
     return min((r.latency_s for r in records if r.ok), default=math.inf)
-
-
-def _confirmed(timings: dict[str, list[float]]) -> float:
-    """The best median among candidates timed more than once (inf: none yet)."""
-    return min((statistics.median(t) for t in timings.values() if len(t) > 1),
-               default=math.inf)
 
 
 def _database(db: str | os.PathLike[str] | TuningDatabase | None) -> TuningDatabase:
