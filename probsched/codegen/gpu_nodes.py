@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..ir.program import Block, LoopKind
@@ -93,3 +94,12 @@ class KPrefetch:
 
 
 KNode = KLoop | KThread | KBlock | KCoop | KBarrier | KAllReduce | KPrefetch
+
+
+def walk(nodes: Iterable[KNode]) -> Iterator[KNode]:
+    """Every node of ``nodes`` and, inside loops and thread bindings, of their bodies (a
+    node before the nodes it holds)."""
+    for node in nodes:
+        yield node
+        if isinstance(node, KLoop | KThread):
+            yield from walk(node.body)

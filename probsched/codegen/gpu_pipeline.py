@@ -22,7 +22,7 @@ from ..errors import CodegenError
 from ..ir import analysis
 from ..ir.program import Buffer, Program, Scope
 from .buffers import BufferPlan
-from .gpu_nodes import KBarrier, KCoop, KLoop, KNode, KPrefetch, KThread
+from .gpu_nodes import KBarrier, KBlock, KCoop, KLoop, KNode, KPrefetch, KThread, walk
 
 ANNOTATION = "double_buffer"
 MAX_SLOTS = 64  # registers one thread may hold for one copy
@@ -80,11 +80,11 @@ def _rewrite(loop: KLoop, program: Program, threads: int, buffers: list[Buffer],
             raise CodegenError(f"loop {loop.var} is annotated {ANNOTATION}, but its copy "
                                f"{c.block.name} does not copy global memory into shared")
         names.add(dst.name)
-    for node in rest:
-        for blk in _blocks(node):
-            if blk.body.buffer in names:
-                raise CodegenError(f"loop {loop.var} is annotated {ANNOTATION}, but block "
-                                   f"{blk.name} writes {blk.body.buffer} after the copies")
+    for node in walk(rest):
+        if isinstance(node, KBlock | KCoop) and node.block.body.buffer in names:
+            raise CodegenError(f"loop {loop.var} is annotated {ANNOTATION}, but block "
+                               f"{node.block.name} writes {node.block.body.buffer} after "
+                               "the copies")
     loads, stores = [], []
     for c in copies:
         slots = -(-c.groups // threads) * c.vector
@@ -103,11 +103,3 @@ def _rewrite(loop: KLoop, program: Program, threads: int, buffers: list[Buffer],
               *stores, KBarrier(f"{', '.join(sorted(names))} written, then read"))
     return [prologue, KBarrier(f"{', '.join(sorted(names))} written, then read"),
             replace(loop, body=steady)]
-
-
-def _blocks(node: KNode):
-    if isinstance(node, KLoop | KThread):
-        for n in node.body:
-            yield from _blocks(n)
-    elif hasattr(node, "block"):
-        yield node.block

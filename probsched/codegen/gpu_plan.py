@@ -40,7 +40,7 @@ from ..ir.program import Block, Loop, LoopKind, Node, Program, Scope
 from ..target import CudaTarget
 from . import gpu_pipeline, gpu_reduce
 from .buffers import BufferPlan
-from .gpu_nodes import KAllReduce, KBlock, KCoop, KLoop, KNode, KThread
+from .gpu_nodes import KAllReduce, KBlock, KCoop, KLoop, KNode, KThread, walk
 from .gpu_sync import place_barriers
 
 
@@ -163,7 +163,8 @@ def plan_kernel(program: Program, target: CudaTarget) -> KernelPlan:
     kbody, db_buffers, db_plans = gpu_pipeline.double_buffer(kbody, program, math.prod(block))
     if db_buffers:
         program = replace(program, buffers=(*program.buffers, *db_buffers))
-    scratch = max((gpu_reduce.scratch_bytes(n, program, block) for n in _all_reduces(kbody)),
+    scratch = max((gpu_reduce.scratch_bytes(n, program, block) for n in walk(kbody)
+                   if isinstance(n, KAllReduce)),
                   default=0)
     plans, shared, local, dynamic = _buffers(program, target, scratch)
     plans.update(db_plans)
@@ -191,16 +192,6 @@ def _check_limits(program: Program, target: CudaTarget, grid: tuple, block: tupl
 
 
 # ---------------------------------------------------------------- body and races
-
-
-def _all_reduces(nodes: tuple[KNode, ...]) -> list[KAllReduce]:
-    out: list[KAllReduce] = []
-    for n in nodes:
-        if isinstance(n, KAllReduce):
-            out.append(n)
-        elif isinstance(n, KLoop | KThread):
-            out += _all_reduces(n.body)
-    return out
 
 
 def _convert(node: Node, program: Program, ext: dict[LoopKind, int],

@@ -170,16 +170,15 @@ def emit_allreduce(ex: ExprEmitter, kernel: GpuEmitter, x: Value, op: str,
     if how == "warps":
         lane = fn.op(f"and i64 {kernel.sreg(fn, LoopKind.THREAD_X).ref}, 31", "int64")
         first = fn.op(f"icmp eq i64 {lane.ref}, 0", "bool")
+        warp = fn.op(f"lshr i64 {linear.ref}, 5", "int64")
         then_l, end_l = fn.label("ar.lead."), fn.label("ar.led.")
         fn.emit(f"br i1 {first.ref}, label %{then_l}, label %{end_l}")
         fn.start_block(then_l)
-        warp = fn.op(f"lshr i64 {linear.ref}, 5", "int64")
         fn.emit(f"store {x.typed}, ptr addrspace(3) {slot(warp)}, align 4")
         fn.emit(f"br label %{end_l}")
         fn.start_block(end_l)
         count, stride = block[0] // 32, 1  # the group's warps are consecutive
-        group = fn.op(f"udiv i64 {fn.op(f'lshr i64 {linear.ref}, 5', 'int64').ref}, {count}",
-                      "int64")
+        group = fn.op(f"udiv i64 {warp.ref}, {count}", "int64")
         start = fn.op(f"mul nuw nsw i64 {group.ref}, {count}", "int64")
     else:
         fn.emit(f"store {x.typed}, ptr addrspace(3) {slot(linear)}, align {BYTES[x.dtype]}")

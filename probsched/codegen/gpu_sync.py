@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from ..ir import analysis
 from ..ir.program import Program, Scope
-from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KPrefetch, KThread
+from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KNode, KPrefetch, KThread, walk
 
 
 def place_barriers(nodes: tuple[KNode, ...], program: Program) -> tuple[KNode, ...]:
@@ -27,12 +27,8 @@ def _shared_io(node: KNode, program: Program) -> tuple[set[str], set[str]]:
     """(shared buffers read, shared buffers written) anywhere in ``node``."""
     reads: set[str] = set()
     writes: set[str] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, KLoop | KThread):
-            stack.extend(n.body)
-        elif isinstance(n, KBlock | KCoop):
+    for n in walk((node,)):
+        if isinstance(n, KBlock | KCoop):
             reads |= {b for b in analysis.buffers_read(n.block)
                       if program.buffer(b).scope == Scope.SHARED}
             if program.buffer(n.block.body.buffer).scope == Scope.SHARED:

@@ -78,7 +78,7 @@ def lower_kernels(program: Program, target: CudaTarget, *, passes: tuple[Pass, .
                       if b.scope == Scope.GLOBAL and b.name in used)
     first = _symbol(program.name)
     for k, plan in enumerate(plans):
-        _kernel(module, plan, first if k == 0 else f"{first}_k{k}", workspace)
+        _kernel(module, plan, first if k == 0 else f"{first}_k{k}", workspace, first=k == 0)
     args = [program.buffer(n) for n in (*program.inputs, *program.outputs)]
     sig = KernelSignature(
         first,
@@ -87,8 +87,8 @@ def lower_kernels(program: Program, target: CudaTarget, *, passes: tuple[Pass, .
     return module.text(), plans, sig, workspace
 
 
-def _kernel(module: Module, plan: KernelPlan, entry: str,
-            workspace: tuple[ArgSpec, ...]) -> None:
+def _kernel(module: Module, plan: KernelPlan, entry: str, workspace: tuple[ArgSpec, ...],
+            *, first: bool) -> None:
     """One ``ptx_kernel`` function for ``plan``: inputs, outputs, then the workspace."""
     program = plan.program  # with the plan's own buffers (double buffering's registers)
     args = [program.buffer(n) for n in (*program.inputs, *program.outputs)]
@@ -101,6 +101,8 @@ def _kernel(module: Module, plan: KernelPlan, entry: str,
     ptrs: dict[str, str] = {b.name: f"%arg.{_symbol(b.name)}" for b in args}
     spaces = {b.name: "addrspace(1) " for b in args}
     emitter = GpuEmitter(module, program, entry, plan)
+    if not first:
+        emitter.shared_prefix = f"{entry}."
     emitter.allocate(fn, ptrs)
     spaces.update({a.name: "addrspace(3) " for a in plan.shared})
     ex = GpuExprEmitter(fn, module, program, ptrs, plan.plans)
@@ -120,9 +122,7 @@ class GpuEmitter(KernelEmitter):
     def __init__(self, module: Module, program: Program, entry: str, plan: KernelPlan):
         super().__init__(module, program, entry, plan.plans, native_lanes=1)
         self.plan = plan
-        # a second kernel's shared arrays are its own symbols
-        self._shared_prefix = f"{entry}." if any(f.name != entry for f in module.functions) \
-            else ""
+        self.shared_prefix = ""  # a later kernel's shared arrays are symbols of its own
         self._sregs: dict[str, Value] = {}
         self._linear: Value | None = None
 
@@ -138,7 +138,7 @@ class GpuEmitter(KernelEmitter):
                                 "[0 x i8], align 16")
         for a in plan.shared:
             dt = "float32" if a.name == SCRATCH else self.program.buffer(a.name).dtype
-            sym = f"@shm_{self._shared_prefix}{_symbol(a.name)}"
+            sym = f"@shm_{self.shared_prefix}{_symbol(a.name)}"
             if plan.dynamic_shared:
                 base = fn.fresh(f"shm.{_symbol(a.name)}.")
                 fn.entry.append(f"  {base} = getelementptr inbounds i8, ptr addrspace(3) "
