@@ -165,8 +165,9 @@ def init_hoist_loop(program: Program, name: str) -> str | None:
     or None (also when the block has no init).
 
     Those are the loops from which inwards each loop holds one node, ending in the block,
-    and none feeds a spatial binding or the guard; the reduce bindings use only them and
-    start at 0 (so the init ran once per output element, before its first update).
+    and none feeds a spatial binding; the reduce bindings use only them and start at 0 (so
+    the init ran once per output element, before its first update). A guard may use them:
+    the init block keeps it at their first iteration.
     """
     path = tree.find_block(program, name)
     if path is None:
@@ -186,7 +187,7 @@ def init_hoist_loop(program: Program, name: str) -> str | None:
 
 def _runs_init_once(block: Block, chain: list[Loop]) -> bool:
     """Whether every loop of ``chain`` (the loops around ``block``, from one inwards) feeds
-    reduce bindings only, which start at 0 and use nothing else, and not the guard."""
+    reduce bindings only, which start at 0 and use nothing else."""
     inner = {lp.var for lp in chain}
     ranges = {lp.var: (0, lp.extent - 1) for lp in chain}
     _, reduce = fed_loops(block)
