@@ -43,13 +43,12 @@ import numpy as np
 
 from ..errors import ProbschedError
 from ..ir.compute import Workload
-from ..measure import RunResult
-from ..target import Target, resolve
+from ..target import Target
 from .candidates import CandidateMaker
 from .cost_model import CostModel
 from .database import TuningDatabase
 from .features import FeatureCache
-from .mutators import default_probs, propose
+from .mutation_search import MutationSearch
 from .strategy import Candidate
 
 log = logging.getLogger("probsched.tune")
@@ -104,26 +103,21 @@ def accept(old: np.ndarray, new: np.ndarray, temperature: float,
     return (delta >= 0) | (rng.random(len(delta)) < prob)
 
 
-class SimulatedAnnealing:
+class SimulatedAnnealing(MutationSearch):
     """See the module docstring. The :class:`~.strategy.SearchStrategy` protocol, with
     ``maker``, ``measured_keys`` and ``stats`` as :class:`~.evolutionary.EvolutionarySearch`
     has them (the tuner's post-optimization uses the first two)."""
 
     name = "annealing"
 
+    config: AnnealingConfig
+
     def __init__(self, workload: Workload, space, model: CostModel, *, seed: int = 0,
                  config: AnnealingConfig | None = None, db: TuningDatabase | None = None,
                  target: Target | None = None, features: FeatureCache | None = None,
                  maker: CandidateMaker | None = None):
-        self.workload, self.space, self.model = workload, space, model
-        self.features = features or FeatureCache()
-        self.config = config or AnnealingConfig()
-        self.rng = np.random.default_rng(seed)
-        self.db, self.target = db, resolve(target)
-        self.measured_keys: set[str] = (
-            set(db.measured_decisions(workload, target=self.target.key)) if db else set())
-        self.maker = maker or CandidateMaker(workload, space, self.target, self.rng)
-        self._probs = dict(self.config.mutator_probs or default_probs())
+        super().__init__(workload, space, model, config or AnnealingConfig(), seed=seed,
+                         db=db, target=target, features=features, maker=maker)
         self.points: list[Candidate] = []  # the chains, persistent across rounds
         self.last_temperatures: np.ndarray = np.zeros(0)
         self._cost_s: float | None = None  # seconds per new candidate in the last round
@@ -161,13 +155,7 @@ class SimulatedAnnealing:
         if self._cost_s is None:
             t0, replays = time.perf_counter(), self.maker.stats["replays"]
             self.points += self._fresh(min(c.min_chains, chains))
-            if self.db is not None:
-                best = self.db.best(self.workload, int(c.parallel_size * c.init_best_fraction),
-                                    target=self.target.key)
-                for rec in best:
-                    cand = self.maker.make(rec.trace.decision_map)
-                    if cand is not None:
-                        self.points.append(cand)
+            self.points += self._from_db(int(c.parallel_size * c.init_best_fraction))
             if self.points:
                 self._scores(self.points)  # features and a prediction are part of the cost
             done = max(1, self.maker.stats["replays"] - replays)
@@ -175,22 +163,6 @@ class SimulatedAnnealing:
             chains = self._chains(n)
         if len(self.points) < chains:
             self.points += self._fresh(chains - len(self.points))
-
-    def _neighbour(self, point: Candidate) -> Candidate:
-        """A random neighbour: one mutation of ``point``'s decisions, replayed (``point``
-        itself when no mutation applies or replays)."""
-        for _ in range(self.config.replay_retries):
-            new = propose(point.choices, self.rng, self._probs)
-            if new is None:
-                return point
-            cand = self.maker.make(new)
-            if cand is not None:
-                return cand
-        return point
-
-    def _scores(self, cands: Sequence[Candidate]) -> np.ndarray:
-        feats = self.features(cands)
-        return np.asarray(self.model.predict(feats, [c.trace for c in cands]), dtype=float)
 
     # ------------------------------------------------------------ a round
 
@@ -232,7 +204,7 @@ class SimulatedAnnealing:
         temps = temperatures(c.n_iter, *c.temperature)
         last_change, k = 0, 0
         while k < len(temps):
-            moved = [self._neighbour(p) for p in self.points]
+            moved = [self._mutant(p) or p for p in self.points]
             new_scores = self._scores(moved)
             ok = accept(scores, new_scores, float(temps[k]), rng)
             self.points = [m if a else p for m, p, a in zip(moved, self.points, ok, strict=True)]
@@ -279,16 +251,6 @@ class SimulatedAnnealing:
         log.debug("annealing: %d chains, %d iterations, %d candidates proposed in %.2f s",
                   len(self.points), len(self.last_temperatures), len(picked), seconds)
         return list(picked.values())
-
-    @property
-    def stats(self) -> dict:
-        """Rounds, the search's own seconds, iterations, early stops, moves accepted, and
-        the replays' counts."""
-        return {**self._own, **self.maker.stats}
-
-    def measured(self, candidates: Sequence[Candidate],
-                 results: Sequence[RunResult] | None = None) -> None:
-        self.measured_keys.update(c.key for c in candidates)
 
 
 def check_strategy(strategy) -> None:

@@ -28,19 +28,15 @@ from __future__ import annotations
 import heapq
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..ir.compute import Workload
-from ..measure import RunResult
-from ..target import Target, resolve
+from ..target import Target
 from .candidates import CandidateMaker
 from .cost_model import CostModel
 from .database import TuningDatabase
 from .features import FeatureCache
-from .mutators import default_probs, propose
+from .mutation_search import MutationSearch
 from .strategy import Candidate
 
 log = logging.getLogger("probsched.tune")
@@ -70,26 +66,21 @@ class SearchConfig:
     min_population: int = 16
 
 
-class EvolutionarySearch:
+class EvolutionarySearch(MutationSearch):
     """See the module docstring. ``db`` (optional) seeds the population with its best records
     and marks their decisions measured; ``features`` computes (and caches) what the model
     scores (share it with what trains the model)."""
+
+    config: SearchConfig
 
     def __init__(self, workload: Workload, space, model: CostModel, *, seed: int = 0,
                  config: SearchConfig | None = None, db: TuningDatabase | None = None,
                  target: Target | None = None, features: FeatureCache | None = None,
                  maker: CandidateMaker | None = None):
-        self.workload, self.space, self.model = workload, space, model
-        self.features = features or FeatureCache()
-        self.config = config or SearchConfig()
-        self.rng = np.random.default_rng(seed)
-        self.db, self.target = db, resolve(target)
-        self.measured_keys: set[str] = (
-            set(db.measured_decisions(workload, target=self.target.key)) if db else set())
+        super().__init__(workload, space, model, config or SearchConfig(), seed=seed, db=db,
+                         target=target, features=features, maker=maker)
         self.population = self.config.population
         self._cost_s: float | None = None  # seconds per new candidate in the last round
-        self.maker = maker or CandidateMaker(workload, space, self.target, self.rng)
-        self._probs = dict(self.config.mutator_probs or default_probs())
         self._own = {"rounds": 0, "search_s": 0.0, "population": self.population}
 
     # ------------------------------------------------------------ candidates
@@ -107,30 +98,6 @@ class EvolutionarySearch:
             if len(out) == n or stale >= self.config.init_min_fresh:
                 break
         return list(out.values())
-
-    def _from_db(self, n: int) -> list[Candidate]:
-        if self.db is None or n <= 0:
-            return []
-        out = []
-        for rec in self.db.best(self.workload, n, target=self.target.key):
-            cand = self.maker.make(rec.trace.decision_map)
-            if cand is not None:
-                out.append(cand)
-        return out
-
-    def _mutant(self, parent: Candidate) -> Candidate | None:
-        for _ in range(self.config.replay_retries):
-            new = propose(parent.choices, self.rng, self._probs)
-            if new is None:
-                return None
-            cand = self.maker.make(new)
-            if cand is not None:
-                return cand
-        return None
-
-    def _scores(self, cands: Sequence[Candidate]) -> np.ndarray:
-        feats = self.features(cands)
-        return np.asarray(self.model.predict(feats, [c.trace for c in cands]), dtype=float)
 
     # ------------------------------------------------------------ a round
 
@@ -186,11 +153,6 @@ class EvolutionarySearch:
                   seconds)
         return list(picked.values())
 
-    @property
-    def stats(self) -> dict:
-        """Rounds, the search's own seconds, the population, and the replays' counts."""
-        return {**self._own, **self.maker.stats}
-
     def _size(self, n: int, cost_s: float) -> int:
         """The population whose round fits ``overhead_budget_s`` per candidate of ``n``,
         given what one new candidate (replay, features, prediction) cost so far
@@ -199,7 +161,3 @@ class EvolutionarySearch:
         per_member = cost_s * (1 + (c.generations - 1) * c.mutation_prob)
         fits = c.overhead_budget_s * max(1, n) / max(per_member, 1e-9)  # inf: no bound
         return max(c.min_population, int(min(c.population, fits)))
-
-    def measured(self, candidates: Sequence[Candidate],
-                 results: Sequence[RunResult] | None = None) -> None:
-        self.measured_keys.update(c.key for c in candidates)
