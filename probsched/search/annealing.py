@@ -33,6 +33,8 @@ fresh sample instead (evolution's epsilon-greedy).
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import math
 import time
@@ -181,22 +183,26 @@ class SimulatedAnnealing(MutationSearch):
             keep = np.argsort(-scores, kind="stable")[:chains]
             self.points, scores = [self.points[k] for k in keep], scores[keep]
         size = max(n, c.plan_size)
-        heap: dict[str, tuple[float, Candidate]] = {}
+        # a min-heap of (score, order of entry, key, candidate): the worst, first entered
+        # among equals, at the top; ``held`` the keys in it
+        heap: list[tuple[float, int, str, Candidate]] = []
+        held: set[str] = set()
+        entered = itertools.count()
 
         def offer(cands: Sequence[Candidate], values: np.ndarray) -> bool:
             changed = False
-            for s, cand in zip(values, cands, strict=True):
-                if cand.key in self.measured_keys or cand.key in heap:
+            for s, cand in zip(values.tolist(), cands, strict=True):
+                if cand.key in self.measured_keys or cand.key in held:
                     continue
+                entry = (s, next(entered), cand.key, cand)
                 if len(heap) < size:
-                    heap[cand.key] = (float(s), cand)
-                    changed = True
+                    heapq.heappush(heap, entry)
+                elif s > heap[0][0]:
+                    held.discard(heapq.heapreplace(heap, entry)[2])
+                else:
                     continue
-                worst = min(heap, key=lambda k: heap[k][0])
-                if s > heap[worst][0]:
-                    del heap[worst]
-                    heap[cand.key] = (float(s), cand)
-                    changed = True
+                held.add(cand.key)
+                changed = True
             return changed
 
         offer(self.points, scores)
@@ -226,7 +232,7 @@ class SimulatedAnnealing(MutationSearch):
         self._own["chains"] = len(self.points)
         if self.maker.stats["replays"] > replays:
             self._cost_s = (time.perf_counter() - t0) / (self.maker.stats["replays"] - replays)
-        return [cand for _, cand in sorted(heap.values(), key=lambda sc: -sc[0])]
+        return [cand for _, _, _, cand in sorted(heap, key=lambda e: (-e[0], e[1]))]
 
     def propose(self, n: int) -> list[Candidate]:
         t0 = time.perf_counter()
