@@ -33,7 +33,7 @@ def fold_batch_norms(nodes: list[RawNode], constants: dict[str, np.ndarray]) -> 
         for v in n.inputs:
             readers[v] = readers.get(v, 0) + 1
     producer = {n.outputs[0]: n for n in nodes if n.outputs}
-    out, dropped = [], set()
+    out: list[RawNode] = []
     for n in nodes:
         conv = producer.get(n.inputs[0]) if n.op_type == "BatchNormalization" else None
         params = n.inputs[1:5]
@@ -54,7 +54,6 @@ def fold_batch_norms(nodes: list[RawNode], constants: dict[str, np.ndarray]) -> 
         folded = RawNode(conv.name, "Conv", [conv.inputs[0], wname, bname], list(n.outputs[:1]),
                          dict(conv.attrs))
         out[out.index(conv)] = folded
-        dropped.add(n.name)
     return out
 
 

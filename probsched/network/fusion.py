@@ -30,11 +30,12 @@ def fuse(graph: Graph) -> list[Group]:
     owner: dict[int, int] = {}  # op index -> group id
     members: dict[int, list[int]] = {}
     ops = graph.ops
+    consumers = graph.consumers()
+    made_by = {op.output: i for i, op in enumerate(ops)}
     for k, op in enumerate(ops):
         if op.family in (ANCHOR, REDUCE) and k not in owner:
-            _grow(graph, k, owner, members)
+            _grow(graph, k, owner, members, consumers)
     # injective producers that only one group reads, latest first so chains join
-    consumers = graph.consumers()
     for k in reversed(range(len(ops))):
         if k in owner or ops[k].family != INJECTIVE or ops[k].output in graph.outputs:
             continue
@@ -42,18 +43,19 @@ def fuse(graph: Graph) -> list[Group]:
         if len(readers) == 1 and None not in readers:
             g = readers.pop()
             assert g is not None
-            if len(members[g]) < MAX_OPS and not _depends_on(graph, k, set(members[g])):
+            if len(members[g]) < MAX_OPS and not _depends_on(graph, k, set(members[g]), made_by):
                 owner[k] = g
                 members[g].append(k)
     for k in range(len(ops)):
         if k not in owner:
-            _grow(graph, k, owner, members)
+            _grow(graph, k, owner, members, consumers)
     groups = [Group(tuple(sorted(m)), ops[max(m)].output) for m in members.values()]
     return _ordered(graph, groups)
 
 
-def _grow(graph: Graph, start: int, owner: dict[int, int], members: dict[int, list[int]]):
-    ops, consumers = graph.ops, graph.consumers()
+def _grow(graph: Graph, start: int, owner: dict[int, int], members: dict[int, list[int]],
+          consumers: dict[str, list[int]]):
+    ops = graph.ops
     inside = {ops[start].output}
     tainted: set[str] = set()  # values outside the group that depend on it
     taken, best = [start], [start]
@@ -76,9 +78,9 @@ def _grow(graph: Graph, start: int, owner: dict[int, int], members: dict[int, li
         owner[k] = gid
 
 
-def _depends_on(graph: Graph, k: int, group: set[int]) -> bool:
-    """Whether op ``k`` reads, directly or through other ops, a value ``group`` computes."""
-    made_by = {op.output: i for i, op in enumerate(graph.ops)}
+def _depends_on(graph: Graph, k: int, group: set[int], made_by: dict[str, int]) -> bool:
+    """Whether op ``k`` reads, directly or through other ops, a value ``group`` computes
+    (``made_by``: value name -> index of the op writing it)."""
     stack, seen = [k], {k}
     while stack:
         for v in graph.ops[stack.pop()].inputs:
