@@ -58,7 +58,8 @@ class TaskTuner:
         self.stored_trials = 0
         self._best_decisions: dict[str, object] | None = None
         decisions: dict[str, dict[str, object]] = {}
-        for r in db.records(self.workload, target=target.key):
+        self._stored = db.records(self.workload, target=target.key)  # the model's, on _start
+        for r in self._stored:
             self.stored_trials += not r.repeat
             if r.ok:
                 (self.loaded if r.loaded else self.timings).setdefault(
@@ -98,9 +99,9 @@ class TaskTuner:
         model = make_cost_model("gbdt", self.seed, MODEL_MIN_RECORDS)
         features = FeatureCache()
         self._learn = UpdateCostModel(model, features, self.workload.structural_hash)
-        old = self.db.records(self.workload, target=self.target.key)
-        if old:
-            self._learn.learn_from(self.workload, old, self.target)
+        if self._stored:
+            self._learn.learn_from(self.workload, self._stored, self.target)
+        self._stored = []
         self._search = EvolutionarySearch(self.workload, self.space, model, seed=self.seed,
                                           db=self.db, target=self.target, features=features)
         self._sink = DatabaseSink(self.db, self.workload, target=self.target.key,
