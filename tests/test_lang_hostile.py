@@ -89,7 +89,9 @@ def test_the_sandbox_reports_runaway_inputs():
     """What the sandbox catches: a timeout (the worker is restarted) and memory beyond its
     limit (a MemoryError in the worker: exit 2, reported). The language's own limits keep a
     space to some 50 MB, so the limit here is lower than that."""
-    with Sandbox(memory_mb=16, timeout_s=0.5) as sandbox:  # seconds of the worker's CPU
+    # 0.1 s of the worker's CPU: the file's work (about 0.6 s on a Zen 5, before the
+    # language's own loop limit stops it) must outlast the limit on the fastest host seen.
+    with Sandbox(memory_mb=16, timeout_s=0.1) as sandbox:
         assert sandbox.run({"check": str(DATA / "annotate_loop.sched")})["rc"] == "timeout"
         assert sandbox.restarts == 1
         small = {"text": W + "space s for w:\n    xs = range(1000)\n", "filename": "m.sched"}

@@ -3,6 +3,8 @@ local scopes of cache_read / cache_write."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from gpu_schedules import gpu_matmul
 
@@ -194,6 +196,23 @@ def test_storage_align_pads_a_shared_tile_and_the_kernel_stays_correct():
     ok, _, msg = check_outputs(emulate(sch.program, x), reference(sch.workload, *x))
     assert ok, msg
     assert str(sch.trace.replay(sch.workload, target="cuda").program) == str(sch.program)
+
+
+def test_the_kernel_addresses_a_padded_tile_by_its_padded_strides():
+    """The kernel's own address arithmetic, not only the emulator's, follows storage_align:
+    the tiles' accesses indexed relative to their starts once dropped the padding (writes
+    and reads still agreed with each other here, but C2D candidates whose copy and compute
+    loops differ computed garbage on the device)."""
+    from probsched.codegen.nvptx import lower_cuda
+    from probsched.target import cuda_target
+
+    sch = gpu_matmul(n=32, m=32, k=16, ty=4, ri=2, tx=8, rj=2, kt=8)
+    for name in ("A_shared", "B_shared"):
+        sch.storage_align(sch.get_block(name), -2, 32, 4)
+    ir, plan, _ = lower_cuda(sch.program, cuda_target("sm_90"))
+    assert plan.plans["A_shared"].strides == (288, 36, 1)  # region (1, 8, 8), rows padded
+    multipliers = set(re.findall(r"mul i64 %[\w.]+, (\d+)", ir))
+    assert {"288", "36"} <= multipliers and "64" not in multipliers, sorted(multipliers)
 
 
 @pytest.mark.parametrize(("block", "args", "match"), [

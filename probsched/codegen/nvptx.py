@@ -209,7 +209,8 @@ class GpuEmitter(KernelEmitter):
         outer, plans = dict(ex.vars), ex.plans
         for name, value in values.items():
             ex.vars[name] = self._info(ex.convert(ex.scalar(value, "int64"), "int64"))
-        ex.plans = {n: BufferPlan(p.shape, None, None) for n, p in plans.items()}
+        # relative indices need no starts; the layout (storage_align's padded strides) stays
+        ex.plans = {n: BufferPlan(p.shape, None, None, p.align) for n, p in plans.items()}
         try:
             super().block(ex, rewritten)
         finally:
