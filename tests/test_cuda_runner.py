@@ -125,3 +125,14 @@ def test_a_tuning_run_on_the_gpu_goes_on_past_faulting_kernels(tmp_path):
     assert good and len(good) + len(crashed) == 24  # nothing else failed
     assert res.best_latency_s < math.inf and res.best_trace is not None
     assert "inject_fault" not in str(res.best_trace.replay(wl, target=target).program)
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda-ops", "cuda-4096"])
+def test_the_gpu_benches_say_why_without_a_device(name):
+    from probsched.driver.bench import run_suite
+    from probsched.errors import ProbschedError
+
+    if WHY is None:
+        pytest.skip("a device is here")
+    with pytest.raises(ProbschedError, match=f"bench --suite {name} needs a CUDA device: "):
+        run_suite(name)

@@ -31,6 +31,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
         annealing,  # noqa: F401
         costmodel,  # noqa: F401
         cuda,  # noqa: F401
+        cuda_ops,  # noqa: F401
         dask,  # noqa: F401
         handwritten,
         lang,  # noqa: F401
