@@ -41,6 +41,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
         replay,  # noqa: F401
         report,  # noqa: F401
         search,  # noqa: F401
+        search_bars,  # noqa: F401
     )
 
     if name not in SUITES:
