@@ -225,6 +225,33 @@ def test_ptxas_accepts_the_small_matmul_and_reports_its_resources():
 
 
 @needs_ptxas
+def test_a_kernel_keeping_its_register_tile_in_local_memory_is_refused_when_built():
+    # 16 x 16 accumulators per thread: more than the registers, so the tile is a stack array
+    sch = gpu_matmul(n=256, m=256, k=64, ty=2, ri=16, tx=2, rj=16, kt=8)
+    with pytest.raises(CodegenError, match=r"kernel gmm keeps 1024 bytes per thread in local "
+                       r"memory \(0 of spill stores, a 1024-byte stack frame; .*use smaller "
+                       r"register tiles"):
+        build_cuda(sch.program, SM90)
+    kernel = build_cuda(sch.program, SM90, max_local_bytes=None)  # no limit: built
+    assert kernel.ptxas is not None and kernel.ptxas.stack_bytes == 1024
+
+
+def test_a_register_tile_index_cancels_through_divisions():
+    """A block's ``n // 28`` in the index and in the tile's start cancel (opaque terms), so the
+    register tile is indexed by constants: a C2D tile's index once kept it in local memory."""
+    from probsched.codegen.gpu_access import _difference
+    from probsched.ir import expr as E
+    from probsched.ir.printer import format_expr
+
+    f, t, i = E.Var("f"), E.Var("t"), E.Var("i")
+    index = E.binary("+", E.binary("*", E.binary("+", E.binary("*", E.binary("//", f, 28), 4),
+                                                 t), 8), i)
+    start = E.binary("+", E.binary("*", E.binary("//", f, 28), 32), E.binary("*", t, 8))
+    assert format_expr(_difference(index, start)) == "i"
+    assert format_expr(_difference(E.binary("%", f, 28), E.Const(0))) == "f % 28"
+
+
+@needs_ptxas
 def test_shared_memory_above_48_kb_is_dynamic():
     # 128 x 64 of A and 64 x 128 of B: 64 KB, over the static limit.
     sch = gpu_matmul(n=256, m=256, k=128, ty=16, ri=8, tx=16, rj=8, kt=64)

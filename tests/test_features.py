@@ -277,3 +277,16 @@ def test_trace_features_name_unknown_kinds_other():
     tr = Trace((Instruction("future_primitive", (), (), ()),))
     row = 2 ** extract_trace([tr])[0] - 1
     assert row[_tname("count_other")] == 1 and row[_tname("p0_other")] == 1
+
+
+def test_a_gpu_store_knows_its_threads_blocks_and_shared_memory():
+    from gpu_schedules import gpu_matmul
+
+    sch = gpu_matmul(n=64, m=64, k=64, ty=8, ri=4, tx=8, rj=4, kt=8)  # 2 x 2 blocks of 8 x 8
+    rows = extract([sch.program])[0]
+    update = next(r for r in rows if raw(r, "is_reduction") == 1)
+    assert raw(update, "gpu_threads") == 64 and raw(update, "gpu_blocks") == 4
+    # A's and B's tiles per step: 32 x 8 and 8 x 32 floats
+    assert raw(update, "gpu_shared_bytes") == 2 * 32 * 8 * 4
+    cpu = extract([ps.Schedule(gmm(b=1, n=16, m=16, k=16)).program])[0]
+    assert all(raw(r, "gpu_threads") == 1 and raw(r, "gpu_shared_bytes") == 0 for r in cpu)

@@ -110,8 +110,12 @@ def _kernel(module: Module, plan: KernelPlan, entry: str, workspace: tuple[ArgSp
     ex.spaces = spaces
     for var in plan.fixed_vars:
         emitter.bind_value(ex, var, Value("0", "int64"))
+    axes = (LoopKind.BLOCK_X, LoopKind.BLOCK_Y, LoopKind.BLOCK_Z)
     for var, axis in plan.grid_vars:
-        emitter.bind_value(ex, var, emitter.sreg(fn, axis))
+        # a grid axis of one block is index 0, a constant LLVM folds: a register tile indexed
+        # through a read of ctaid would stay in local memory
+        one = plan.grid[axes.index(axis)] == 1
+        emitter.bind_value(ex, var, Value("0", "int64") if one else emitter.sreg(fn, axis))
     emitter.knodes(ex, plan.body)
     fn.emit("ret void")
 
@@ -232,8 +236,9 @@ class GpuEmitter(KernelEmitter):
                 self.all_reduce(ex, node)
             elif isinstance(node, KPrefetch):
                 self.prefetch(ex, node)
-            elif isinstance(node, KThread):
-                self._bind(ex, node.var, self.sreg(fn, node.axis))
+            elif isinstance(node, KThread):  # one thread on the axis: index 0, a constant
+                self._bind(ex, node.var, Value("0", "int64") if node.extent == 1
+                           else self.sreg(fn, node.axis))
                 self.knodes(ex, node.body)
             elif isinstance(node, KCoop):
                 self.cooperative(ex, node)
@@ -348,9 +353,14 @@ def ptx_of(ir_text: str, target: CudaTarget) -> str:
 
 
 def build_cuda(program: Program, target: CudaTarget | str | None = "cuda", *,
-               passes: tuple[Pass, ...] = PASSES, run_ptxas: bool = True) -> GpuKernel:
+               passes: tuple[Pass, ...] = PASSES, run_ptxas: bool = True,
+               max_local_bytes: int | None = 0) -> GpuKernel:
     """Compile ``program`` for ``target``: PTX, and the cubin and resource report of
-    ``ptxas`` when it is installed (and ``run_ptxas``)."""
+    ``ptxas`` when it is installed (and ``run_ptxas``). The report is a static filter before
+    any measurement: a kernel whose threads need more registers than a block has is refused,
+    and so is one whose threads keep more than ``max_local_bytes`` in local memory (spill
+    stores and the stack frame, where a register tile indexed at run time would live; None:
+    no limit): such a tile runs from memory, slower than a smaller one in registers."""
     t0 = time.perf_counter()
     t = resolve(target)
     if not isinstance(t, CudaTarget):
@@ -363,6 +373,13 @@ def build_cuda(program: Program, target: CudaTarget | str | None = "cuda", *,
         cubin, reports = ptxas.assemble_all(ptx, t, entries)
         for plan, entry, rep in zip(plans, entries, reports, strict=True):
             _check_registers(rep.registers, plan, t, entry)
+            local = rep.spill_store_bytes + rep.stack_bytes
+            if max_local_bytes is not None and local > max_local_bytes:
+                raise CodegenError(
+                    f"kernel {entry} keeps {local} bytes per thread in local memory "
+                    f"({rep.spill_store_bytes} of spill stores, a {rep.stack_bytes}-byte stack "
+                    f"frame; {rep.registers} registers; the builder's limit is "
+                    f"{max_local_bytes}): use smaller register tiles")
         report = max(reports, key=lambda r: r.registers)
     launches = [KernelLaunch(e, p.grid, p.block, p.shared_bytes if p.dynamic_shared else 0)
                 for e, p in zip(entries, plans, strict=True)]

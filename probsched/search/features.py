@@ -22,7 +22,12 @@ runs once per point of the loops that feed no reduce binding). A row describes
   in one statement, and where the buffer lives (``codegen.buffers.plan_buffers``: an
   intermediate placed inside the nest and compacted, and its allocated bytes);
 - arithmetic intensity (nest flops / unique bytes of all buffers) and whether a guard
-  (partial tile) or an init applies.
+  (partial tile) or an init applies;
+- on a GPU, the kernel's static resources around the store: threads per block and blocks
+  (the products of the threadIdx and blockIdx loops' extents) and the program's shared bytes
+  per block, which set how many blocks an SM holds at once. (``ptxas``'s register and spill
+  report is known only once a candidate is built, after the search ranked it: it is the
+  builder's static filter, :func:`probsched.codegen.nvptx.build_cuda`, not a feature.)
 
 Every value is scaled as ``sign(x) * log2(1 + |x|)``. Pure per-expression work (operation
 counts, accesses, affine forms of indices and bindings) is cached on the frozen IR nodes, so
@@ -49,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..codegen.buffers import BufferPlan, plan_buffers
+from ..ir import storage
 from ..ir.program import Block, Loop, LoopKind, Program, Scope, Store
 from .store_analysis import (
     StoreInfo,
@@ -74,6 +80,7 @@ _STORE_NAMES = (
     "unroll_num", "unroll_prod", "unroll_len", "unroll_pos",
     "unroll_max_step", "n_annotations",
     "is_init", "is_reduction", "has_guard", "n_buffers", "arith_intensity",
+    "gpu_threads", "gpu_blocks", "gpu_shared_bytes",
 )
 _BUFFER_NAMES = (
     "read", "write", "read_write", "bytes", "unique_bytes", "unique_lines", "stride",
@@ -102,7 +109,10 @@ def program_features(program: Program) -> np.ndarray:
     plans = None
     if any(b.scope in (Scope.GLOBAL, Scope.LOCAL) for b in program.buffers):
         plans = plan_buffers(program)
-    ctx = _Context(program, dtypes, plans)
+    shared = 0
+    if any(b.scope == Scope.SHARED for b in program.buffers):
+        shared = sum(storage.shared_bytes(program).values())
+    ctx = _Context(program, dtypes, plans, shared)
     _visit(program.body, (), ctx, rows)
     out = np.asarray(rows, dtype=np.float64).reshape(len(rows), N_FEATURES)
     return (np.sign(out) * np.log2(1.0 + np.abs(out))).astype(np.float32)
@@ -116,6 +126,7 @@ class _Context:
     program: Program
     dtypes: tuple
     plans: dict[str, BufferPlan] | None
+    shared_bytes: int = 0  # a GPU program's shared memory per thread block
 
 
 def _visit(nodes, loops: tuple[Loop, ...], ctx: _Context, rows: list) -> None:
@@ -188,6 +199,9 @@ def _row(block: Block, store: Store, info: StoreInfo, loops: tuple[Loop, ...], c
         float(is_init), float(block.reduction is not None and not is_init),
         float(block.predicate is not None), len(info.buffers),
         flops_one * iters / unique_total if unique_total else 0.0,
+        math.prod(lp.extent for lp in loops if lp.kind.is_thread),
+        math.prod(lp.extent for lp in loops if lp.kind.is_block),
+        ctx.shared_bytes,
     ]
     slots.sort(key=lambda s: (-s[0], s[1]))
     for _, _, feats in slots[:N_BUFFER_SLOTS]:
