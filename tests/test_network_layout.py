@@ -4,6 +4,8 @@ once, inverse transposes cancelled; every model checked against onnxruntime."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,10 +13,12 @@ from hypothesis import strategies as st
 from onnx_check import check_against_ort, onnx
 
 import probsched as ps
+from probsched.driver.cli import main
 from probsched.network.channels_last import inverse
 from probsched.network.graph import PermuteOp
 from probsched.network.layout import apply_layout
 from probsched.network.models import ModelBuilder, mobilenet_v2, resnet18
+from probsched.search.database import Database
 
 RESNET18_NHWC_TASKS = [
     ("to_nhwc_conv_relu", 1), ("maxpool", 1), ("conv_relu", 2), ("conv_add_relu", 2),
@@ -194,3 +198,23 @@ def test_layouts_are_named_and_nchw_is_the_graph_as_imported():
                        r"nhwc, nchw\)"):
         ps.load_onnx(conv_bn_relu_pool(), layout="nchwc")
 
+
+def test_cli_takes_a_layout_and_a_database_serves_the_layout_it_was_tuned_in(tmp_path,
+                                                                             capsys):
+    path, db = tmp_path / "cbrp.onnx", str(tmp_path / "runs.db")
+    onnx.save(conv_bn_relu_pool(), str(path))
+    assert main(["tune-model", str(path), "--trials", "8", "--db", db, "--layout", "nchw",
+                 "--strategy", "round-robin", "--quiet"]) == 0
+    assert "2 tasks (nchw)" in capsys.readouterr().err
+    with Database(db, readonly=True) as d:
+        assert [n["layout"] for n in d.notes().values()] == ["nchw"]
+    tuned = {}
+    for layout in ("nchw", "nhwc"):
+        assert main(["run-model", str(path), "--db", db, "--layout", layout, "--json",
+                     "--repeats", "5"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["layout"] == layout and result["correct"] and result["tasks"] == 2
+        tuned[layout] = result["tuned_tasks"]
+    assert tuned["nchw"] >= 1 and tuned["nhwc"] == 0  # the NHWC tasks are other workloads
+    with pytest.raises(SystemExit):
+        main(["run-model", str(path), "--layout", "nchwc"])
