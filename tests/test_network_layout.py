@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx_check import check_against_ort, onnx
+from onnx_check import check_against_ort, one_node, onnx
 
 import probsched as ps
 from probsched.driver.cli import main
-from probsched.network.channels_last import inverse
-from probsched.network.graph import PermuteOp
+from probsched.network.channels_last import NHWC, channels_last_emit, inverse
+from probsched.network.graph import Emitter, PermuteOp
 from probsched.network.layout import apply_layout
 from probsched.network.models import ModelBuilder, mobilenet_v2, resnet18
+from probsched.network.onnx_import import import_model
 from probsched.search.database import Database
 
 RESNET18_NHWC_TASKS = [
@@ -189,6 +190,16 @@ def test_a_transform_read_by_two_tasks_is_a_planned_step():
     net = check_against_ort(model)
     assert net.tasks[0].name == "to_nhwc" and net.steps[0].output == "x:nhwc"
     assert "x:nhwc" in net.compile().plan.slots
+
+
+def test_a_permutation_that_does_not_fit_its_input_names_the_node():
+    op = import_model(one_node("Relu", {"x": [2, 3]})).ops[0]
+    em = Emitter("t")
+    with pytest.raises(ps.ModelError, match=r"node 'the_node' \(relu\): input 'x' of shape "
+                       r"\(2, 3\) cannot be read through a permutation of 4 axes"):
+        channels_last_emit(op, [NHWC])(em, [em.input((2, 3))])
+    with pytest.raises(ps.ModelError, match=r"node 'the_node' \(relu\): 2 permutations"):
+        channels_last_emit(op, [NHWC, None])
 
 
 def test_layouts_are_named_and_nchw_is_the_graph_as_imported():

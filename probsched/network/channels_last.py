@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import ModelError
 from ..ir.expr import Expr, ExprLike, Load, Var, as_expr, substitute
-from .graph import Emit, Readable, StageWriter
+from .graph import Emit, Op, Readable, StageWriter
 
 Perm = tuple[int, ...]
 
@@ -104,16 +104,24 @@ class ChannelsLastWriter:
         return PermutedView(stage, NHWC)
 
 
-def channels_last_emit(emit: Emit, input_perms: Sequence[Perm | None]) -> Emit:
-    """``emit`` run channels-last: input ``i`` is read through a view of ``input_perms[i]``
-    (None: as it is, a lower-rank operand such as a bias), 4-D stages are stored NHWC."""
+def channels_last_emit(op: Op, input_perms: Sequence[Perm | None]) -> Emit:
+    """``op``'s emit run channels-last: input ``i`` is read through a view of
+    ``input_perms[i]`` (None: as it is, a lower-rank operand such as a bias), its 4-D stages
+    are stored NHWC. A permutation that does not fit its input is a ModelError naming the
+    node."""
+    if len(input_perms) != len(op.inputs):
+        raise ModelError(f"node {op.node!r} ({op.kind}): {len(input_perms)} permutations for "
+                         f"{len(op.inputs)} inputs")
 
     def run(writer: StageWriter, tensors: Sequence[Readable]) -> Readable:
-        if len(tensors) != len(input_perms):
-            raise ModelError(f"{len(tensors)} inputs for an op of {len(input_perms)}")
-        views = [t if p is None else PermutedView(t, p)
-                 for t, p in zip(tensors, input_perms, strict=True)]
-        out = emit(ChannelsLastWriter(writer), views)
+        views = []
+        for v, t, p in zip(op.inputs, tensors, input_perms, strict=True):
+            if p is not None and len(p) != len(t.shape):
+                raise ModelError(f"node {op.node!r} ({op.kind}): input {v!r} of shape "
+                                 f"{t.shape} cannot be read through a permutation of "
+                                 f"{len(p)} axes")
+            views.append(t if p is None else PermutedView(t, p))
+        out = op.emit(ChannelsLastWriter(writer), views)
         return out.stored if isinstance(out, PermutedView) else out
 
     return run

@@ -118,7 +118,7 @@ class _ChannelsLast:
         else:
             self.plain.add(out)
         self.ops.append(Op(op.node, op.kind, op.family, tuple(inputs), out, shape,
-                           channels_last_emit(op.emit, perms)))
+                           channels_last_emit(op, perms)))
 
     def _as_nhwc(self, v: str) -> str:
         """The name of ``v`` stored NHWC, transformed here if it is not yet."""
