@@ -75,9 +75,10 @@ def test_sampled_schedules_match_onnxruntime():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
 @pytest.mark.parametrize("build", [resnet18, mobilenet_v2, bert_layer])
-def test_full_models_match_onnxruntime(build):
-    check_against_ort(build(), schedule="sampled")
+def test_full_models_match_onnxruntime(build, layout):
+    check_against_ort(build(), schedule="sampled", layout=layout)
 
 
 def test_compiled_network_refuses_wrong_inputs():

@@ -100,6 +100,49 @@ def test_mobilenet_v2_depthwise_convs_run_nhwc():
     assert net.graph.shape(depthwise.inputs[1])[:2] == (3, 3)  # kh x kw x 1 x C
 
 
+C, H, W = 4, 6, 5
+FOLLOWERS = {  # op after a conv and relu: (op type, extra inputs (constants), attributes)
+    "avgpool_exclude_pad": ("AveragePool", {}, dict(kernel_shape=[3, 2], pads=[1, 1, 1, 0])),
+    "avgpool_include_pad": ("AveragePool", {}, dict(kernel_shape=[3, 3], strides=[2, 2],
+                                                    pads=[1, 1, 1, 1], count_include_pad=1)),
+    "maxpool": ("MaxPool", {}, dict(kernel_shape=[2, 3], strides=[2, 1])),
+    "global_maxpool": ("GlobalMaxPool", {}, {}),
+    "batchnorm": ("BatchNormalization", {"g": weights(C), "b": weights(C, seed=1),
+                                         "m": weights(C, seed=2),
+                                         "v": np.abs(weights(C, seed=3)) + 0.5}, {}),
+    "softmax_channels": ("Softmax", {}, dict(axis=1)),
+    "softmax_height": ("Softmax", {}, dict(axis=2)),
+    "softmax_last": ("Softmax", {}, dict(axis=-1)),
+    "reducemax_keepdims": ("ReduceMax", {}, dict(axes=[1, 3], keepdims=1)),
+    "reducesum_channels_dropped": ("ReduceSum", {"axes": np.array([1], np.int64)},
+                                   dict(keepdims=0)),
+    "layernorm_spatial": ("LayerNormalization", {"s": weights(H, W), "b": weights(H, W)},
+                          dict(axis=2)),
+    "slice_channels": ("Slice", {"st": np.array([1], np.int64), "en": np.array([3], np.int64),
+                                 "ax": np.array([1], np.int64)}, {}),
+    "concat_channels": ("Concat", {}, dict(axis=1)),
+    "add_channel_bias": ("Add", {"bias": weights(C, 1, 1)}, {}),
+    "mul_4d_constant": ("Mul", {"k": weights(1, C, 1, W)}, {}),
+    "clip": ("Clip", {"lo": np.float32(-0.2), "hi": np.float32(0.3)}, {}),
+    "sigmoid": ("Sigmoid", {}, {}),
+    "pow2": ("Pow", {"p": np.float32(2.0)}, {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOLLOWERS))
+def test_ops_after_a_convolution_run_nhwc_and_match_onnxruntime(name):
+    """Each op that follows its input's layout, after a convolution: it reads the NHWC
+    value (its axes remapped by the channels-last emission), and the result is right."""
+    op_type, consts, attrs = FOLLOWERS[name]
+    inputs = ["a", "a"] if op_type == "Concat" else ["a", *consts]
+    model = graph_model([node("Conv", ["x", "w"], "c"), node("Relu", ["c"], "a"),
+                         node(op_type, inputs, "y", **attrs)],
+                        {"x": [1, 3, H, W]}, "y", {"w": weights(C, 3, 1, 1), **consts})
+    net = check_against_ort(model)
+    follower = next(op for op in net.graph.ops if op.node == "y")
+    assert follower.inputs[0] == "a:nhwc"
+
+
 def test_transposes_of_an_nhwc_model_cancel():
     """A model exported from an NHWC framework transposes to NCHW around its convolution;
     channels-last, both transposes cancel with the transforms the pass puts there."""
