@@ -8,7 +8,8 @@ Which ops run NHWC (their stages emitted by :mod:`.channels_last`):
   their weights are transformed once, here, into new constants: OIHW -> HWIO for Conv,
   IOHW -> HWOI for ConvTranspose (a weight that is not a constant gets a transform op);
 - the ``FOLLOWERS`` (elementwise ops, batch norms, pools, softmax, reductions, layer norm,
-  concat, slice) when one of their 4-D inputs is already NHWC; their axes need no
+  concat, slice) when an op running NHWC wrote one of their inputs (one reading only the
+  model's inputs stays NCHW, with no transform to pay); their axes need no
   remapping (the channels-last emission keeps them logical), so this is correct for any
   axis, the channel one included; a 4-D constant operand is transformed once, like a weight;
 - everything else (reshape, flatten, squeeze, unsqueeze, transpose, matmul, gemm) reads
@@ -192,8 +193,8 @@ def _inverse_pair(ops: list[Op], outputs: set[str]) -> tuple[int, str, str] | No
         first = made_by.get(second.inputs[0])
         if not isinstance(first, PermuteOp):
             continue
-        composed = [first.perm[p] for p in second.perm]
-        if composed != sorted(composed):
+        composed = [first.perm[p] for p in second.perm]  # second(first(x)) = x.transpose(.)
+        if composed != list(range(len(composed))):
             continue
         source = first.inputs[0]
         if second.output in outputs and (source not in made_by or source in outputs):
@@ -214,6 +215,7 @@ def _renamed(ops: list[Op], old: str, new: str, reads_only: bool = False) -> lis
 
 
 def _without_dead_transposes(ops: list[Op], outputs: set[str]) -> list[Op]:
+    """``ops`` without the transposes whose outputs nothing reads (nor is a graph output)."""
     while True:
         read = {v for op in ops for v in op.inputs} | outputs
         kept = [op for op in ops if not isinstance(op, PermuteOp) or op.output in read]
