@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from onnx_check import check_against_ort, one_node, onnx
 
@@ -172,6 +172,73 @@ def test_adjacent_transposes_cancel_only_when_inverse(p, q, make_inverse):
     net = check_against_ort(model)
     identity = [p[k] for k in q] == [0, 1, 2, 3]
     assert len(transforms(net)) == (0 if identity else 2)
+
+
+BLOCKS = ("conv", "depthwise", "relu", "maxpool", "softmax", "concat", "add_skip",
+          "reshape_round_trip", "transpose_pair")
+
+
+def chain_model(blocks, seed: int = 0):
+    """x (1 x 3 x 6 x 6) through ``blocks`` (of :data:`BLOCKS`), each keeping 6 x 6."""
+    nodes, consts, v, c = [], {}, "x", 3
+    for k, block in enumerate(blocks):
+        out = f"b{k}"
+        if block in ("conv", "depthwise"):
+            groups, cout = (c, c) if block == "depthwise" else (1, 4)
+            consts[f"w{k}"] = weights(cout, c // groups, 3, 3, seed=seed + k)
+            nodes.append(node("Conv", [v, f"w{k}"], out, pads=[1, 1, 1, 1], group=groups))
+            c = cout
+        elif block == "relu":
+            nodes.append(node("Relu", [v], out))
+        elif block == "maxpool":
+            nodes.append(node("MaxPool", [v], out, kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+        elif block == "softmax":
+            nodes.append(node("Softmax", [v], out, axis=1 + k % 3))
+        elif block == "concat":
+            nodes.append(node("Concat", [v, v], out, axis=1))
+            c *= 2
+        elif block == "add_skip":
+            nodes += [node("Relu", [v], f"{out}r"), node("Add", [f"{out}r", v], out)]
+        elif block == "reshape_round_trip":
+            consts[f"s{k}"], consts[f"t{k}"] = (np.array([1, c, 36], np.int64),
+                                                np.array([1, c, 6, 6], np.int64))
+            nodes += [node("Reshape", [v, f"s{k}"], f"{out}f"), node("Relu", [f"{out}f"],
+                                                                     f"{out}g"),
+                      node("Reshape", [f"{out}g", f"t{k}"], out)]
+        else:
+            nodes += [node("Transpose", [v], f"{out}t", perm=[0, 2, 3, 1]),
+                      node("Transpose", [f"{out}t"], out, perm=[0, 3, 1, 2])]
+        v = out
+    return graph_model(nodes, {"x": [1, 3, 6, 6]}, v, consts)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.lists(st.sampled_from(BLOCKS), min_size=1, max_size=5))
+@example(["conv", "transpose_pair"])
+@example(["transpose_pair", "transpose_pair"])
+@example(["conv", "reshape_round_trip", "depthwise", "concat", "softmax", "add_skip"])
+def test_transforms_sit_only_where_the_layout_changes(blocks):
+    """Random chains of blocks: right in both layouts; channels-last, a to_nchw feeds only
+    ops that read NCHW (or is an output), a to_nhwc reads only an input or a value an op
+    running NCHW wrote, and no transpose reads one that it undoes (but where the pair is
+    all there is between an input and an output)."""
+    model = chain_model(blocks)
+    check_against_ort(model, layout="nchw")
+    graph = check_against_ort(model).graph
+    nhwc_written = {op.output for op in graph.ops if op.output.endswith(":nhwc")}
+    for op in graph.ops:
+        if op.kind == "to_nchw":
+            readers = [r for r in graph.ops if op.output in r.inputs]
+            assert op.output in graph.outputs or readers
+            assert all(r.kind in ("reshape", "to_hwio") for r in readers), str(graph)
+        if op.kind == "to_nhwc":
+            assert op.inputs[0] not in nhwc_written, str(graph)
+    made_by = {op.output: op for op in graph.ops}
+    for op in graph.ops:
+        first = made_by.get(op.inputs[0])
+        if isinstance(op, PermuteOp) and isinstance(first, PermuteOp) and not (
+                first.inputs[0] in graph.inputs and op.output in graph.outputs):
+            assert [first.perm[p] for p in op.perm] != [0, 1, 2, 3], str(graph)
 
 
 def test_an_op_needing_nchw_in_the_middle_gets_transforms_there():
