@@ -48,10 +48,10 @@ def random_feeds(net, seed: int = 0, positive: bool = False) -> dict:
 
 
 def check_against_ort(model, *, positive: bool = False, rtol: float = 1e-4,
-                      schedule: str = "naive", seed: int = 0):
-    """Compile the model's network, run it and onnxruntime on the same random inputs and
-    compare (relative to the output's magnitude); returns the network."""
-    net = ps.load_onnx(model)
+                      schedule: str = "naive", seed: int = 0, layout: str = "nhwc"):
+    """Compile the model's network in ``layout``, run it and onnxruntime on the same random
+    inputs and compare (relative to the output's magnitude); returns the network."""
+    net = ps.load_onnx(model, layout=layout)
     feeds = random_feeds(net, seed, positive)
     got = net.compile(schedule=schedule)(*feeds.values())
     want = run_ort(model, feeds)

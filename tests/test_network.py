@@ -1,6 +1,7 @@
-"""Whole models: fusion into tasks (golden task lists), deduplication weights, batch norms
-folded, the import's errors, the buffer plan, and the small models end to end against
-onnxruntime (the full-size ones are slow)."""
+"""Whole models: fusion into tasks (golden task lists, in ONNX's layout: the channels-last
+ones are in test_network_layout.py), deduplication weights, batch norms folded, the import's
+errors, the buffer plan, and the small models end to end against onnxruntime in both layouts
+(the full-size ones are slow)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def tasks(net):
 
 @pytest.mark.parametrize("small", [True, False])
 def test_resnet18_tasks_and_weights(small):
-    net = ps.load_onnx(resnet18(small=small))
+    net = ps.load_onnx(resnet18(small=small), layout="nchw")
     assert tasks(net) == RESNET18_TASKS
     assert sum(t.weight for t in net.tasks) == len(net.steps) == 23
     assert not any(op.kind == "bn" for op in net.graph.ops)  # folded into the convs
@@ -44,7 +45,7 @@ def test_bert_layer_tasks():
 
 
 def test_mobilenet_v2_fuses_every_op_into_a_conv_task():
-    net = ps.load_onnx(mobilenet_v2(small=True))
+    net = ps.load_onnx(mobilenet_v2(small=True), layout="nchw")
     assert len(net.steps) == 54 and sum(t.weight for t in net.tasks) == 54
     names = {t.name for t in net.tasks}
     assert names == {"conv", "conv_clip", "conv_add", "gavgpool_reshape", "matmul"}
@@ -63,9 +64,10 @@ def test_buffer_plan_reuses_memory():
     assert c.plan.bytes < c.naive_bytes / 2
 
 
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
 @pytest.mark.parametrize("build", [resnet18, mobilenet_v2, bert_layer])
-def test_small_models_match_onnxruntime(build):
-    check_against_ort(build(small=True))
+def test_small_models_match_onnxruntime(build, layout):
+    check_against_ort(build(small=True), layout=layout)
 
 
 def test_sampled_schedules_match_onnxruntime():
@@ -73,9 +75,10 @@ def test_sampled_schedules_match_onnxruntime():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
 @pytest.mark.parametrize("build", [resnet18, mobilenet_v2, bert_layer])
-def test_full_models_match_onnxruntime(build):
-    check_against_ort(build(), schedule="sampled")
+def test_full_models_match_onnxruntime(build, layout):
+    check_against_ort(build(), schedule="sampled", layout=layout)
 
 
 def test_compiled_network_refuses_wrong_inputs():

@@ -1,6 +1,6 @@
 """Each ONNX op the importer translates, compiled and checked against onnxruntime on random
-inputs (shapes and attributes drawn by hypothesis where they vary most: convolutions,
-pooling, matmul broadcasting)."""
+inputs, in both layouts (shapes and attributes drawn by hypothesis where they vary most:
+convolutions, pooling, matmul broadcasting; in the default layout, channels-last)."""
 
 from __future__ import annotations
 
@@ -84,9 +84,10 @@ POSITIVE = {
 }
 
 
+@pytest.mark.parametrize("layout", ["nhwc", "nchw"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_op_matches_onnxruntime(name):
-    check_against_ort(CASES[name])
+def test_op_matches_onnxruntime(name, layout):
+    check_against_ort(CASES[name], layout=layout)
 
 
 @pytest.mark.parametrize("name", sorted(POSITIVE))

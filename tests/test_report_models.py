@@ -10,7 +10,7 @@ import pytest
 
 import probsched as ps
 from probsched.driver import report
-from probsched.driver.report_models import model_groups
+from probsched.driver.report_models import ModelGroup, model_groups
 from probsched.network.tuning import MODEL_NOTE
 from probsched.search.database import Database
 
@@ -36,6 +36,7 @@ def test_the_database_notes_the_model_and_its_tasks(tuned_model):
         notes = [v for k, v in d.notes().items() if k.startswith(MODEL_NOTE)]
     assert len(notes) == 1
     assert notes[0]["model"] == net.name == "tiny"
+    assert notes[0]["layout"] == net.layout == "nhwc"
     assert [(t["hash"], t["weight"]) for t in notes[0]["tasks"]] == \
         [(t.hash, t.weight) for t in net.tasks]
 
@@ -62,7 +63,7 @@ def test_the_page_groups_the_tasks_under_the_model(tuned_model, tmp_path):
     report.write_report(db, out)
     page = out.read_text()
     start = page.index('<section class="model"')
-    assert "Model tiny on" in page
+    assert "Model tiny (nhwc) on" in page
     table = page[start:page.index("</table>", start)]
     for t in net.tasks:
         assert f">{t.name}</a>" in table or f"<td>{t.name}</td>" in table
@@ -71,3 +72,9 @@ def test_the_page_groups_the_tasks_under_the_model(tuned_model, tmp_path):
     assert len(anchors) == len(net.tasks)
     assert all(page.index(f'id="{a}"') > start for a in anchors)
     assert "End-to-end estimate" in page
+
+
+def test_one_model_in_two_layouts_has_two_anchors():
+    groups = [ModelGroup("resnet18", "cpu", "gradient", (), layout) for layout in
+              ("nhwc", "nchw", "")]
+    assert len({g.anchor for g in groups}) == 3

@@ -12,20 +12,21 @@ import sys
 from ..errors import ModelError, ProbschedError
 
 
-def _load(path: str):
+def _load(path: str, layout: str):
     from ..network import load_onnx
 
     if not os.path.exists(path):
         raise ModelError(f"{path}: no such model file")
-    return load_onnx(path)
+    return load_onnx(path, layout=layout)
 
 
 def _tune_model(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise ProbschedError(f"--trials must be >= 1, got {args.trials}")
-    net = _load(args.model)
-    print(f"{args.model}: {len(net.tasks)} tasks, {len(net.steps)} kernel calls; tuning "
-          f"{args.trials} trials ({args.strategy}) into {args.db}", file=sys.stderr)
+    net = _load(args.model, args.layout)
+    print(f"{args.model}: {len(net.tasks)} tasks ({net.layout}), {len(net.steps)} kernel "
+          f"calls; tuning {args.trials} trials ({args.strategy}) into {args.db}",
+          file=sys.stderr)
     result = net.tune(trials=args.trials, db=args.db, strategy=args.strategy, seed=args.seed,
                       progress=not args.quiet)
     if args.json:
@@ -39,7 +40,8 @@ def _tune_model(args: argparse.Namespace) -> int:
 def _run_model(args: argparse.Namespace) -> int:
     from .run_model import describe, run_model
 
-    result = run_model(args.model, args.db, seed=args.seed, repeats=args.repeats)
+    result = run_model(args.model, args.db, seed=args.seed, repeats=args.repeats,
+                       layout=args.layout)
     print(json.dumps(result) if args.json else describe(result))
     if not result["correct"]:
         print(f"probsched: error: the compiled network's outputs differ from onnxruntime's "
@@ -50,7 +52,13 @@ def _run_model(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add ``tune-model`` and ``run-model`` to the subcommands ``sub``."""
+    from ..network.layout import LAYOUTS
+    from ..network.network import DEFAULT_LAYOUT
     from ..network.scheduler import STRATEGIES
+
+    layout_help = (f"the layout inside the network (default {DEFAULT_LAYOUT}: convolutions "
+                   "channels-last, NCHW at the edges; nchw: ONNX's throughout); a database "
+                   "tuned in one layout holds other workloads than the other's")
 
     tune = sub.add_parser("tune-model", help="tune an ONNX model's tasks (a task scheduler "
                           "picks the task of each round); every record goes to the database")
@@ -61,6 +69,7 @@ def register(sub) -> None:
     tune.add_argument("--strategy", choices=STRATEGIES, default="gradient",
                       help="task scheduler (default gradient)")
     tune.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tune.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT, help=layout_help)
     tune.add_argument("--json", action="store_true", help="print one JSON object at the end")
     tune.add_argument("--quiet", action="store_true", help="no task table per round")
     tune.set_defaults(run=_tune_model)
@@ -71,6 +80,7 @@ def register(sub) -> None:
     run.add_argument("--db", default=None, help="tuning database (default: none, the plain "
                      "lowering of every task)")
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    run.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT, help=layout_help)
     run.add_argument("--repeats", type=int, default=50, help="timed calls (default 50)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.set_defaults(run=_run_model)

@@ -143,9 +143,10 @@ def _model(m: ModelGroup, parts: str) -> str:
     head = "".join(f"<th>{h}</th>" for h in ("ID", "task", "weight", "trials", "best ms",
                                               "GFLOP/s", "share"))
     total = m.end_to_end_s
+    layout = f" ({_e(m.layout)})" if m.layout else ""
     return "\n".join([
         f'<section class="model" id="{_e(m.anchor)}">',
-        f"<h2>Model {_e(m.name)} on {_e(m.target)}</h2>",
+        f"<h2>Model {_e(m.name)}{layout} on {_e(m.target)}</h2>",
         f'<section class="tasks"><h3>Tasks</h3><table><tr>{head}</tr>{rows}</table>'
         f"<p>End-to-end estimate (sum of weight x best latency): "
         f"{_fmt(total * 1e3 if total < float('inf') else None, ' ms', 3)}; tasks chosen by "

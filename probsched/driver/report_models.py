@@ -50,12 +50,14 @@ class TaskLine:
 
 @dataclass(frozen=True)
 class ModelGroup:
-    """A model tuned into the database, on one target: its tasks in the model's order."""
+    """A model tuned into the database, on one target, in one layout ("" in a note written
+    before layouts): its tasks in the model's order."""
 
     name: str
     target: str
     strategy: str
     tasks: tuple[TaskLine, ...]
+    layout: str = ""
 
     @property
     def end_to_end_s(self) -> float:
@@ -64,7 +66,8 @@ class ModelGroup:
 
     @property
     def anchor(self) -> str:
-        digest = hashlib.sha1(f"{self.name} {self.target}".encode()).hexdigest()[:8]
+        key = f"{self.name} {self.target}" + (f" {self.layout}" if self.layout else "")
+        digest = hashlib.sha1(key.encode()).hexdigest()[:8]
         return re.sub(r"[^A-Za-z0-9_-]", "-", f"model-{self.name}-{digest}")
 
 
@@ -91,7 +94,8 @@ def model_groups(notes: Mapping[str, dict], found: Sequence[Section]) -> list[Mo
             for k, (t, s, w, b) in enumerate(zip(note["tasks"], sections, weights, best,
                                                  strict=True)))
         out.append(ModelGroup(str(note.get("model", "model")), target,
-                              str(note.get("strategy", "-")), tasks))
+                              str(note.get("strategy", "-")), tasks,
+                              str(note.get("layout", ""))))
     return out
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import ModelError, ResourceError
 from ..network import Network, load_onnx
+from ..network.network import DEFAULT_LAYOUT
 from ..target import host
 
 ORT_THREADS = 2
@@ -73,14 +74,16 @@ def max_relative_error(got: Sequence[np.ndarray], want: Sequence[np.ndarray]) ->
 
 
 def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *,
-              seed: int = 0, repeats: int = REPEATS, net: Network | None = None) -> dict:
-    """Compile the model from ``db`` (None: untuned, the plain lowering), time it and
-    onnxruntime on the same inputs, compare their outputs; plain JSON values."""
+              seed: int = 0, repeats: int = REPEATS, net: Network | None = None,
+              layout: str = DEFAULT_LAYOUT) -> dict:
+    """Compile the model from ``db`` (None: untuned, the plain lowering) in ``layout`` (or
+    ``net``, already imported), time it and onnxruntime on the same inputs, compare their
+    outputs; plain JSON values."""
     if not os.path.exists(path):
         raise ModelError(f"{path}: no such model file")
     if db is not None and not os.path.exists(db):
         raise ModelError(f"{db}: no such tuning database (run probsched tune-model first)")
-    net = net or load_onnx(path)
+    net = net or load_onnx(path, layout=layout)
     t = time.perf_counter()
     compiled = net.compile(db=db) if db is not None else net.compile(schedule="naive")
     compile_s = time.perf_counter() - t
@@ -96,7 +99,8 @@ def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *
     theirs = median_seconds(lambda: sess.run(None, feeds), repeats)
     tuned = len(net.tasks) - len(compiled.fallbacks)
     return {
-        "model": str(path), "tasks": len(net.tasks), "tuned_tasks": tuned,
+        "model": str(path), "layout": net.layout, "tasks": len(net.tasks),
+        "tuned_tasks": tuned,
         "fallbacks": list(compiled.fallbacks), "compile_s": compile_s,
         "latency_ms": ours * 1e3, "onnxruntime_ms": theirs * 1e3,
         "speedup": theirs / ours, "max_rel_err": err, "correct": err <= RTOL,
@@ -107,7 +111,8 @@ def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *
 def describe(result: dict) -> str:
     """``run_model``'s result as a few lines."""
     return "\n".join([
-        f"{result['model']}: {result['tuned_tasks']} of {result['tasks']} tasks tuned "
+        f"{result['model']} ({result['layout']}): {result['tuned_tasks']} of "
+        f"{result['tasks']} tasks tuned "
         f"(the rest the plain lowering), compiled in {result['compile_s']:.1f} s",
         f"probsched   {result['latency_ms']:9.3f} ms  ({result['threads']} threads)",
         f"onnxruntime {result['onnxruntime_ms']:9.3f} ms  "

@@ -6,23 +6,44 @@ workload it ends up in, so that fusion (:mod:`.fusion`) can put several ops into
 Its ``family`` is what fusion reads: an ``anchor`` (convolution, matmul), a ``reduce``
 (pooling, softmax, normalisation, reductions) or ``injective`` (elementwise, broadcast and
 layout ops). Values are named by their ONNX names; constants (initializers, Constant nodes
-and whatever folds to one) are numpy arrays beside the ops.
+and whatever folds to one) are numpy arrays beside the ops. ``str(graph)`` prints it, one
+line per input, constant and op.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
 from ..ir.compute import Stage, Tensor, WorkloadBuilder
-from ..ir.expr import Expr, ExprLike
+from ..ir.expr import Expr, ExprLike, Load
 
 ANCHOR, REDUCE, INJECTIVE = "anchor", "reduce", "injective"
 FAMILIES = (ANCHOR, REDUCE, INJECTIVE)
 
-Emit = Callable[["Emitter", Sequence[Tensor | Stage]], Stage]
+
+class Readable(Protocol):
+    """What an op's stages read: a task's input, a stage, or a view of one stored in another
+    layout (:class:`~.channels_last.PermutedView`)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __getitem__(self, idx: ExprLike | tuple[ExprLike, ...]) -> Load: ...
+
+
+class StageWriter(Protocol):
+    """Where an op's ``emit`` defines its stages: an :class:`Emitter`, or one that stores
+    them in another layout (:class:`~.channels_last.ChannelsLastWriter`)."""
+
+    def compute(self, base: str, index: Sequence, value: ExprLike | Expr,
+                **kw: Any) -> Readable: ...
+
+
+Emit = Callable[[StageWriter, Sequence[Readable]], Readable]
 
 
 class Emitter:
@@ -63,6 +84,27 @@ class Op:
     def __post_init__(self) -> None:
         assert self.family in FAMILIES, self.family
 
+    def __str__(self) -> str:
+        return (f"{self.output} = {self.kind}({', '.join(self.inputs)})  "
+                f"{dims(self.shape)}  [{self.node}]")
+
+
+@dataclass(frozen=True, eq=False)
+class PermuteOp(Op):
+    """An op that only reorders its input's axes: ``output = input.transpose(perm)`` (an
+    ONNX Transpose, or a layout transform the layout pass inserts, :mod:`.layout`)."""
+
+    perm: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        return (f"{self.output} = {self.kind}({self.inputs[0]}, perm={list(self.perm)})  "
+                f"{dims(self.shape)}  [{self.node}]")
+
+
+def dims(shape: Sequence[int]) -> str:
+    """``1x3x8x8``; ``scalar`` for a shape of no dimensions."""
+    return "x".join(str(n) for n in shape) or "scalar"
+
 
 @dataclass
 class Graph:
@@ -85,6 +127,14 @@ class Graph:
             if op.output == name:
                 return op.shape
         raise KeyError(name)
+
+    def __str__(self) -> str:
+        lines = [f"graph {self.name}"]
+        lines += [f"input {n}  {dims(s)}" for n, s in self.inputs.items()]
+        lines += [f"const {n}  {dims(c.shape)}" for n, c in sorted(self.constants.items())]
+        lines += [str(op) for op in self.ops]
+        lines += [f"output {n}" for n in self.outputs]
+        return "\n".join(lines)
 
     def consumers(self) -> dict[str, list[int]]:
         """Value name -> indices of the ops reading it."""

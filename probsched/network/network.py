@@ -1,5 +1,6 @@
-"""A whole model: its graph, fused groups, distinct tasks (each a Workload with a weight and
-a structural hash) and the steps that run them; ``compile()`` makes it callable."""
+"""A whole model: its graph (in the layout chosen: :mod:`.layout`), fused groups, distinct
+tasks (each a Workload with a weight and a structural hash) and the steps that run them;
+``compile()`` makes it callable."""
 
 from __future__ import annotations
 
@@ -11,24 +12,32 @@ from ..search.database import Database, TuningDatabase
 from .compiled import CompiledNetwork
 from .fusion import fuse
 from .graph import Graph
+from .layout import apply_layout
 from .onnx_import import import_model
 from .tasks import make_tasks
 from .tuning import NetworkTuneResult, tune_network
 
+DEFAULT_LAYOUT = "nhwc"
+
 
 class Network:
-    """An imported model, fused into tasks."""
+    """An imported model, its layout chosen (``layout``: "nhwc", convolutions and the ops
+    between them channels-last, NCHW at the edges; "nchw", ONNX's layout throughout), fused
+    into tasks. The tasks of one layout are other workloads than the other's, so a tuning
+    database's records for one are not used by the other."""
 
-    def __init__(self, graph: Graph):
-        self.graph = graph
-        self.groups = fuse(graph)
-        self.tasks, self.steps = make_tasks(graph, self.groups)
+    def __init__(self, graph: Graph, layout: str = DEFAULT_LAYOUT):
+        self.layout = layout
+        self.graph = apply_layout(graph, layout)
+        self.groups = fuse(self.graph)
+        self.tasks, self.steps = make_tasks(self.graph, self.groups)
         self._db: str | os.PathLike[str] | TuningDatabase | None = None
 
     @classmethod
-    def from_onnx(cls, model: Any, shapes: Mapping[str, Sequence[int]] | None = None) -> Network:
+    def from_onnx(cls, model: Any, shapes: Mapping[str, Sequence[int]] | None = None, *,
+                  layout: str = DEFAULT_LAYOUT) -> Network:
         """Import an ONNX model (a path or a ModelProto); ``shapes`` fixes dynamic inputs."""
-        return cls(import_model(model, shapes))
+        return cls(import_model(model, shapes), layout)
 
     @property
     def name(self) -> str:
@@ -77,6 +86,8 @@ class Network:
             return CompiledNetwork(self, schedule=schedule, seed=seed, db=opened)
 
 
-def load_onnx(model: Any, shapes: Mapping[str, Sequence[int]] | None = None) -> Network:
-    """``ps.load_onnx(path)``: the model as a :class:`Network` (``.tasks``, ``.compile()``)."""
-    return Network.from_onnx(model, shapes)
+def load_onnx(model: Any, shapes: Mapping[str, Sequence[int]] | None = None, *,
+              layout: str = DEFAULT_LAYOUT) -> Network:
+    """``ps.load_onnx(path)``: the model as a :class:`Network` (``.tasks``, ``.compile()``)
+    in ``layout`` ("nhwc" or "nchw", see :class:`Network`)."""
+    return Network.from_onnx(model, shapes, layout=layout)

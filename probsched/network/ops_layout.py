@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..ir.expr import Const, Expr, Var
 from ..ir.ops import select
-from .graph import INJECTIVE, Op
+from .graph import INJECTIVE, Op, PermuteOp
 from .indexing import out_axes
 from .node import NodeContext, translator
 
@@ -112,22 +112,30 @@ def unsqueeze(ctx: NodeContext) -> Op:
     return reshape_op(ctx, out)
 
 
+def permute_op(node: str, kind: str, source: str, output: str, src_shape: Sequence[int],
+               perm: Sequence[int]) -> PermuteOp:
+    """The op writing ``output = source.transpose(perm)`` (``source`` of ``src_shape``), one
+    injective stage named ``kind``."""
+    perm = tuple(int(p) for p in perm)
+    shape = tuple(src_shape[p] for p in perm)
+
+    def emit(em, ts):
+        ax = out_axes(len(shape))
+        idx: list[Expr] = [Const(0)] * len(src_shape)
+        for k, p in enumerate(perm):
+            idx[p] = ax[k]
+        return em.compute(kind, ax, ts[0][tuple(idx)], shape=shape)
+
+    return PermuteOp(node, kind, INJECTIVE, (source,), output, shape, emit, perm=perm)
+
+
 @translator("Transpose", attrs=("perm",))
 def transpose(ctx: NodeContext) -> Op:
     src = ctx.shape(0)
     perm = [int(p) for p in ctx.attr("perm", list(reversed(range(len(src)))))]
     if sorted(perm) != list(range(len(src))):
         raise ctx.error(f"perm {perm} is not a permutation of {len(src)} axes")
-    shape = tuple(src[p] for p in perm)
-
-    def emit(em, ts):
-        ax = out_axes(len(shape))
-        idx: list[Expr] = [Const(0)] * len(src)
-        for k, p in enumerate(perm):
-            idx[p] = ax[k]
-        return em.compute("transpose", ax, ts[0][tuple(idx)], shape=shape)
-
-    return ctx.op("transpose", INJECTIVE, ctx.inputs[:1], shape, emit)
+    return permute_op(ctx.name, "transpose", ctx.inputs[0], ctx.output, src, perm)
 
 
 @translator("Concat", attrs=("axis",))

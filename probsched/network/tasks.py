@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir.compute import Stage, Tensor, Workload
+from ..ir.compute import Workload
 from .fusion import Group
-from .graph import Emitter, Graph
+from .graph import Emitter, Graph, Readable
 
 MAX_NAME_KINDS = 6
 
@@ -43,7 +43,7 @@ def group_workload(graph: Graph, group: Group) -> tuple[Workload, tuple[str, ...
     kinds = list(dict.fromkeys(graph.ops[k].kind for k in group.ops))
     name = "_".join(kinds[:MAX_NAME_KINDS]) + ("_etc" if len(kinds) > MAX_NAME_KINDS else "")
     em = Emitter(name)
-    values: dict[str, Tensor | Stage] = {}
+    values: dict[str, Readable] = {}
     inputs: list[str] = []
     for k in group.ops:
         op = graph.ops[k]

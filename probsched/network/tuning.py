@@ -119,12 +119,12 @@ MODEL_NOTE = "model "
 
 def model_note(net: Network, target: Target, strategy: str) -> tuple[str, dict]:
     """The key and value of the note kept of a model tuned into a database: the model's
-    name, the target, the task scheduler, and each task's name, weight, FLOPs and workload
-    hash (its records are that workload's). The key holds a digest of the tasks, so two
-    models of one name keep a note each."""
+    name, its layout, the target, the task scheduler, and each task's name, weight, FLOPs
+    and workload hash (its records are that workload's). The key holds a digest of the
+    tasks, so two models of one name (or one model in both layouts) keep a note each."""
     digest = hashlib.sha1(" ".join(t.hash for t in net.tasks).encode()).hexdigest()[:12]
     return f"{MODEL_NOTE}{net.name} {digest} {target.key}", {
-        "model": net.name, "target": target.key, "strategy": strategy,
+        "model": net.name, "layout": net.layout, "target": target.key, "strategy": strategy,
         "tasks": [{"index": k, "name": t.name, "hash": t.hash, "weight": t.weight,
                    "flops": t.flops} for k, t in enumerate(net.tasks)]}
 

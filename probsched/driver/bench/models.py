@@ -7,7 +7,8 @@ checked). Then the curves: ResNet-18 tuned again with round-robin and UCB (fresh
 the gradient run above is the third), each strategy's end-to-end estimate (sum of weight x
 best latency) after a quarter, half, three quarters and all of the trials.
 
-``--suite models-resnet18`` is the same for ResNet-18 alone (a smaller run).
+``--suite models-resnet18`` is the same for ResNet-18 alone (a smaller run). The networks
+are in the default layout (:mod:`probsched.network.layout`), which each row names.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def models_bench(trials: int, names, progress) -> dict:
             tuned = net.tune(trials=trials, db=db, strategy="gradient", progress=False)
             timed = run_model(path, db, net=net)
             rows.append({
-                "model": name, "tasks": len(net.tasks), "trials": tuned.trials,
+                "model": name, "layout": net.layout, "tasks": len(net.tasks),
+                "trials": tuned.trials,
                 "tune_s": tuned.wall_s, "estimate_ms": _estimate_at(tuned.curve, trials),
                 "probsched_ms": timed["latency_ms"], "onnxruntime_ms": timed["onnxruntime_ms"],
                 "speedup": timed["speedup"], "correct": timed["correct"],
