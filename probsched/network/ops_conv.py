@@ -50,6 +50,18 @@ def geometry(ctx: NodeContext, spatial: tuple[int, ...], kernel: tuple[int, ...]
     return strides, dilations, tuple(pads[:k]), tuple(pads[k:])
 
 
+def window_outputs(ctx: NodeContext, spatial, window, strides, dil, pb, pe,
+                   what: str) -> tuple[int, ...]:
+    """Output positions per spatial dimension of a window (a kernel or a pool's) sliding
+    over the padded input; an error naming the node where it does not fit."""
+    out = tuple((spatial[d] + pb[d] + pe[d] - (window[d] - 1) * dil[d] - 1) // strides[d] + 1
+                for d in range(len(window)))
+    if any(o <= 0 for o in out):
+        raise ctx.error(f"the {what} {tuple(window)} does not fit the padded input "
+                        f"{tuple(spatial)}")
+    return out
+
+
 def pad_stage(em, x: Tensor | Stage, begin, end, fill: float = 0.0) -> Tensor | Stage:
     """``x`` padded by ``begin`` / ``end`` on its spatial dimensions (2 onwards)."""
     if not any(begin) and not any(end):
@@ -82,10 +94,7 @@ def conv(ctx: NodeContext) -> Op:
     if c % groups or m % groups or c // groups != cg:
         raise ctx.error(f"group={groups} does not fit {c} input channels, weights {ws}")
     strides, dil, pb, pe = geometry(ctx, xs[2:], ws[2:])
-    out = tuple((xs[2 + d] + pb[d] + pe[d] - (ws[2 + d] - 1) * dil[d] - 1) // strides[d] + 1
-                for d in range(k))
-    if any(o <= 0 for o in out):
-        raise ctx.error(f"the kernel {ws[2:]} does not fit the padded input {xs[2:]}")
+    out = window_outputs(ctx, xs[2:], ws[2:], strides, dil, pb, pe, "kernel")
     shape = (n, m, *out)
     has_bias = ctx.has(2)
 

@@ -14,7 +14,7 @@ from ..ir.ops import all_of, reduce_max, reduce_sum, select
 from .graph import REDUCE, Op
 from .indexing import out_axes
 from .node import NodeContext, translator
-from .ops_conv import geometry
+from .ops_conv import geometry, window_outputs
 
 LOWEST = float(np.finfo(np.float32).min)
 _POOL_ATTRS = ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides")
@@ -31,10 +31,7 @@ def _window(ctx: NodeContext):
     if ctx.attr("ceil_mode", 0):
         raise ctx.error("ceil_mode=1 is not supported (0 is)")
     strides, dil, pb, pe = geometry(ctx, xs[2:], kernel)
-    out = tuple((xs[2 + d] + pb[d] + pe[d] - (kernel[d] - 1) * dil[d] - 1) // strides[d] + 1
-                for d in range(len(kernel)))
-    if any(o <= 0 for o in out):
-        raise ctx.error(f"the window {kernel} does not fit the padded input {xs[2:]}")
+    out = window_outputs(ctx, xs[2:], kernel, strides, dil, pb, pe, "window")
     return xs, kernel, strides, dil, pb, pe, out
 
 
