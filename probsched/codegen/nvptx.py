@@ -372,14 +372,7 @@ def build_cuda(program: Program, target: CudaTarget | str | None = "cuda", *,
     if run_ptxas and ptxas.available():
         cubin, reports = ptxas.assemble_all(ptx, t, entries)
         for plan, entry, rep in zip(plans, entries, reports, strict=True):
-            _check_registers(rep.registers, plan, t, entry)
-            local = rep.spill_store_bytes + rep.stack_bytes
-            if max_local_bytes is not None and local > max_local_bytes:
-                raise CodegenError(
-                    f"kernel {entry} keeps {local} bytes per thread in local memory "
-                    f"({rep.spill_store_bytes} of spill stores, a {rep.stack_bytes}-byte stack "
-                    f"frame; {rep.registers} registers; the builder's limit is "
-                    f"{max_local_bytes}): use smaller register tiles")
+            ptxas.check_resources(rep, plan.threads, t, entry, max_local_bytes)
         report = max(reports, key=lambda r: r.registers)
     launches = [KernelLaunch(e, p.grid, p.block, p.shared_bytes if p.dynamic_shared else 0)
                 for e, p in zip(entries, plans, strict=True)]
@@ -388,14 +381,3 @@ def build_cuda(program: Program, target: CudaTarget | str | None = "cuda", *,
                      first.dynamic_shared_bytes, sig, t, time.perf_counter() - t0, report,
                      tuple(launches[1:]), workspace)
 
-
-def _check_registers(registers: int, plan: KernelPlan, target: CudaTarget, name: str) -> None:
-    """Refuse a kernel whose threads need more registers than a block has (the launch would
-    fail with CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES): registers are given out per warp, 8 at a
-    time per thread."""
-    warps = -(-plan.threads // 32)
-    need = -(-registers // 8) * 8 * 32 * warps
-    if need > target.registers_per_block:
-        raise CodegenError(f"kernel {name} uses {registers} registers per thread; {plan.threads} "
-                           f"threads need {need} of the {target.registers_per_block} a block "
-                           f"has on {target.arch}: use fewer threads or smaller register tiles")

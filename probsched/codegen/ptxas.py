@@ -85,3 +85,25 @@ def _entry_part(log: str, entry: str) -> str:
         return log
     nxt = log.find("Compiling entry function", start + 1)
     return log[start:] if nxt < 0 else log[start:nxt]
+
+
+def check_resources(report: PtxasReport, threads: int, target: CudaTarget, entry: str,
+                    max_local_bytes: int | None = 0) -> None:
+    """The static filter before measurement: refuse a kernel whose ``threads`` need more
+    registers than a block has (the launch would fail with
+    CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES; registers are given out per warp, 8 at a time per
+    thread), or that keeps more than ``max_local_bytes`` per thread in local memory (spill
+    stores and the stack frame; None: no limit)."""
+    registers = report.registers
+    need = -(-registers // 8) * 8 * 32 * -(-threads // 32)
+    if need > target.registers_per_block:
+        raise CodegenError(f"kernel {entry} uses {registers} registers per thread; {threads} "
+                           f"threads need {need} of the {target.registers_per_block} a block "
+                           f"has on {target.arch}: use fewer threads or smaller register tiles")
+    local = report.spill_store_bytes + report.stack_bytes
+    if max_local_bytes is not None and local > max_local_bytes:
+        raise CodegenError(
+            f"kernel {entry} keeps {local} bytes per thread in local memory "
+            f"({report.spill_store_bytes} of spill stores, a {report.stack_bytes}-byte stack "
+            f"frame; {registers} registers; the builder's limit is {max_local_bytes}): use "
+            "smaller register tiles")
