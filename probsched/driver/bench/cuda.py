@@ -54,13 +54,36 @@ def torch_matmul_seconds(n: int, m: int, k: int, repeats: int = 50) -> float:
     return statistics.median(times)
 
 
-@suite("cuda")
-def bench_cuda(trials: int | None, progress) -> dict:
+def retimed_best(res, wl, target) -> float | None:
+    """Seconds of a GPU tune's best kernel timed again by a fresh runner, median of 3 runner
+    calls (None: no best, or it fails now)."""
+    from ...codegen.nvptx import build_cuda
+
+    if res.best_trace is None:
+        return None
+    kernel = build_cuda(res.best_trace.replay(wl, target=target).program, target)
+    again = []
+    with CudaRunner(prepare_timeout_s=PREPARE_TIMEOUT_S) as fresh:
+        for _ in range(3):
+            r = fresh.run(kernel, wl)
+            if r.ok:
+                again.append(r.latency_s)
+    return statistics.median(again) if again else None
+
+
+def require_device(suite_name: str, *, example: bool = False) -> None:
+    """A clear error where a GPU bench cannot run: no device, or (``example``) no source
+    checkout with the example space."""
     why = unavailable()
     if why is not None:
-        raise ProbschedError(f"bench --suite cuda needs a CUDA device: {why}")
-    if not EXAMPLE.exists():
-        raise ProbschedError(f"bench --suite cuda needs {EXAMPLE} (a source checkout)")
+        raise ProbschedError(f"bench --suite {suite_name} needs a CUDA device: {why}")
+    if example and not EXAMPLE.exists():
+        raise ProbschedError(f"bench --suite {suite_name} needs {EXAMPLE} (a source checkout)")
+
+
+@suite("cuda")
+def bench_cuda(trials: int | None, progress) -> dict:
+    require_device("cuda", example=True)
     trials = trials or DEFAULT_TRIALS
     target = device_target()
     peak = target.peak_fp32_flops()
@@ -98,15 +121,7 @@ def _row(mod, size: int, trials: int, target, peak: float, seed: int = 0, *,
                    target=target, reference=False, seed=seed, runner=runner,
                    builder_workers=max(2, min(16, (os.cpu_count() or 2) - 1)))
         wall = time.perf_counter() - t0
-    again = []
-    if res.best_trace is not None:
-        kernel = build_cuda(res.best_trace.replay(wl, target=target).program, target)
-        with CudaRunner(prepare_timeout_s=PREPARE_TIMEOUT_S) as fresh:
-            for _ in range(3):
-                r = fresh.run(kernel, wl)
-                if r.ok:
-                    again.append(r.latency_s)
-    tuned_s = statistics.median(again) if again else None
+    tuned_s = retimed_best(res, wl, target)
     torch_s = torch_matmul_seconds(size, size, size)
     tflops = wl.flops / tuned_s / 1e12 if tuned_s else None
     torch_tflops = wl.flops / torch_s / 1e12

@@ -22,12 +22,12 @@ import time
 from collections.abc import Callable
 
 from ...errors import ProbschedError
-from ...measure.cuda import CudaRunner, device_target, unavailable
+from ...measure.cuda import device_target
 from ...search.tuner import tune
 from ...workloads import suite as ops
 from ...workloads.more_ops import batch_matmul
 from . import suite
-from .cuda import EXAMPLE, PREPARE_TIMEOUT_S, _row
+from .cuda import EXAMPLE, _row, require_device, retimed_best
 
 DEFAULT_TRIALS = 48
 GMM_4096_TRIALS = 500
@@ -79,21 +79,11 @@ def _cases():
 
 
 def _tuned(wl, trials: int, target, seed: int) -> tuple[dict, float | None]:
-    from ...codegen.nvptx import build_cuda
-
     t0 = time.perf_counter()
     res = tune(wl, None, trials=trials, db=None, progress=False, target=target,
                reference=False, seed=seed,
                builder_workers=max(2, min(16, (os.cpu_count() or 2) - 1)))
     wall = time.perf_counter() - t0
-    again = []
-    if res.best_trace is not None:
-        kernel = build_cuda(res.best_trace.replay(wl, target=target).program, target)
-        with CudaRunner(prepare_timeout_s=PREPARE_TIMEOUT_S) as fresh:
-            for _ in range(3):
-                r = fresh.run(kernel, wl)
-                if r.ok:
-                    again.append(r.latency_s)
     failures: dict[str, int] = {}
     for rec in res.records:
         if rec.error_kind:
@@ -102,14 +92,12 @@ def _tuned(wl, trials: int, target, seed: int) -> tuple[dict, float | None]:
            "failed by kind": ", ".join(f"{k} {n}" for k, n in sorted(failures.items())),
            "tune s": wall, "s per trial": wall / max(1, res.trials),
            "phases s": ", ".join(f"{k} {v:.1f}" for k, v in res.phases)}
-    return row, (statistics.median(again) if again else None)
+    return row, retimed_best(res, wl, target)
 
 
 @suite("cuda-ops")
 def bench_cuda_ops(trials: int | None, progress) -> dict:
-    why = unavailable()
-    if why is not None:
-        raise ProbschedError(f"bench --suite cuda-ops needs a CUDA device: {why}")
+    require_device("cuda-ops")
     trials = trials or DEFAULT_TRIALS
     target = device_target()
     rows = []
@@ -141,11 +129,7 @@ def bench_cuda_ops(trials: int | None, progress) -> dict:
 @suite("cuda-4096")
 def bench_cuda_4096(trials: int | None, progress) -> dict:
     """GMM 4096^3 over the example space, the issue's 500-trial budget by default."""
-    why = unavailable()
-    if why is not None:
-        raise ProbschedError(f"bench --suite cuda-4096 needs a CUDA device: {why}")
-    if not EXAMPLE.exists():
-        raise ProbschedError(f"bench --suite cuda-4096 needs {EXAMPLE} (a source checkout)")
+    require_device("cuda-4096", example=True)
     from ...lang import load
 
     trials = trials or GMM_4096_TRIALS
