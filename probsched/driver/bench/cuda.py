@@ -40,14 +40,21 @@ def torch_matmul_seconds(n: int, m: int, k: int, repeats: int = 50) -> float:
     torch.backends.cudnn.allow_tf32 = False
     a = torch.rand(n, k, device="cuda", dtype=torch.float32)
     b = torch.rand(k, m, device="cuda", dtype=torch.float32)
+    return events_seconds(lambda: a @ b, repeats)
+
+
+def events_seconds(fn, repeats: int = 50) -> float:
+    """Median seconds of ``fn()`` on the device by CUDA events, after 5 warm-up calls."""
+    import torch
+
     for _ in range(5):
-        a @ b
+        fn()
     torch.cuda.synchronize()
     times = []
     for _ in range(repeats):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        a @ b
+        fn()
         end.record()
         end.synchronize()
         times.append(start.elapsed_time(end) / 1e3)

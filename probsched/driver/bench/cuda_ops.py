@@ -17,9 +17,7 @@ its split by phase (search, build, run, model fit: :attr:`TuneResult.phases`).
 from __future__ import annotations
 
 import os
-import statistics
 import time
-from collections.abc import Callable
 
 from ...errors import ProbschedError
 from ...measure.cuda import device_target
@@ -27,28 +25,10 @@ from ...search.tuner import tune
 from ...workloads import suite as ops
 from ...workloads.more_ops import batch_matmul
 from . import suite
-from .cuda import EXAMPLE, _row, require_device, retimed_best
+from .cuda import EXAMPLE, _row, events_seconds, require_device, retimed_best
 
 DEFAULT_TRIALS = 48
 GMM_4096_TRIALS = 500
-
-
-def events_seconds(fn: Callable[[], object], repeats: int = 50) -> float:
-    """Median seconds of ``fn()`` on the device by CUDA events, after 5 warm-up calls."""
-    import torch
-
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return statistics.median(times)
 
 
 def _cases():

@@ -34,6 +34,7 @@ from ...workloads.more_ops import batch_matmul
 from ..notes import cpu_model
 from . import suite
 from .naive import remeasure_gflops
+from .ops import _gflops
 
 SEEDS = (0, 1, 2)
 RESNET = dict(n=1, h=56, w=56, ci=64, co=64, kernel=3, stride=1, pad=1)
@@ -53,10 +54,6 @@ def cases() -> list[tuple[str, Workload, int, str, float]]:
         ("SFM-1024", sfm(n=1024, m=1024), 64, "numpy", 4.0),
         ("NRM-1024", nrm(n=1024, m=1024), 64, "numpy", 7.0),
     ]
-
-
-def _gflops(wl, seconds: float | None) -> float | None:
-    return None if not seconds else wl.flops / seconds / 1e9
 
 
 @suite("search-bars")
