@@ -239,8 +239,8 @@ def test_a_kernel_keeping_its_register_tile_in_local_memory_is_refused_when_buil
 def test_a_register_tile_index_cancels_through_divisions():
     """A block's ``n // 28`` in the index and in the tile's start cancel (opaque terms), so the
     register tile is indexed by constants: a C2D tile's index once kept it in local memory."""
-    from probsched.codegen.gpu_access import _difference
     from probsched.ir import expr as E
+    from probsched.ir.analysis import difference as _difference
     from probsched.ir.printer import format_expr
 
     f, t, i = E.Var("f"), E.Var("t"), E.Var("i")

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from ..ir import analysis
 from ..ir import expr as E
-from ..ir.printer import format_expr
 from ..ir.program import Block, Store
 from .buffers import BufferPlan
 
@@ -31,7 +30,7 @@ def relative_accesses(block: Block, plans: dict[str, BufferPlan]
             out = []
             for ix, start in zip(indices, plan.starts, strict=True):
                 name = f"@rel.{len(values)}"
-                values[name] = _difference(E.substitute(ix, bind), start)
+                values[name] = analysis.difference(E.substitute(ix, bind), start)
                 out.append(E.Var(name))
             memo[key] = tuple(out)
         return memo[key]
@@ -55,37 +54,3 @@ def relative_accesses(block: Block, plans: dict[str, BufferPlan]
     assert body is not None
     return replace(block, body=body, init=init), values
 
-
-def _linear(e: E.Expr) -> tuple[dict[str, tuple[int, E.Expr]], int]:
-    """``e`` as a sum of terms (coefficient and expression, by key) and a constant, where
-    anything not affine (``h // 28``, ``h % 28``) is one opaque term, keyed by its text."""
-    if isinstance(e, E.Const) and isinstance(e.value, int) and not isinstance(e.value, bool):
-        return {}, e.value
-    if isinstance(e, E.Var):
-        return {e.name: (1, e)}, 0
-    if isinstance(e, E.Binary) and e.op in ("+", "-"):
-        (a, ka), (b, kb) = _linear(e.a), _linear(e.b)
-        sign = 1 if e.op == "+" else -1
-        terms = dict(a)
-        for key, (c, x) in b.items():
-            terms[key] = (terms.get(key, (0, x))[0] + sign * c, x)
-        return {k: t for k, t in terms.items() if t[0]}, ka + sign * kb
-    if isinstance(e, E.Binary) and e.op == "*":
-        (a, ka), (b, kb) = _linear(e.a), _linear(e.b)
-        if not a:
-            (a, ka), (b, kb) = (b, kb), (a, ka)
-        if not b:  # one side constant
-            return {k: (c * kb, x) for k, (c, x) in a.items() if c * kb}, ka * kb
-    return {f"@{format_expr(e)}": (1, e)}, 0
-
-
-def _difference(index: E.Expr, start: E.Expr) -> E.Expr:
-    """``index - start`` simplified: equal terms cancel, opaque ones included (a block's
-    ``n // 28`` in both), so that a register tile's index is a constant LLVM need not find."""
-    terms, const = _linear(E.binary("-", index, start))
-    affine = {k: c for k, (c, x) in terms.items() if isinstance(x, E.Var)}
-    out = analysis.from_affine(affine, const)
-    for c, x in terms.values():
-        if not isinstance(x, E.Var):
-            out = E.binary("+", out, E.binary("*", x, c))
-    return out

@@ -57,6 +57,49 @@ def from_affine(coeffs: dict[str, int], const: int) -> E.Expr:
     return E.binary("+", out, const)
 
 
+def _linear_terms(e: E.Expr) -> tuple[dict[str, tuple[int, E.Expr]], int]:
+    """``e`` as a sum of terms (coefficient and expression, by key) and a constant, where
+    anything not affine (``h // 28``, ``h % 28``) is one opaque term, keyed by its text."""
+    if isinstance(e, E.Const) and isinstance(e.value, int) and not isinstance(e.value, bool):
+        return {}, e.value
+    if isinstance(e, E.Var):
+        return {e.name: (1, e)}, 0
+    if isinstance(e, E.Binary) and e.op in ("+", "-"):
+        (a, ka), (b, kb) = _linear_terms(e.a), _linear_terms(e.b)
+        sign = 1 if e.op == "+" else -1
+        terms = dict(a)
+        for key, (c, x) in b.items():
+            terms[key] = (terms.get(key, (0, x))[0] + sign * c, x)
+        return {k: t for k, t in terms.items() if t[0]}, ka + sign * kb
+    if isinstance(e, E.Binary) and e.op == "*":
+        (a, ka), (b, kb) = _linear_terms(e.a), _linear_terms(e.b)
+        if not a:
+            (a, ka), (b, kb) = (b, kb), (a, ka)
+        if not b:  # one side constant
+            return {k: (c * kb, x) for k, (c, x) in a.items() if c * kb}, ka * kb
+    from .printer import format_expr  # the printer reads programs; imported when needed
+
+    return {f"@{format_expr(e)}": (1, e)}, 0
+
+
+def difference(index: E.Expr, start: E.Expr) -> E.Expr:
+    """``index - start`` simplified where :func:`affine` gives up: equal terms cancel, the
+    opaque ones too (``n // 28`` in both), the rest stays as it was. A GPU register tile's
+    index relative to its start is then a constant LLVM need not find.
+
+    >>> from .printer import format_expr
+    >>> f = E.Var("f")
+    >>> format_expr(difference(E.binary("//", f, 28) * 4 + E.Var("i"), E.binary("//", f, 28) * 4))
+    'i'
+    """
+    terms, const = _linear_terms(E.binary("-", index, start))
+    out = from_affine({k: c for k, (c, x) in terms.items() if isinstance(x, E.Var)}, const)
+    for c, x in terms.values():
+        if not isinstance(x, E.Var):
+            out = E.binary("+", out, E.binary("*", x, c))
+    return out
+
+
 def accesses(block: Block, buffer: str, *, reads: bool = True, writes: bool = True
              ) -> list[tuple[E.Expr, ...]]:
     """Index tuples (in loop variables) of ``block``'s accesses to ``buffer``."""
