@@ -163,6 +163,70 @@ def test_a_dead_worker_loses_only_its_candidate_retried_once_elsewhere(client, d
         assert "the Dask workers measuring it died (2 tries)" in slow_one.error
 
 
+def _kill_the_measurer(client, times: int) -> list[int]:
+    """Kill (SIGKILL) the worker measuring a batch after 1 s there, ``times`` times."""
+    killed: dict[str, int] = {}
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + 120
+    while len(killed) < times and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = time.monotonic()
+        busy = [w for w, keys in client.processing().items() if w not in killed
+                and any(str(k).startswith("probsched-run") for k in keys)]
+        if not busy or now - seen.setdefault(busy[0], now) < 1.0:
+            continue
+        pid = client.run(os.getpid, workers=[busy[0]]).get(busy[0])
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed[busy[0]] = pid
+    return list(killed.values())
+
+
+@pytest.mark.parametrize("deaths", [1, 2])
+def test_a_dead_measurer_loses_only_its_batch_retried_once_elsewhere(client, deaths):
+    from probsched.driver.dask_measure import DaskRunner
+
+    wl = ps.workloads.gmm(b=1, n=16, m=16, k=16)
+    with Builder(workers=1) as builder:
+        artifacts = [builder.build(_program(wl, seed)).artifact for seed in range(3)]
+    runner = DaskRunner(client, min_time_s=1.0, max_repeats=10**7)  # a second per kernel
+    killer: list[int] = []
+    thread = threading.Thread(target=lambda: killer.extend(_kill_the_measurer(client, deaths)))
+    thread.start()
+    results = list(runner.run_many(artifacts, wl))
+    thread.join()
+    assert len(killer) == deaths and len(results) == 3, (killer, results)
+    if deaths == 1:  # the batch went to another worker of the machine, and was measured
+        assert all(r.ok and r.correct for r in results)
+    else:
+        assert {r.error_kind for r in results} == {"crash"}
+        assert all("the Dask workers measuring it died (2 tries)" in r.error for r in results)
+
+
+class _FakeClient:
+    """Enough of a ``distributed.Client`` for choosing the machines' workers."""
+
+    def __init__(self, hosts: dict[str, str | None]):
+        self.hosts = hosts  # worker -> machine identity (None: owns no machine)
+
+    def scheduler_info(self, n_workers: int = 5) -> dict:
+        return {"workers": {w: {"resources": {"machine": 1} if h else {}}
+                            for w, h in self.hosts.items()}}
+
+    def run(self, fn, workers, on_error="raise"):
+        assert fn is dask_worker.machine_identity
+        return {w: self.hosts[w] for w in workers}
+
+
+def test_workers_of_one_host_are_one_machine_measured_by_one_of_them():
+    from probsched.driver.dask_measure import DaskRunner
+
+    runner = DaskRunner(_FakeClient({"tcp://b:2": "hostb", "tcp://a:9": "hosta",
+                                     "tcp://a:1": "hosta", "tcp://c:1": None}))
+    assert runner._machines() == ["tcp://a:1", "tcp://b:2"]
+    assert dask_worker.machine_identity()  # this host's name, or PROBSCHED_MACHINE
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_tune_costs_at_most_its_candidates(tmp_path, cluster, client):
     wl = ps.workloads.gmm(b=1, n=32, m=32, k=32)

@@ -8,10 +8,13 @@ which records them in its database as for a local tune. What travels is JSON tex
 (:mod:`.wire`: the program, the target, the compiled kernel, the workload, the result),
 rebuilt on the other side; the worker's side is :mod:`.dask_worker`.
 
-A worker that dies loses only the candidates it had in flight: the scheduler retries each once
-elsewhere (:data:`RETRIES`, set on the scheduler when we connect), and a candidate whose second
-worker dies too is recorded as failed ("crash"), with the reason. The tuner's re-timings go
-to a runner of their own on the machine workers (:class:`DaskRunner` ``role="retime"``).
+Workers on one host are one machine (:func:`.dask_worker.machine_identity`): measurements go
+to one of them, in batches (one task per :data:`BATCH_MAX` kernels), and the other workers
+build. A worker that dies loses only the candidates it had in flight: a build is retried once
+elsewhere by the scheduler (:data:`RETRIES`, set on the scheduler when we connect), a batch by
+the runner, and a candidate whose second worker dies too is recorded as failed ("crash"),
+with the reason. The tuner's re-timings go to a runner of their own on the machine workers
+(:class:`DaskRunner` ``role="retime"``).
 
 Start a cluster on real machines (docs/distributed.md)::
 
@@ -29,6 +32,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..codegen.compile import CompiledArtifact
@@ -52,6 +56,8 @@ WORKER_CONFIG = {"distributed.worker.daemon": False,
 """The Dask config of the local workers: not daemons (they start probsched's processes), and
 no statistical profiler (a thread waking every 10 ms in each worker, beside the timed kernel
 on the same cores: docs/distributed.md)."""
+BATCH_MAX = 16
+"""The most kernels one measuring task carries (a dead worker costs at most these)."""
 MACHINE_WAIT_S = 120.0
 """How long a measurement waits for a worker owning a machine to exist before it fails."""
 
@@ -98,9 +104,9 @@ def _key(kind: str) -> str:
     return f"probsched-{kind}-{uuid.uuid4().hex}"
 
 
-def _died(exc: BaseException) -> str:
-    return (f"the Dask workers measuring it died ({RETRIES + 1} tries): "
-            f"{type(exc).__name__}: {exc}")
+def _died(why: object) -> str:
+    told = f"{type(why).__name__}: {why}" if isinstance(why, BaseException) else str(why)
+    return f"the Dask workers measuring it died ({RETRIES + 1} tries): {told}"
 
 
 class DaskBuilder:
@@ -157,10 +163,15 @@ class DaskBuilder:
 
 
 class DaskRunner:
-    """Checks and times compiled candidates on the cluster's workers that own a machine
-    (resource :data:`MACHINE`), one at a time per machine (the tuner's ``runner=`` and
-    ``retimer=``). ``role``: the runner process on the worker (a tuner's runs and its
-    re-timings each have one). The timing options are :class:`~probsched.measure.Runner`'s."""
+    """Checks and times compiled candidates on the cluster's machines (the tuner's ``runner=``
+    and ``retimer=``). ``role``: the runner process on the worker (a tuner's runs and its
+    re-timings each have one). The timing options are :class:`~probsched.measure.Runner`'s.
+
+    A machine is what :func:`~.dask_worker.machine_identity` names (a host): of the workers
+    that own one (resource :data:`MACHINE`), the runner measures on one per machine, the same
+    one every time (its runner process keeps the workload's inputs and reference), a batch of
+    kernels per task (:data:`BATCH_MAX`), restricted to that worker so that Dask's work
+    stealing cannot move it beside another measurement on the same host."""
 
     def __init__(self, client: Any, timeout_s: float = 10.0, warmup: int = 1,
                  min_repeats: int = 3, max_repeats: int = 100, min_time_s: float = 0.05, *,
@@ -171,9 +182,7 @@ class DaskRunner:
         self._config_json = wire.dumps(RunConfig(timeout_s, warmup, min_repeats, max_repeats,
                                                  min_time_s))
         self._workloads: dict[str, str] = {}
-        # The worker that measured a workload last: its runner holds the workload's inputs
-        # and reference, which another worker would have to make again.
-        self._where: dict[str, str] = {}
+        self._measurers: list[str] = []  # one worker address per machine
 
     def run(self, artifact: CompiledArtifact | GpuKernel, workload: Workload, *, seed: int = 0,
             slow_s: float | None = None) -> RunResult:
@@ -182,63 +191,119 @@ class DaskRunner:
 
     def run_many(self, artifacts: Sequence[CompiledArtifact | GpuKernel], workload: Workload,
                  *, seed: int = 0, slow_s: float | None = None) -> Iterator[RunResult]:
-        """Measure every artifact on the machine workers, all sent at once (they queue on
-        the machines' resource, so one task's round trip overlaps another's measurement):
-        the results in the artifacts' order, each as it arrives. Tasks not yet answered when
-        the iterator is dropped are cancelled."""
-        distributed = _distributed()
+        """Measure every artifact, all sent at once: consecutive batches of at most
+        :data:`BATCH_MAX`, dealt to the machines in turn (on one machine they queue on its
+        resource, so one batch's round trip overlaps another's measurement). The results in
+        the artifacts' order, each batch's as it arrives. A batch whose worker dies is sent to
+        a live machine; when it dies there too its candidates are failed ("crash"). Batches
+        not yet answered when the iterator is dropped are cancelled."""
         h = workload.structural_hash
         wl_json = self._workloads.get(h)
         if wl_json is None:
             wl_json = self._workloads[h] = wire.dumps(workload)
-        where = self._where.get(h)
-        near = {"workers": [where], "allow_other_workers": True} if where else {}
-        batch = _key(self.role)  # the tasks' keys: BATCH-INDEX
-        futures = [self.client.submit(
-            dask_worker.run, wire.dumps(a), wl_json, seed, slow_s, self._config_json,
-            self.role, key=f"{batch}-{i}", pure=False, resources={MACHINE: 1}, **near)
-            for i, a in enumerate(artifacts)]
-        try:
-            for future in futures:
-                try:
-                    text = self._wait(future)
-                except distributed.KilledWorker as exc:
-                    self._where.pop(h, None)
-                    yield RunResult.failed("crash", _died(exc))
-                    continue
-                if h not in self._where:
-                    held = self.client.who_has(future).get(future.key, ())
-                    if held:  # one scheduler call per workload, not per task
-                        self._where[h] = next(iter(held))
-                data = json.loads(text)
-                if "error" in data and "@" not in data:
-                    raise MeasureError(data["error"])
-                yield wire.loads(text)
-        finally:
-            if futures:
-                self.client.cancel(futures)
+        texts = [wire.dumps(a) for a in artifacts]
+        if not texts:
+            return
+        size = max(1, min(BATCH_MAX, -(-len(texts) // len(self._machines()))))
+        key = _key(self.role)  # the tasks' keys: KEY-BATCH-DEATHS
+        batches = [_Batch(j, texts[i:i + size]) for j, i in enumerate(range(0, len(texts), size))]
 
-    def _wait(self, future: Any) -> str:
-        """The task's answer; a MeasureError when no worker owns a machine for
-        ``machine_wait_s``."""
+        def send(batch: _Batch) -> None:
+            workers = self._machines()
+            batch.worker = workers[batch.index % len(workers)]
+            batch.future = self.client.submit(
+                dask_worker.run_batch, batch.texts, wl_json, seed, slow_s, self._config_json,
+                self.role, key=f"{key}-{batch.index}-{batch.deaths}", pure=False,
+                resources={MACHINE: 1}, workers=[batch.worker], allow_other_workers=False)
+
+        for batch in batches:
+            send(batch)
+        try:
+            for batch in batches:
+                while batch.results is None:
+                    self._collect([b for b in batches if b.results is None], send)
+                yield from batch.results
+        finally:
+            self.client.cancel([b.future for b in batches if b.results is None])
+
+    def _collect(self, waiting: list[_Batch], send) -> None:
+        """Wait up to a second for the waiting batches; take the answers of those done (at
+        once: a finished batch's data lives on its worker until fetched) and send again what
+        a worker that left held."""
         distributed = _distributed()
-        alone_since: float | None = None
-        while True:
-            try:
-                return future.result(timeout=1.0)
-            except distributed.TimeoutError:
-                pass
-            if machines(self.client):
-                alone_since = None
+        try:
+            done = distributed.wait([b.future for b in waiting], timeout=1.0,
+                                    return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            done = set()
+        for batch in waiting:
+            if batch.future not in done:
                 continue
-            alone_since = alone_since or time.monotonic()
-            if time.monotonic() - alone_since > self.machine_wait_s:
+            try:
+                batch.results = [self._answer(t) for t in batch.future.result()]
+            except distributed.KilledWorker as exc:
+                self._lost(batch, True, exc, send)
+        if done:
+            return
+        alive = set(machines(self.client))
+        for worker in {b.worker for b in waiting} - alive:
+            lost = [b for b in waiting if b.worker == worker]
+            self.client.cancel([b.future for b in lost])
+            for b in lost:  # a worker takes its batches in order: the first was in flight
+                self._lost(b, b is lost[0], f"worker {worker} left the cluster", send)
+
+    def _lost(self, batch: _Batch, in_flight: bool, why: object, send) -> None:
+        batch.deaths += in_flight
+        if batch.deaths > RETRIES:
+            batch.results = [RunResult.failed("crash", _died(why)) for _ in batch.texts]
+            return
+        self._measurers = []  # choose the machines' workers again
+        send(batch)
+
+    @staticmethod
+    def _answer(text: str) -> RunResult:
+        data = json.loads(text)
+        if "error" in data and "@" not in data:
+            raise MeasureError(data["error"])
+        return wire.loads(text)
+
+    def _machines(self) -> list[str]:
+        """One worker per machine (the first address of each :func:`~.dask_worker.
+        machine_identity`), chosen once and again after a loss; a MeasureError when no worker
+        owns a machine for ``machine_wait_s``."""
+        since = time.monotonic()
+        while not self._measurers:
+            workers = sorted(machines(self.client))
+            names = self.client.run(dask_worker.machine_identity, workers=workers,
+                                    on_error="return") if workers else {}
+            first: dict[str, str] = {}
+            for worker in workers:
+                if isinstance(names.get(worker), str):
+                    first.setdefault(names[worker], worker)
+            self._measurers = list(first.values())
+            if self._measurers:
+                break
+            if time.monotonic() - since > self.machine_wait_s:
                 raise MeasureError(f"no worker of the Dask cluster owns a machine (resource "
                                    f"{MACHINE!r}) after {self.machine_wait_s:.0f} s: start "
                                    f"one with --resources {MACHINE}=1")
+            time.sleep(0.5)
+        return self._measurers
 
     def close(self) -> None:
         """Nothing to close (the workers keep their runners)."""
+
+
+@dataclass(eq=False)
+class _Batch:
+    """Consecutive kernels of a ``run_many``, measured as one task."""
+
+    index: int
+    texts: list[str]
+    deaths: int = 0  # times a worker died measuring it
+    worker: str = ""
+    future: Any = None
+    results: list[RunResult] | None = None
 
 
 def machines(client: Any) -> list[str]:
@@ -249,8 +314,8 @@ def machines(client: Any) -> list[str]:
 
 def local_cluster(workers: int = 2, **kwargs: Any) -> Any:
     """A ``distributed.LocalCluster`` of ``workers`` processes on this host, one thread each,
-    each owning the machine (resource :data:`MACHINE`: the scheduler runs one measurement at a
-    time per worker, and the machine's lock one per host), its scheduler retrying a task
+    each with the resource :data:`MACHINE` (being on one host they are one machine: the runner
+    measures on one of them, and any of them takes over when it dies), its scheduler retrying a task
     :data:`RETRIES` times. Sets this process's Dask config as probsched's workers need it
     (also when a nanny restarts one): workers are not daemons, and without Dask's statistical
     profiler (:data:`WORKER_CONFIG`)."""

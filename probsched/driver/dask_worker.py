@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 import json
 import multiprocessing
+import os
+import socket
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -110,6 +112,21 @@ def run(artifact_json: str, workload_json: str, seed: int, slow_s: float | None,
     return wire.dumps(result)
 
 
+def run_batch(artifact_jsons: list[str], workload_json: str, seed: int,
+              slow_s: float | None, config_json: str, role: str) -> list[str]:
+    """:func:`run` for each of a batch of kernels, one after another in this worker's runner:
+    one Dask task for a machine's share of a round (per-task round trips beside the timed
+    kernel cost more than the measurement on small kernels: docs/distributed.md)."""
+    return [run(a, workload_json, seed, slow_s, config_json, role) for a in artifact_jsons]
+
+
+def machine_identity() -> str:
+    """The machine this worker measures on: ``PROBSCHED_MACHINE`` if set, else the host's
+    name. Workers on one host share its cores and its measurement lock, so they are one
+    machine: the runner sends a machine's work to one of them."""
+    return os.environ.get("PROBSCHED_MACHINE") or socket.gethostname()
+
+
 def _workload(text: str) -> Workload:
     with _workloads_lock:
         wl = _workloads.get(text)
@@ -121,4 +138,5 @@ def _workload(text: str) -> Workload:
         return wl
 
 
-__all__ = ["build", "limit_retries", "pass_name", "problem", "resolve_pass", "run"]
+__all__ = ["build", "limit_retries", "machine_identity", "pass_name", "problem",
+           "resolve_pass", "run", "run_batch"]
