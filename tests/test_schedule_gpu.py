@@ -224,3 +224,61 @@ def test_storage_align_refuses(block, args, match):
     sch = gpu_matmul(n=32, m=32, k=16, ty=4, ri=2, tx=8, rj=2, kt=8)
     with pytest.raises(ps.ScheduleError, match=match):
         sch.storage_align(sch.get_block(block), *args)
+
+
+def test_transform_layout_transposes_a_shared_tile_and_the_kernel_stays_correct():
+    """A's tile stored k-major: the copy keeps its loops (reads along A's rows) and stores
+    permuted, the compute reads it permuted; padded after; the kernel right on the emulator,
+    its threads' A reads become 16-byte vector loads (two per k instead of eight scalars)."""
+    from probsched.codegen.gpu_emulate import emulate
+    from probsched.codegen.nvptx import lower_cuda, ptx_of
+    from probsched.ir.reference import check_outputs, random_inputs, reference
+    from probsched.target import cuda_target
+
+    sm90 = cuda_target("sm_90")
+    sch = gpu_matmul(n=32, m=32, k=16, ty=4, ri=8, tx=8, rj=4, kt=8)
+    c, a = sch.get_block("C"), sch.get_block("A_shared")
+    assert sch.spatial_last_order(c, "A_shared") == [0, 2, 1]
+    assert sch.spatial_last_order(c, "B_shared") == []
+    sch.transform_layout(a, [0, 2, 1])
+    sch.storage_align(a, -2, 32, 4)
+    text = str(sch.program)
+    assert "shared A_shared: float32[1, 16, 32] align(axis=1, factor=32, offset=4)" in text
+    assert "A_shared[v0, v2, v1] = A[v0, v1, v2]" in text  # the copy: its loops as they were
+    assert "A_shared[b, k, i] * B_shared[b, k, j]" in text
+    x = random_inputs(sch.workload)
+    ok, _, msg = check_outputs(emulate(sch.program, x), reference(sch.workload, *x))
+    assert ok, msg
+    assert str(sch.trace.replay(sch.workload, target="cuda").program) == text
+    for loop in sch.get_loops(sch.get_block("C"))[-2:]:  # the thread's register tile
+        sch.unroll(loop)
+    ptx = ptx_of(lower_cuda(sch.program, sm90)[0], sm90)
+    assert ptx.count("ld.shared.v4") == 3 and "ld.shared.b32" not in ptx  # A twice, B once
+
+
+@pytest.mark.parametrize(("block", "order", "match"), [
+    ("A_shared", [0, 1], "is not an order of the 3 axes"),
+    ("A_shared", [0, 1, 1], "is not an order of the 3 axes"),
+    ("C_wb", [0, 2, 1], "only an intermediate's layout can change"),
+])
+def test_transform_layout_refuses(block, order, match):
+    sch = gpu_matmul(n=32, m=32, k=16, ty=4, ri=2, tx=8, rj=2, kt=8)
+    with pytest.raises(ps.ScheduleError, match=match):
+        sch.transform_layout(sch.get_block(block), order)
+
+
+def test_transform_layout_comes_before_storage_align():
+    sch = gpu_matmul(n=32, m=32, k=16, ty=4, ri=2, tx=8, rj=2, kt=8)
+    a = sch.get_block("A_shared")
+    sch.storage_align(a, -2, 32, 4)
+    with pytest.raises(ps.ScheduleError, match="padded already"):
+        sch.transform_layout(a, [0, 2, 1])
+
+
+def test_transform_layout_on_the_cpu_computes_the_same():
+    sch = ps.Schedule(gmm(b=1, n=16, m=24, k=8))
+    c = sch.get_block("C")
+    a = sch.cache_read(c, "A", "global")
+    sch.compute_at(a, sch.get_loops(c)[1])
+    sch.transform_layout(a, [2, 0, 1])
+    assert ps.measure(sch.program, sch.workload).correct

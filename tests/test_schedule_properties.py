@@ -262,6 +262,7 @@ def _random_call(draw, sch: ps.Schedule):
         "set_scope": lambda: (draw(rv), draw(scope)),
         "storage_align": lambda: (draw(rv), draw(st.integers(-3, 3)), draw(st.integers(-1, 33)),
                                   draw(st.integers(-1, 33))),
+        "transform_layout": lambda: (draw(rv), draw(st.lists(st.integers(-1, 3), max_size=4))),
         "bind": lambda: (draw(rv), draw(st.sampled_from(["threadIdx.x", "blockIdx.y", "vthread",
                                                          "warp", 3]))),
         "rfactor": lambda: (draw(rv), draw(st.integers(-1, 3))),

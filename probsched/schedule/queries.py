@@ -119,6 +119,27 @@ class QueryMethods(ScheduleState):
                     out.append(ld.tensor)
         return out
 
+    @query("block buffer", returns="ints")
+    def spatial_last_order(self, block: RV, buffer: str) -> list[int]:
+        """An order of ``buffer``'s axes for ``transform_layout``: its innermost axis that
+        the block indexes with a spatial variable moved last, when the block indexes its last
+        axis with reduction variables only (a matmul's ``A[i, k]``: ``[1, 0]``); ``[]``
+        otherwise. A thread's rows of a shared tile of it are then adjacent (vector reads)."""
+        blk = self._node(block, "spatial_last_order")
+        reduce = {iv.name for iv in blk.iter_vars if iv.reduce}
+        spatial = {iv.name for iv in blk.iter_vars if not iv.reduce}
+        reads = [ld for ld in E.loads(blk.body.value) if ld.tensor == buffer]
+        if not reads or not reads[0].indices:
+            return []
+        used = [E.free_vars(i) for i in reads[0].indices]
+        if not used[-1] or not used[-1] <= reduce:
+            return []
+        rows = [k for k, names in enumerate(used[:-1]) if names & spatial]
+        if not rows:
+            return []
+        order = [k for k in range(len(used)) if k != rows[-1]]
+        return [*order, rows[-1]]
+
     # ------------------------------------------------------------ loops
 
     def _loop_node(self, loop: RV, prim: str) -> Loop:

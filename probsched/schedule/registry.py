@@ -41,7 +41,7 @@ ARG_KINDS = {
     "any": "arguments of the primitive named first",
 }
 RETURN_KINDS = ("none", "block", "blocks", "loop", "loops", "value", "values", "bool", "int",
-                "str", "strs")
+                "ints", "str", "strs")
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,31 @@ class BlockMethods(ScheduleState):
         self._check_shared("storage_align", args, self.program)
         self._record("storage_align", args, ())
 
+    @instruction("block ints")
+    def transform_layout(self, block: RV, order: list[int]) -> None:
+        """Store the intermediate buffer ``block`` writes with its axes in ``order`` (new axis
+        ``k`` is old axis ``order[k]``): its shape and every access permuted, nothing else
+        changes. Before storage_align; after compute_at (which wants the copy's store in the
+        order of its iteration variables).
+
+        >>> import probsched as ps
+        >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=64, m=64, k=32), target="cuda")
+        >>> a = sch.cache_read(sch.get_block("C"), "A", "shared")
+        >>> sch.transform_layout(a, [0, 2, 1])
+        >>> sch.program.buffer("A_shared").shape
+        (1, 32, 64)
+        """
+        args = (block, order)
+        name = self._block(block, "transform_layout", args, 1)
+        if not isinstance(order, list | tuple):
+            raise self._fail("transform_layout", args, "order is a list of axes")
+        axes = [self._int(v, "transform_layout", args, f"axis {k}") for k, v in enumerate(order)]
+        if None in axes:
+            raise self._fail("transform_layout", args, "the axes are integers")
+        self.program = self._apply("transform_layout", args, caching.transform_layout, name,
+                                   tuple(int(a) for a in axes if a is not None))
+        self._record("transform_layout", args, ())
+
     @instruction("block loop")
     def compute_at(self, block: RV, loop: RV) -> None:
         """Move producer ``block`` (alone in its loop nest) to the start of ``loop``'s body,

@@ -1,9 +1,10 @@
-"""Caching primitives: cache_read and cache_write.
+"""Caching primitives: cache_read and cache_write, and the storage of what they make
+(set_scope, storage_align, transform_layout).
 
 Both add a buffer of the full logical shape (the codegen compacts local buffers to the region
 used) and a copy block in a root-level loop nest of its own; compute_at and reverse_compute_at
 then move the copy next to its use. Copies are indexed exactly like the original buffer, so no
-primitive ever computes offsets into a cache.
+primitive ever computes offsets into a cache; transform_layout only permutes its axes.
 """
 
 from __future__ import annotations
@@ -184,3 +185,48 @@ def storage_align(program: Program, name: str, axis: int, factor: int, offset: i
     buffers = tuple(replace(b, align=align) if b.name == buf.name else b
                     for b in program.buffers)
     return replace(program, buffers=buffers)
+
+
+def transform_layout(program: Program, name: str, order: tuple[int, ...]) -> Program:
+    """The intermediate buffer block ``name`` writes stored with its axes in ``order``
+    (axis ``k`` of the new layout is axis ``order[k]`` of the old): its shape and every
+    access to it permuted, the loops and the values unchanged. A shared tile of A read
+    column by column (``[1, 0]``) then gives a thread's rows as one vector access."""
+    _, block = _block(program, name)
+    buf = program.buffer(block.body.buffer)
+    if buf.scope in (Scope.INPUT, Scope.OUTPUT):
+        raise ValueError(f"block {name} writes {buf.scope.value} {buf.name}; only an "
+                         "intermediate's layout can change (cache_read or cache_write first)")
+    ndim = len(buf.shape)
+    if sorted(order) != list(range(ndim)):
+        raise ValueError(f"{list(order)} is not an order of the {ndim} axes of {buf.name} "
+                         f"(a permutation of 0..{ndim - 1})")
+    if buf.align:
+        raise ValueError(f"{buf.name} is padded already (storage_align): change its layout "
+                         "first, then pad it")
+
+    def permuted(indices: tuple[E.Expr, ...]) -> tuple[E.Expr, ...]:
+        return tuple(indices[k] for k in order)
+
+    def load(e: E.Expr) -> E.Expr | None:
+        if isinstance(e, E.Load) and e.tensor == buf.name:
+            return E.Load(e.tensor, permuted(e.indices))  # (indices rewritten already)
+        return None
+
+    def load_all(e: E.Expr) -> E.Expr:
+        return E.transform(e, load)
+
+    def store(st: Store) -> Store:
+        indices = permuted(st.indices) if st.buffer == buf.name else st.indices
+        return replace(st, indices=indices, value=load_all(st.value))
+
+    def rewrite(b: Block) -> Block:
+        pred = None if b.predicate is None else load_all(b.predicate)
+        return replace(b, body=store(b.body), init=None if b.init is None else store(b.init),
+                       predicate=pred)
+
+    body = tuple(tree.map_blocks(node, rewrite) for node in program.body)
+    shape = tuple(buf.shape[k] for k in order)
+    buffers = tuple(replace(b, shape=shape) if b.name == buf.name else b
+                    for b in program.buffers)
+    return replace(program, body=body, buffers=buffers)
