@@ -118,3 +118,17 @@ def bench_cuda_4096(trials: int | None, progress) -> dict:
     row = _row(load(EXAMPLE), 4096, trials, target, target.peak_fp32_flops())
     return {"machine": target.describe(), "target": target.key, "rows": [row],
             "summary": {"device": target.describe(), "trials": trials}}
+
+
+@suite("cuda-4096-generated")
+def bench_cuda_4096_generated(trials: int | None, progress) -> dict:
+    """GMM 4096^3 over the generated space (probsched/rules/cuda.sched), 500 trials."""
+    require_device("cuda-4096-generated", example=True)
+    from ...lang import load
+
+    trials = trials or GMM_4096_TRIALS
+    target = device_target()
+    progress(f"GMM-4096: tuning {trials} trials over the generated space on {target.name}")
+    row = _row(load(EXAMPLE), 4096, trials, target, target.peak_fp32_flops(), generated=True)
+    return {"machine": target.describe(), "target": target.key, "rows": [row],
+            "summary": {"device": target.describe(), "trials": trials}}
