@@ -6,7 +6,8 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from ..ir.program import Block, LoopKind
+from ..errors import CodegenError
+from ..ir.program import Block, Loop, LoopKind
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,18 @@ def walk(nodes: Iterable[KNode]) -> Iterator[KNode]:
         yield node
         if isinstance(node, KLoop | KThread):
             yield from walk(node.body)
+
+
+def program_loop(node: KLoop) -> Loop:
+    """A plan's loop as the program's loop it came from (what an intrinsic's ``fits`` reads);
+    a tile holding a barrier or a cooperative copy cannot be one intrinsic's."""
+    body: list[Loop | Block] = []
+    for n in node.body:
+        if isinstance(n, KBlock):
+            body.append(n.block)
+        elif isinstance(n, KLoop):
+            body.append(program_loop(n))
+        else:
+            raise CodegenError(f"loop {node.var} (tensorize) holds a {type(n).__name__}; an "
+                               "intrinsic's tile has only loops and blocks")
+    return Loop(node.var, node.extent, tuple(body), node.kind, node.annotations)

@@ -28,7 +28,7 @@ from ..ir import expr as E
 from ..ir import ops, threads
 from ..ir.program import Block, Loop, LoopKind, Node, Program
 from ..target import CpuTarget
-from . import memory, parallel
+from . import intrinsics, memory, parallel
 from .buffers import BufferPlan, plan_buffers
 from .exprs import ExprEmitter
 from .irtext import BYTES, Function, Module, Value, vec_type
@@ -86,6 +86,8 @@ def _symbol(name: str) -> str:
 class KernelEmitter:
     """Emits a program's loops and blocks into the functions of one module."""
 
+    ISA = "cpu"  # what inline assembly in this module is (a tensor intrinsic's Tile.isa)
+
     def __init__(self, module: Module, program: Program, entry: str,
                  plans: dict[str, BufferPlan], native_lanes: int):
         self.module = module
@@ -133,6 +135,8 @@ class KernelEmitter:
         for node in nodes:
             if isinstance(node, Block):
                 self.block(ex, node)
+            elif intrinsics.requested(node) is not None:
+                self.tensorized(ex, node, in_parallel)
             elif node.kind == LoopKind.PARALLEL and not in_parallel and not ex.lanes:
                 parallel.outline(self, ex, node)
             elif node.kind == LoopKind.UNROLLED and node.extent <= MAX_UNROLL:
@@ -146,6 +150,24 @@ class KernelEmitter:
                     self.serial(ex, node, in_parallel, vec_md)
             else:
                 self.serial(ex, node, in_parallel, self._annotation_metadata(node))
+
+    def tensorized(self, ex: ExprEmitter, loop: Loop, in_parallel: bool,
+                   body: tuple | None = None) -> None:
+        """A loop annotated ``tensorize``: its registered intrinsic emits it
+        (:mod:`.intrinsics`). ``body``: the nodes its ``Tile.body()`` emits (the GPU's plan
+        nodes; default the loop's)."""
+        name = intrinsics.requested(loop)
+        assert name is not None
+        if ex.lanes:
+            raise CodegenError(f"loop {loop.var} (tensorize {name!r}) is inside a vectorized "
+                               "loop; an intrinsic's tile is emitted with scalar indices")
+        intrinsic = intrinsics.checked(loop, name)
+        outer = dict(ex.vars)
+        try:
+            intrinsic.emit(_EmittedTile(self, ex, loop, in_parallel,
+                                        loop.body if body is None else body))
+        finally:
+            ex.vars = outer
 
     def _annotation_metadata(self, loop: Loop) -> str | None:
         ann = dict(loop.annotations)
@@ -296,3 +318,29 @@ class KernelEmitter:
             return
         ex.fn.emit(f"br label %{label}")
         ex.fn.start_block(label)
+
+
+class _EmittedTile:
+    """The :class:`~.intrinsics.Tile` an intrinsic writes through: this emitter's state."""
+
+    def __init__(self, emitter: KernelEmitter, ex: ExprEmitter, loop: Loop, in_parallel: bool,
+                 body: tuple):
+        self.loop = loop
+        self.isa = emitter.ISA
+        self._emitter, self._ex, self._in_parallel = emitter, ex, in_parallel
+        self._body = body
+
+    def value(self, e: E.Expr, dtype: str) -> str:
+        return self._ex.convert(self._ex.scalar(e, dtype), dtype).typed
+
+    def bind(self, var: str, value: int) -> None:
+        self._emitter._bind(self._ex, var, Value(str(int(value)), "int64"))
+
+    def body(self) -> None:
+        self._emitter.nodes(self._ex, self._body, self._in_parallel)
+
+    def line(self, text: str) -> None:
+        self._ex.fn.emit(text)
+
+    def declare(self, name: str, declaration: str) -> None:
+        self._emitter.module.declare(name, declaration)

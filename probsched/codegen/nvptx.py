@@ -33,12 +33,22 @@ from ..ir import analysis, tree
 from ..ir import expr as E
 from ..ir.program import Block, Loop, LoopKind, Program, Scope, Store
 from ..target import CudaTarget, resolve
-from . import ptxas
+from . import intrinsics, ptxas
 from .buffers import BufferPlan
 from .exprs import ExprEmitter
 from .gpu_access import relative_accesses
 from .gpu_kernel import GpuKernel, KernelLaunch
-from .gpu_nodes import KAllReduce, KBarrier, KBlock, KCoop, KLoop, KNode, KPrefetch, KThread
+from .gpu_nodes import (
+    KAllReduce,
+    KBarrier,
+    KBlock,
+    KCoop,
+    KLoop,
+    KNode,
+    KPrefetch,
+    KThread,
+    program_loop,
+)
 from .gpu_plan import KernelPlan, plan_kernels
 from .gpu_reduce import SCRATCH, GpuExprEmitter
 from .irtext import BYTES, Function, Module, Value, vec_type
@@ -122,6 +132,8 @@ def _kernel(module: Module, plan: KernelPlan, entry: str, workspace: tuple[ArgSp
 
 class GpuEmitter(KernelEmitter):
     """Emits a kernel plan's nodes; blocks and loops through the CPU emitter's methods."""
+
+    ISA = "ptx"
 
     def __init__(self, module: Module, program: Program, entry: str, plan: KernelPlan):
         super().__init__(module, program, entry, plan.plans, native_lanes=1)
@@ -260,6 +272,9 @@ class GpuEmitter(KernelEmitter):
 
     def kloop(self, ex: ExprEmitter, node: KLoop) -> None:
         loop = cast(Loop, node)  # KLoop has the attributes the CPU emitter's loops read
+        if intrinsics.requested(node) is not None:
+            self.tensorized(ex, program_loop(node), False, node.body)
+            return
         unroll = node.kind in (LoopKind.UNROLLED, LoopKind.VTHREAD)
         if unroll and node.extent <= MAX_UNROLL:
             self.unrolled(ex, loop, False)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from ..codegen.compile import CompiledArtifact, build
 from ..codegen.gpu_kernel import GpuKernel
+from ..codegen.intrinsics import Intrinsic, register
 from ..codegen.llvm import LoweredKernel
 from ..codegen.passes import PASSES, Pass
 from ..ir.program import Program
@@ -43,11 +44,14 @@ class Builder:
     fresh process (llvmlite leaks ~137 KB per optimized module). ``passes``: lowering passes
     run after the standard ones (:data:`probsched.codegen.passes.PASSES`) on every program;
     they travel with each request, so their functions must be importable module-level ones
-    (tests inject faults this way: :mod:`probsched.testing.faults`).
+    (tests inject faults this way: :mod:`probsched.testing.faults`). ``intrinsics``: the
+    :class:`~probsched.codegen.intrinsics.Intrinsic` objects ``tensorize`` annotations may
+    name, registered in each compile process (module-level functions too).
     """
 
     def __init__(self, workers: int = 2, timeout_s: float = 30.0, recycle_after: int = 200, *,
-                 target: Target | str | None = None, passes: tuple[Pass, ...] = ()):
+                 target: Target | str | None = None, passes: tuple[Pass, ...] = (),
+                 intrinsics: tuple[Intrinsic, ...] = ()):
         if workers < 1:
             raise ValueError(f"Builder: workers must be >= 1, got {workers}")
         t = resolve(target)
@@ -56,6 +60,7 @@ class Builder:
         self.target: CpuTarget | CudaTarget = t
         self.lock = MachineLock()
         self.passes: tuple[Pass, ...] = PASSES + tuple(passes)
+        self.intrinsics = tuple(intrinsics)
         self.timeout_s = timeout_s
         self.pool = tuple(Worker(recycle_after=recycle_after, name=f"probsched-build-{i}")
                           for i in range(workers))
@@ -90,7 +95,8 @@ class Builder:
                         results[i] = BuildResult(None, f"cannot build a {type(item).__name__}; "
                                                  "expected a Program or LoweredKernel", "error")
                         continue
-                    w.submit(_build, item, self.target, self.passes, timeout_s=self.timeout_s)
+                    w.submit(_build, item, self.target, self.passes, self.intrinsics,
+                             timeout_s=self.timeout_s)
                     running[w] = i
             wait_any(list(running))
             for w in list(running):
@@ -110,7 +116,10 @@ class Builder:
 
 
 def _build(item: Program | LoweredKernel, target: CpuTarget | CudaTarget,
-           passes: tuple[Pass, ...]) -> CompiledArtifact | GpuKernel:
+           passes: tuple[Pass, ...], intrinsics: tuple[Intrinsic, ...] = ()
+           ) -> CompiledArtifact | GpuKernel:
+    for intrinsic in intrinsics:
+        register(intrinsic)
     if isinstance(target, CudaTarget):
         from ..codegen.nvptx import build_cuda
 

@@ -120,6 +120,7 @@ def host() -> CpuTarget:
 
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
+    llvm.initialize_native_asmparser()  # inline asm (a tensor intrinsic may emit some)
     triple = llvm.get_process_triple()
     feats = llvm.get_host_cpu_features()
     enabled = frozenset(name for name, on in feats.items() if on)
