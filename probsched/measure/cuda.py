@@ -11,8 +11,8 @@ Per workload (and input seed) the worker makes the inputs, reference and toleran
 the CPU runner does (:mod:`.runner`), and keeps device buffers for them. Per candidate:
 
 1. load the cubin (or the PTX, through the driver's JIT, with its error log), opt in to the
-   dynamic shared memory the kernel asks for; restore the inputs and fill the outputs with
-   NaN on the device;
+   dynamic shared memory the kernel asks for; restore the inputs (from pristine copies on the
+   device) and fill the outputs with NaN (a memset on the device);
 2. one launch, its outputs copied back and checked against the reference (wrong code is
    never timed);
 3. warm-up launches, then launches timed by CUDA events one by one, until ``min_repeats``
@@ -126,12 +126,13 @@ class CudaRunner:
 
 @dataclass
 class _DeviceCase:
-    """A workload's device buffers (inputs, outputs) beside the host case of the CPU runner
-    (inputs, reference, tolerances, host output buffers)."""
+    """A workload's device buffers (inputs, a pristine copy of them, outputs) beside the host
+    case of the CPU runner (inputs, reference, tolerances, host output buffers)."""
 
     host: Any  # runner._Case
     inputs: list[int]
     outputs: list[int]
+    pristine: list[int]  # the inputs as made, restored from on the device (not the host)
 
 
 @dataclass
@@ -184,13 +185,17 @@ def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
     assert host is not None
     old = _cases.pop(key, None)
     if old is not None:
-        for ptr in (*old.inputs, *old.outputs):
+        for ptr in (*old.inputs, *old.outputs, *old.pristine):
             driver.cuMemFree(ptr)
     inputs = [int(check(driver.cuMemAlloc(max(a.nbytes, 4)), "cuMemAlloc"))
               for a in host.pristine]
     outputs = [int(check(driver.cuMemAlloc(max(a.nbytes, 4)), "cuMemAlloc"))
                for a in host.outputs]
-    _cases[key] = _DeviceCase(host, inputs, outputs)
+    pristine = [int(check(driver.cuMemAlloc(max(a.nbytes, 4)), "cuMemAlloc"))
+                for a in host.pristine]
+    for ptr, a in zip(pristine, host.pristine, strict=True):
+        call(driver.cuMemcpyHtoD(ptr, a.ctypes.data, a.nbytes), "copying an input")
+    _cases[key] = _DeviceCase(host, inputs, outputs, pristine)
 
 
 def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig,
@@ -204,11 +209,12 @@ def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig,
     dev = _open()
     _check_signature(kernel, case)
     fns = _functions(kernel)
-    for ptr, a in zip(case.inputs, case.host.pristine, strict=True):
-        call(driver.cuMemcpyHtoD(ptr, a.ctypes.data, a.nbytes), "copying an input")
+    # A kernel may have written anywhere in its inputs' memory: restore them (on the device,
+    # from the pristine copies: 128 MB at 4096^3 took tens of ms a candidate from the host).
+    for ptr, src, a in zip(case.inputs, case.pristine, case.host.pristine, strict=True):
+        call(driver.cuMemcpyDtoD(ptr, src, a.nbytes), "restoring an input")
     for ptr, out in zip(case.outputs, case.host.outputs, strict=True):
-        cpu_runner.poison(out)
-        call(driver.cuMemcpyHtoD(ptr, out.ctypes.data, out.nbytes), "clearing an output")
+        _poison_device(driver, ptr, out)
     workspace = _workspace(kernel)
     params = [ctypes.c_void_p(p) for p in (*case.inputs, *case.outputs, *workspace)]
     array = (ctypes.c_void_p * len(params))(*[ctypes.addressof(p) for p in params])
@@ -249,6 +255,22 @@ def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig,
         total += runs[-1]
     return RunResult(True, statistics.median(runs), min(runs), tuple(runs), err,
                      kernel_s=total)
+
+
+def _poison_device(driver, ptr: int, out: np.ndarray) -> None:
+    """Fill an output's device buffer with :func:`~.runner.poison`'s value (NaN, the most
+    negative integer, False), by a memset on the device."""
+    sample = np.empty(1, out.dtype)
+    cpu_runner.poison(sample)
+    raw = sample.tobytes()
+    if len(raw) == 4:
+        call(driver.cuMemsetD32(ptr, int.from_bytes(raw, "little"), out.size),
+             "clearing an output")
+    elif len(set(raw)) == 1:  # one byte repeated (False, 0)
+        call(driver.cuMemsetD8(ptr, raw[0], out.nbytes), "clearing an output")
+    else:  # 8-byte NaN or minimum: from the host
+        cpu_runner.poison(out)
+        call(driver.cuMemcpyHtoD(ptr, out.ctypes.data, out.nbytes), "clearing an output")
 
 
 def _timed_launch(driver, dev: _Device, launch) -> float:

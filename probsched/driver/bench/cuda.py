@@ -142,6 +142,7 @@ def _row(mod, size: int, trials: int, target, peak: float, seed: int = 0, *,
                              if res.best_latency_s and res.best_trace else None),
         "tune s": wall, "s per trial": wall / max(1, res.trials),
         "reference s": prepare_s,
+        "phases s": ", ".join(f"{k} {v:.1f}" for k, v in res.phases),
     }
 
 
