@@ -109,26 +109,24 @@ def bench_cuda_ops(trials: int | None, progress) -> dict:
 @suite("cuda-4096")
 def bench_cuda_4096(trials: int | None, progress) -> dict:
     """GMM 4096^3 over the example space, the issue's 500-trial budget by default."""
-    require_device("cuda-4096", example=True)
-    from ...lang import load
-
-    trials = trials or GMM_4096_TRIALS
-    target = device_target()
-    progress(f"GMM-4096: tuning {trials} trials on {target.name}")
-    row = _row(load(EXAMPLE), 4096, trials, target, target.peak_fp32_flops())
-    return {"machine": target.describe(), "target": target.key, "rows": [row],
-            "summary": {"device": target.describe(), "trials": trials}}
+    return _gmm_4096("cuda-4096", trials, progress, generated=False)
 
 
 @suite("cuda-4096-generated")
 def bench_cuda_4096_generated(trials: int | None, progress) -> dict:
     """GMM 4096^3 over the generated space (probsched/rules/cuda.sched), 500 trials."""
-    require_device("cuda-4096-generated", example=True)
+    return _gmm_4096("cuda-4096-generated", trials, progress, generated=True)
+
+
+def _gmm_4096(name: str, trials: int | None, progress, *, generated: bool) -> dict:
+    require_device(name, example=True)
     from ...lang import load
 
     trials = trials or GMM_4096_TRIALS
     target = device_target()
-    progress(f"GMM-4096: tuning {trials} trials over the generated space on {target.name}")
-    row = _row(load(EXAMPLE), 4096, trials, target, target.peak_fp32_flops(), generated=True)
+    space = "the generated space" if generated else "the example space"
+    progress(f"GMM-4096: tuning {trials} trials over {space} on {target.name}")
+    row = _row(load(EXAMPLE), 4096, trials, target, target.peak_fp32_flops(),
+               generated=generated)
     return {"machine": target.describe(), "target": target.key, "rows": [row],
             "summary": {"device": target.describe(), "trials": trials}}
