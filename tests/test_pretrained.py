@@ -177,3 +177,16 @@ def test_pretrained_rows_of_other_workloads_rank_a_held_out_one_better_than_rand
     chance = np.mean([pairwise_accuracy(RandomModel(seed=s).predict(list(range(30)), None),
                                         y[g == 3]) for s in range(20)])
     assert ours > chance + 0.1 and ours > 0.62, (ours, chance)
+
+
+def test_costmodel_bench_holds_out_each_operator_of_a_set():
+    from probsched.driver.bench.costmodel import held_out_operators
+
+    rows = held_out_operators(_synthetic(4, 50))
+    assert [(r["workload"], r["model"]) for r in rows] == [
+        ("held-out OP0", "GBDT"), ("held-out OP0", "random"),
+        ("held-out OP1", "GBDT"), ("held-out OP1", "random")]
+    for gbdt, rnd in zip(rows[::2], rows[1::2], strict=True):
+        assert gbdt["records"] == gbdt["train_rows"] == 100
+        assert gbdt["pairwise_acc"] > max(0.75, rnd["pairwise_acc"] + 0.1), (gbdt, rnd)
+        assert gbdt["update_s"] > 0 and 0 < gbdt["top5"] <= 1
