@@ -190,3 +190,12 @@ def test_costmodel_bench_holds_out_each_operator_of_a_set():
         assert gbdt["records"] == gbdt["train_rows"] == 100
         assert gbdt["pairwise_acc"] > max(0.75, rnd["pairwise_acc"] + 0.1), (gbdt, rnd)
         assert gbdt["update_s"] > 0 and 0 < gbdt["top5"] <= 1
+
+
+def test_pretrained_start_bench_summary():
+    from probsched.driver.bench.pretrained_start import summarize
+
+    rows = [{"ratio": 1.0}, {"ratio": 0.9}, {"ratio": 0.97}, {"ratio": None}]
+    assert summarize(rows) == {
+        "median ratio (pretrained at 32 % of the trials / from scratch)": "0.970",
+        "bar >= 0.95": "True"}

@@ -13,7 +13,9 @@ Resumable. Records go to ``db`` (a tuning database) one by one, committed at onc
 run with the same options measures only what is missing: random samples are drawn from the
 same seeded stream and those whose decisions are stored are skipped, and a tune gets the
 trials its shape still lacks. Random records are stored with the space name ``RANDOM_SPACE``,
-the tunes' with the generated space's.
+the tunes' with the generated space's. The tunes time each candidate once (no re-timing of a
+round's fastest: a label needs one figure, the search's best is not the point), and builds
+are given ``BUILD_TIMEOUT_S``.
 
 Then :func:`probsched.driver.dataset_export.export` writes the database's records as rows,
 normalized labels and the JSON sidecar (the target, the CPU, feature version, workloads and
@@ -45,6 +47,9 @@ from ..target import CpuTarget, resolve
 from ..workloads import SUITE
 
 RANDOM_SPACE = "dataset-random"
+BUILD_TIMEOUT_S = 10.0
+"""A candidate that takes longer to compile is a failed record (a few softmax schedules take
+LLVM over 30 s: the tuner's default would stall a batch for them)."""
 
 SHAPES: dict[str, tuple[dict[str, int], ...]] = {
     # matmuls: square ones and BERT-base's projection (seq 128, hidden 768)
@@ -119,8 +124,8 @@ def measure(db: str | os.PathLike[str] | Database, *, ops: Sequence[str] | None 
     database = db if isinstance(db, Database) else Database(db)
     counts: dict[str, dict[str, int]] = {}
     try:
-        with Builder(workers=2, target=tgt) as builder, Runner() as runner, \
-                Runner() as retimer:
+        with Builder(workers=2, timeout_s=BUILD_TIMEOUT_S, target=tgt) as builder, \
+                Runner() as runner:
             for op, k, wl in items:
                 label = f"{op}-{k}"
                 have = _count(database, wl, tgt.key, RANDOM_SPACE)
@@ -137,7 +142,7 @@ def measure(db: str | os.PathLike[str] | Database, *, ops: Sequence[str] | None 
                 t = time.perf_counter()
                 if todo > 0:
                     search_tune(wl, space, todo, database, _seed(seed, op, k), False,
-                                target=tgt, builder=builder, runner=runner, retimer=retimer,
+                                target=tgt, builder=builder, runner=runner, retime_top=0,
                                 reference=False)
                 counts[label]["searched"] = _count(database, wl, tgt.key, space.name)
                 say(f"{label} {_shape(op, k)}: {counts[label]['searched']}/{n_searched} "
