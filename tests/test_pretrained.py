@@ -199,3 +199,21 @@ def test_pretrained_start_bench_summary():
     assert summarize(rows) == {
         "median ratio (pretrained at 32 % of the trials / from scratch)": "0.970",
         "bar >= 0.95": "True"}
+
+
+# ---------------------------------------------------------------- the shipped set
+
+
+def test_the_shipped_set_loads_and_names_its_cpu():
+    npz = P.shipped_path()
+    assert npz.stat().st_size + npz.with_suffix(".json").stat().st_size < 5 * 2**20
+    data = P.load(npz)  # the feature version is this probsched's
+    target = data.meta["target"]
+    assert (target["vendor"], target["family"], target["model"]) == ("AuthenticAMD", "25", "1")
+    assert "avx2" in target["vector_isa"] and "avx512f" not in target["vector_isa"]
+    assert target["llvm_cpu"] == "znver3"
+    shapes = {(w["op"], w["shape"]) for w in data.workloads}
+    assert {op for op, _ in shapes} == set(ps.workloads.SUITE)
+    assert len(data) == data.meta["counts"]["rows"] and data.searched.any()
+    for k in range(len(data.workloads)):
+        assert data.labels[data.workload == k].max() == pytest.approx(1.0)
