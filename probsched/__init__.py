@@ -9,11 +9,13 @@ from . import workloads
 # Importing a subpackage binds its name on this package: the measure package is loaded
 # above, so that ``measure`` below stays the function (``ps.measure(sch)``), not the package.
 from .driver.api import compile, measure, reference
+from .driver.dataset_cli import dataset
 from .driver.export import export, load_kernel
 from .driver.tuning import tune
 from .errors import (
     CodegenError,
     DatabaseError,
+    DatasetError,
     MeasureError,
     ModelError,
     ProbschedError,
@@ -30,8 +32,9 @@ from .schedule import Schedule, Trace
 _logging.getLogger("probsched").addHandler(_logging.NullHandler())
 
 __all__ = [
-    "compile", "measure", "reference", "export", "load_kernel",
-    "CodegenError", "DatabaseError", "MeasureError", "ModelError", "ProbschedError", "Program",
+    "compile", "measure", "reference", "export", "load_kernel", "dataset",
+    "CodegenError", "DatabaseError", "DatasetError", "MeasureError", "ModelError",
+    "ProbschedError", "Program",
     "SchedSyntaxError", "Schedule", "ScheduleError", "Trace", "Workload", "WorkloadError",
     "lower", "workloads",
     "Space", "load", "parse", "space", "tune", "load_onnx",

@@ -75,6 +75,11 @@ class DatabaseError(ProbschedError):
     the message names the file and the cause in one line."""
 
 
+class DatasetError(ProbschedError):
+    """A cost-model dataset (a pretrained set: ``.npz`` rows and its JSON sidecar) cannot be
+    read or does not fit: missing files, damaged arrays, another feature layout."""
+
+
 class ModelError(ProbschedError):
     """A whole model cannot be imported or compiled: an unsupported operator or attribute
     (the message names the node, the op and what is supported), a shape that is not static."""

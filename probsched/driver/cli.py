@@ -86,7 +86,8 @@ def _tune(args: argparse.Namespace) -> int:
     with _log_to_stderr(args.verbose, bar=not args.quiet):
         result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
                       progress=not args.quiet, target=args.target, callbacks=events,
-                      cluster=args.cluster, strategy=args.strategy)
+                      cluster=args.cluster, strategy=args.strategy,
+                      pretrained=args.pretrained)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -247,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--cluster", metavar="tcp://HOST:PORT", default=None,
                       help="build and measure on this Dask scheduler's workers (the "
                       "distributed extra; measurements on workers with --resources machine=1)")
+    tune.add_argument("--pretrained", nargs="?", const=True, default=None, metavar="PATH",
+                      help="the cost model also fits on a pretrained set from the first "
+                      "round: the one shipped with probsched, or PATH (a set that "
+                      "`probsched dataset` wrote: NAME.npz beside NAME.json)")
     _target_option(tune)
     tune.set_defaults(run=_tune)
 
@@ -275,9 +280,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--png", metavar="DIR", default=None,
                         help="also write each tuning curve as a PNG into DIR")
     report.set_defaults(run=_report)
+    from .dataset_cli import register as add_dataset
     from .model_cli import register
 
     register(sub)  # tune-model, run-model
+    add_dataset(sub)
     return parser
 
 

@@ -18,6 +18,7 @@ from ..ir.compute import Workload
 from ..lang.space import Space
 from ..search.annealing import check_strategy
 from ..search.database import Database, TuningDatabase
+from ..search.pretrained import resolve as resolve_pretrained
 from ..search.tuner import TuneResult
 from ..search.tuner import tune as search_tune
 from ..target import resolve
@@ -34,6 +35,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     machine; the builder, runner and re-timer given in ``options`` win over the cluster's."""
     target = resolve(options.pop("target", None))
     check_strategy(options.get("strategy"))  # before the database is created
+    if options.get("pretrained") is not None:  # a set that is not there: before it, too
+        options["pretrained"] = resolve_pretrained(options["pretrained"])
     with contextlib.ExitStack() as stack:
         database: TuningDatabase | None = None if isinstance(db, str | os.PathLike) else db
         if isinstance(db, str | os.PathLike):

@@ -23,7 +23,12 @@ The regressor is ``HistGradientBoostingRegressor`` (squared error; small, fast, 
 with a fixed ``random_state``, no early stopping, so a fit depends only on the data).
 
 Until ``min_records`` records exist the model returns seeded random scores (a model fitted on
-a handful of records ranks worse than chance often enough). It refits when the data has grown
+a handful of records ranks worse than chance often enough), unless it has a prior: rows and
+labels of other workloads (a pretrained set, :mod:`.pretrained`), which it fits on from the
+first prediction, with the workload's own records as they come, weighted: with ``n`` own
+records the prior's rows weigh ``prior_half / (prior_half + n)`` of the whole and the own
+records the rest (all prior at the start, half at ``prior_half`` own records, a fifth at four
+times that). It refits when the data has grown
 by ``retrain_growth`` since the last fit. Fitted models are never written to disk: the
 records are the state, and the model retrains from them (e.g. from the database on resume).
 
@@ -40,6 +45,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..errors import DatasetError
 from ..ir.program import Program
 from ..schedule.trace import Trace
 from . import features as F
@@ -136,7 +142,8 @@ class GBDTConfig:
     """``min_records``: random scores below this many records; ``retrain_growth``: refit when
     the records grew by this fraction since the last fit; ``threads``: OpenMP threads of a
     fit (one: on a small shared machine more threads mostly spin); the rest goes to
-    ``HistGradientBoostingRegressor``."""
+    ``HistGradientBoostingRegressor``; ``prior_half``: the own records at which a prior
+    (pretrained rows) weighs as much as they do."""
 
     min_records: int = 64
     retrain_growth: float = 0.2
@@ -149,13 +156,16 @@ class GBDTConfig:
     l2_regularization: float = 1.0
     threads: int = 1
     seed: int = 0
+    prior_half: int = 128
 
 
 class GBDTModel:
     """Gradient-boosted trees on program + trace rows, trained on normalized throughput."""
 
-    def __init__(self, config: GBDTConfig | None = None, *, seed: int | None = None):
+    def __init__(self, config: GBDTConfig | None = None, *, seed: int | None = None,
+                 prior: tuple[np.ndarray, np.ndarray] | None = None):
         self.config = config or GBDTConfig()
+        self._prior = None if prior is None else _check_prior(prior, self.config)
         seed = self.config.seed if seed is None else seed
         self.rng = np.random.default_rng(seed)
         self._seed = seed
@@ -191,7 +201,8 @@ class GBDTModel:
         self._keys.extend([workload_key] * len(lat))
         n = self.n_records
         grown = n >= self._fitted_on * (1 + self.config.retrain_growth)
-        if n >= self.config.min_records and (not self.fitted or grown):
+        enough = n >= self.config.min_records or self._prior is not None
+        if enough and (not self.fitted or grown):
             self.fit()
 
     def fit(self) -> None:
@@ -200,8 +211,7 @@ class GBDTModel:
         from threadpoolctl import threadpool_limits
 
         c = self.config
-        x = np.stack(self._rows)
-        y = normalized_throughput(np.array(self._latencies), np.array(self._keys))
+        x, y, weight = self._training_data()
         # Most trace positions and many store features are constant within a space; dropping
         # them makes a fit several times faster and changes nothing the trees could split on.
         columns = np.flatnonzero(x.min(axis=0) != x.max(axis=0))
@@ -210,22 +220,58 @@ class GBDTModel:
             min_samples_leaf=c.min_samples_leaf, l2_regularization=c.l2_regularization,
             early_stopping=False, random_state=self._seed)
         with threadpool_limits(c.threads, user_api="openmp"):
-            model.fit(x[:, columns], y)
+            model.fit(x[:, columns], y, sample_weight=weight)
         self._model = model
         self._columns = columns
         self._fitted_on = self.n_records
 
+    def _training_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Rows, labels and weights (None: all equal) of a fit: own records, and the prior
+        weighted as the module docstring says."""
+        n = self.n_records
+        own_y = normalized_throughput(np.array(self._latencies), np.array(self._keys))
+        if self._prior is None:
+            return np.stack(self._rows), own_y, None
+        px, py = self._prior
+        share = self.config.prior_half / (self.config.prior_half + n)
+        total = len(py) + n
+        weight = np.full(len(py), share * total / len(py))
+        if not n:
+            return px, py, weight
+        own_x = np.stack(self._rows)
+        weight = np.concatenate([weight, np.full(n, (1 - share) * total / n)])
+        return np.vstack([px, own_x]), np.concatenate([py, own_y]), weight
+
     def predict(self, programs: ProgramsOrFeatures, traces: Sequence[Trace] | None
                 ) -> np.ndarray:
-        n = len(programs)
+        if not self.fitted and self._prior is None:
+            return self.rng.random(len(programs))
+        return self.predict_rows(self.rows(programs, traces))
+
+    def predict_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of rows made already (:meth:`rows`, or a pretrained set's); seeded random
+        ones until the model has enough records or a prior."""
+        if self._model is None and self._prior is not None:
+            self.fit()  # a prior: fitted from the first prediction on
         if self._model is None:
-            return self.rng.random(n)
-        if n == 0:
+            return self.rng.random(len(rows))
+        if len(rows) == 0:
             return np.zeros(0)
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(self.config.threads, user_api="openmp"):
-            return self._model.predict(self.rows(programs, traces)[:, self._columns])
+            return self._model.predict(np.asarray(rows)[:, self._columns])
+
+
+def _check_prior(prior: tuple[np.ndarray, np.ndarray], config: GBDTConfig
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(prior[0], dtype=np.float32), np.asarray(prior[1], dtype=np.float64)
+    width = ROW_WIDTH + (n_trace_features(config.trace_len) if config.use_trace_features else 0)
+    if x.ndim != 2 or x.shape[1] != width or len(x) != len(y) or not len(y):
+        raise DatasetError(f"a prior for the GBDT needs rows of {width} features and a label "
+                           f"each; got rows of shape {x.shape} and {len(y)} labels (a "
+                           "pretrained set has rows of the default row layout)")
+    return x, y
 
 
 class RandomModel:

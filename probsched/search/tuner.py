@@ -30,6 +30,8 @@ values, measured, until no neighbour is faster; then evolution again for what is
 Small budgets. A round measures ``batch`` candidates (64), but at most a quarter of the
 budget (at least 32), and the GBDT predicts (instead of random scores) from one round's worth
 of records on (at most 64): so that a budget of 64 trials still has a round that learns.
+With ``pretrained=`` it predicts from the first round: it fits on a pretrained set of other
+workloads' records (:mod:`.pretrained`; True: the one shipped) plus the workload's own.
 
 Accounting. Each round's seconds are split into search, build, run, model fit and the rest
 (:mod:`.rounds`); its summary goes to the callbacks' ``round_finished`` and to the log
@@ -84,6 +86,8 @@ from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import FeatureCache
 from .measuring import confirmed, measure_round, retime
 from .post_opt import WithPostOptimization
+from .pretrained import PretrainedSet
+from .pretrained import resolve as resolve_pretrained
 from .records import Record, succeeded
 from .rounds import PhaseClock, RoundSummary, TuneStart, failure_kinds
 from .strategy import Candidate, SearchStrategy
@@ -93,6 +97,8 @@ POST_OPTIMIZATION = 0.15
 RETIME_TOP = 3
 RETIMES = 2
 """Each round's RETIME_TOP fastest candidates are timed RETIMES more times (another worker)."""
+
+PretrainedArg = bool | str | os.PathLike[str] | PretrainedSet | None
 
 SLOW_FACTOR = 3.0
 """A candidate slower than this many times the best so far (twice: cold and warm) is timed by
@@ -152,12 +158,20 @@ class TuneResult:
         return "\n".join(lines)
 
 
-def make_cost_model(cost_model: str | CostModel, seed: int, batch: int) -> CostModel:
-    """``"gbdt"`` (learning from one round's worth of records on), ``"random"`` or a model."""
+def make_cost_model(cost_model: str | CostModel, seed: int, batch: int,
+                    pretrained: PretrainedArg = None) -> CostModel:
+    """``"gbdt"`` (learning from one round's worth of records on, or from the first round
+    with ``pretrained``: a pretrained set as :func:`.pretrained.resolve` takes it),
+    ``"random"`` or a model."""
+    prior = resolve_pretrained(pretrained)
+    if prior is not None and cost_model != "gbdt":
+        raise ProbschedError(f"a pretrained set is for the gbdt cost model, not "
+                             f"{cost_model if isinstance(cost_model, str) else 'a given one'}")
     if cost_model == "gbdt":
         threading.Thread(target=importlib.import_module, args=("sklearn.ensemble",),
                          daemon=True).start()  # scikit-learn's ~1 s import overlaps a batch
-        return GBDTModel(GBDTConfig(min_records=min(64, batch)), seed=seed)
+        return GBDTModel(GBDTConfig(min_records=min(64, batch)), seed=seed,
+                         prior=None if prior is None else (prior.rows, prior.labels))
     if cost_model == "random":
         return RandomModel(seed=seed)
     if isinstance(cost_model, str):
@@ -173,7 +187,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          callbacks: Sequence[MeasureCallback] = (),
          runner_timeout_s: float = 10.0, builder_workers: int = 2, reference: bool = True,
          post_optimization: float = POST_OPTIMIZATION, retime_top: int = RETIME_TOP,
-         retimes: int = RETIMES, **config) -> TuneResult:
+         retimes: int = RETIMES, pretrained: PretrainedArg = None, **config) -> TuneResult:
     """Tune ``workload`` over ``space`` for ``trials`` new trials; see the module docstring.
 
     ``target``: what to build for (the host when None; records are kept per target). ``db``:
@@ -187,6 +201,9 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     the summary (after tuning: not in ``wall_s``). ``post_optimization``: the share of
     trials left to coordinate descent from the best (0: none); ``retime_top`` /
     ``retimes``: how many of each round's fastest are timed again, how many times.
+    ``pretrained``: the GBDT also fits on a pretrained set, from the first round (True: the
+    shipped one, :mod:`.pretrained`; or a set's path), its rows weighing less as the
+    workload's own records come (:mod:`.cost_model`).
     """
     t_start = time.perf_counter()
     clock = PhaseClock()
@@ -200,9 +217,9 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     tgt = resolve(target)
     if isinstance(tgt, CudaTarget) and runner is None and (why := cuda_unavailable()):
         raise MeasureError(f"cannot tune for {tgt.describe()} here: {why}")
-    database = _database(db)
     batch_size = min(cfg.batch, max(32, trials // 4))
-    model = make_cost_model(cost_model, seed, batch_size)
+    model = make_cost_model(cost_model, seed, batch_size, pretrained)  # a bad set: stop now
+    database = _database(db)
     features = FeatureCache()
     learn = UpdateCostModel(model, features, workload.structural_hash)
     old = database.records(workload, target=tgt.key)

@@ -38,6 +38,7 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
         models,  # noqa: F401
         naive,
         ops,  # noqa: F401
+        pretrained_start,  # noqa: F401
         replay,  # noqa: F401
         report,  # noqa: F401
         search,  # noqa: F401

@@ -14,6 +14,13 @@ random loop order instead, optional local write cache placed under a tile, the p
 tiles fused and parallel, the innermost spatial loop vectorized, a short inner loop unrolled.
 Steps the schedule refuses are skipped, so the generator keeps working while primitives are
 being finished.
+
+With the pretrained set shipped (:mod:`probsched.search.pretrained`), two more models: "GBDT +
+pretrained" (the set's rows of every *other* operator, held out by operator: GMM's rows for
+GMM-512, C2D's for C2D, plus the training folds) and "pretrained only" (those rows and no
+record of the workload). And a table measured on nothing new: each operator of the set held
+out in turn, a GBDT fitted on the others' rows ranks its rows, per workload (mean over the
+operator's shapes), against random scores (:func:`held_out_operators`).
 """
 
 from __future__ import annotations
@@ -161,6 +168,15 @@ def run(trials: int | None, progress) -> dict:
 
     n = trials or 200
     rows, summary = [], {}
+    data = _shipped()
+    if data is not None:
+        progress(f"held-out operators of the shipped set ({len(data)} rows)")
+        held = held_out_operators(data)
+        rows += held
+        for name in ("GBDT", "random"):
+            mine = [r for r in held if r["model"] == name]
+            summary[f"held-out operators, {name}: mean pairwise, top-1, top-5"] = ", ".join(
+                f"{np.mean([r[k] for r in mine]):.3f}" for k in ("pairwise_acc", "top1", "top5"))
     for label, wl in bench_workloads().items():
         progress(f"{label}: sampling {n} schedules")
         schedules = random_schedules(wl, n)
@@ -176,7 +192,8 @@ def run(trials: int | None, progress) -> dict:
         results = measure_many(programs, wl)
         lat = np.array([r.latency_s if r.ok else np.inf for r in results])
         true = normalized_throughput(lat, np.array([wl.name] * len(lat)))
-        for name, scores in _cross_validate(feats, traces, lat, true, wl.name).items():
+        prior = None if data is None else data.without(ops=(label.split("-")[0],))
+        for name, scores in _cross_validate(feats, traces, lat, true, wl.name, prior).items():
             rows.append({"workload": label, "model": name, "records": len(programs),
                          "failed": int((~np.isfinite(lat)).sum()), **scores})
         ok = np.isfinite(lat)
@@ -187,22 +204,82 @@ def run(trials: int | None, progress) -> dict:
     return {"rows": rows, "summary": summary}
 
 
-def _cross_validate(feats, traces, lat, true, key: str, folds: int = 5) -> dict[str, dict]:
-    """Per model, the mean over ``folds`` splits (train on 80 %, rank the other 20 %) of the
-    held-out pairwise accuracy and top-k scores, and the mean fit time."""
+def _shipped():
+    from ...errors import DatasetError
+    from ...search import pretrained
+
+    try:
+        return pretrained.load(pretrained.shipped_path())
+    except DatasetError:
+        return None
+
+
+def held_out_operators(data) -> list[dict]:
+    """Per operator of the pretrained set ``data``: a GBDT fitted on the other operators' rows
+    and random scores rank its rows, per workload; the means over its workloads of pairwise
+    accuracy and top-k, the fit and the predict time."""
     from ...search.cost_model import GBDTModel, RandomModel, pairwise_accuracy, top_k_score
+
+    ops = data.ops()
+    out = []
+    for op in dict.fromkeys(ops):
+        rest, mine = data.without(ops=(op,)), data.select(ops == op)
+        gbdt = GBDTModel(prior=(rest.rows, rest.labels))
+        t = time.perf_counter()
+        gbdt.fit()
+        fit_s = time.perf_counter() - t
+        t = time.perf_counter()
+        pred = {"GBDT": gbdt.predict_rows(mine.rows)}
+        predict_s = time.perf_counter() - t
+        pred["random"] = RandomModel(seed=0).predict(list(mine.rows), None)
+        for name, p in pred.items():
+            scores: dict[str, list[float]] = {}
+            for w in np.unique(mine.workload):
+                m = mine.workload == w
+                scores.setdefault("pairwise_acc", []).append(
+                    pairwise_accuracy(p[m], mine.labels[m]))
+                for k in TOP_K:
+                    scores.setdefault(f"top{k}", []).append(top_k_score(p[m], mine.labels[m], k))
+            out.append({"workload": f"held-out {op}", "model": name, "records": len(mine),
+                        "train_rows": len(rest),
+                        **{k: float(np.nanmean(v)) for k, v in scores.items()},
+                        "update_s": fit_s if name == "GBDT" else 0.0,
+                        "predict_s": predict_s if name == "GBDT" else 0.0})
+    return out
+
+
+def _cross_validate(feats, traces, lat, true, key: str, prior=None, folds: int = 5
+                    ) -> dict[str, dict]:
+    """Per model, the mean over ``folds`` splits (train on 80 %, rank the other 20 %) of the
+    held-out pairwise accuracy and top-k scores, and the mean fit time. ``prior``: a
+    pretrained set of other operators, for the "GBDT + pretrained" and "pretrained only"
+    models."""
+    from ...search.cost_model import (
+        CostModel,
+        GBDTModel,
+        RandomModel,
+        pairwise_accuracy,
+        top_k_score,
+    )
 
     perm = np.random.default_rng(0).permutation(len(lat))
     out: dict[str, dict[str, list]] = {}
     for f in range(folds):
         test = perm[f::folds]
         train = np.setdiff1d(perm, test)
-        for model in (GBDTModel(seed=f), RandomModel(seed=f)):
+        models: dict[str, CostModel] = {"GBDTModel": GBDTModel(seed=f),
+                                     "RandomModel": RandomModel(seed=f)}
+        if prior is not None:
+            models["GBDT + pretrained"] = GBDTModel(seed=f, prior=(prior.rows, prior.labels))
+            models["pretrained only"] = GBDTModel(seed=f, prior=(prior.rows, prior.labels))
+        for name, model in models.items():
             t = time.perf_counter()
-            model.update([feats[k] for k in train], [traces[k] for k in train], lat[train], key)
+            if name != "pretrained only":
+                model.update([feats[k] for k in train], [traces[k] for k in train],
+                             lat[train], key)
             fit_s = time.perf_counter() - t
             pred = model.predict([feats[k] for k in test], [traces[k] for k in test])
-            scores = out.setdefault(type(model).__name__, {})
+            scores = out.setdefault(name, {})
             scores.setdefault("pairwise_acc", []).append(pairwise_accuracy(pred, true[test]))
             for k in TOP_K:
                 scores.setdefault(f"top{k}", []).append(top_k_score(pred, true[test], k))
