@@ -77,6 +77,46 @@ def test_a_set_of_another_feature_layout_is_refused(tmp_path):
         P.load(tmp_path / "set")
 
 
+def _older(tmp_path, drop) -> tuple:
+    """A saved set as an older probsched would have written it: the columns ``drop`` picks
+    absent from its rows and names (and its version the hash of what is left)."""
+    import hashlib
+
+    data = _synthetic()
+    npz, sidecar = P.save(tmp_path / "set", data)
+    names = list(P.feature_names())
+    keep = [k for k, n in enumerate(names) if not drop(n)]
+    meta = json.loads(sidecar.read_text())
+    meta["feature_names"] = [names[k] for k in keep]
+    meta["feature_version"] = hashlib.sha256(
+        "\n".join(meta["feature_names"]).encode()).hexdigest()[:16]
+    sidecar.write_text(json.dumps(meta))
+    arrays = dict(np.load(npz))
+    arrays["rows"] = arrays["rows"][:, keep]
+    np.savez(npz, **arrays)
+    return data, keep
+
+
+def test_a_set_made_before_an_instruction_kind_loads_with_its_columns_zero(tmp_path):
+    def kind(n: str) -> bool:  # transform_layout's count and one-hots
+        return n == "count_transform_layout" or n.endswith("_transform_layout")
+
+    data, keep = _older(tmp_path, kind)
+    assert len(keep) < len(P.feature_names())
+    back = P.load(tmp_path / "set")
+    assert back.rows.shape == data.rows.shape
+    names = P.feature_names()
+    gone = [k for k, n in enumerate(names) if kind(n)]
+    assert not back.rows[:, gone].any()
+    assert np.array_equal(back.rows[:, keep], data.rows[:, keep])
+
+
+def test_a_set_lacking_another_column_is_refused(tmp_path):
+    _older(tmp_path, lambda n: n == "sum_" + P.feature_names()[0].removeprefix("sum_"))
+    with pytest.raises(DatasetError, match="feature version"):
+        P.load(tmp_path / "set")
+
+
 def test_missing_and_damaged_sets_are_refused(tmp_path):
     with pytest.raises(DatasetError, match="no such file"):
         P.load(tmp_path / "nothing")

@@ -16,10 +16,12 @@ The sidecar holds ``format``, ``feature_version`` and ``feature_names`` (the row
 description, and what ``lscpu`` says), ``workloads`` (name, op, shape parameters, structural
 hash, FLOPs, record counts) and ``counts``, ``created``, ``command``. A set whose feature
 version is not this probsched's is refused (:class:`~probsched.errors.DatasetError`): its
-columns would mean other things.
+columns would mean other things (one exception below).
 
 The shipped set (:func:`shipped_path`) lives in ``probsched/search/data/``; ``probsched
-dataset`` makes one (:mod:`probsched.driver.dataset`).
+dataset`` makes one (:mod:`probsched.driver.dataset`). A set made before an instruction kind
+was added still loads: its rows get that kind's columns as zeros (no trace of it used the
+kind); any other difference of layout is refused.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from . import features as F
-from .trace_features import MAX_LEN, trace_feature_names
+from .trace_features import KINDS, MAX_LEN, trace_feature_names
 
 FORMAT = "probsched-pretrained-1"
 SHIPPED = "cpu_znver3"
@@ -135,21 +137,52 @@ def load(path: str | os.PathLike[str]) -> PretrainedSet:
         raise DatasetError(f"{sidecar}: not a pretrained set's sidecar (format "
                            f"{meta.get('format') if isinstance(meta, dict) else None!r}, "
                            f"expected {FORMAT!r})")
-    check_version(meta.get("feature_version"), str(sidecar))
+    version, names = meta.get("feature_version"), list(meta.get("feature_names") or [])
+    if version != feature_version() and version != _version_of(names):
+        check_version(version, str(sidecar))  # the sidecar disagrees with itself
     try:
         with np.load(npz, allow_pickle=False) as z:
             arrays = {name: z[name] for name in _ARRAYS}
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise DatasetError(f"{npz}: not a pretrained set's arrays ({exc})") from None
-    width = len(meta.get("feature_names", ()))
+    width = len(names)
     if arrays["rows"].ndim != 2 or arrays["rows"].shape[1] != width:
         raise DatasetError(f"{npz}: rows of shape {arrays['rows'].shape}, but the sidecar "
                            f"names {width} features")
+    if version != feature_version():
+        arrays["rows"] = _aligned(arrays["rows"], names, version, str(sidecar))
+        meta["feature_version"] = feature_version()
     if len(arrays["workload"]) and (arrays["workload"].min() < 0 or
                                     arrays["workload"].max() >= len(meta.get("workloads", []))):
         raise DatasetError(f"{npz}: a row's workload index is not in the sidecar's workloads")
     meta.pop("feature_names", None)  # the version stands for them
     return PretrainedSet(**arrays, meta=meta)
+
+
+def _version_of(names: list[str]) -> str:
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+
+
+def _aligned(rows: np.ndarray, names: list[str], version: object, where: str) -> np.ndarray:
+    """A set's rows in this probsched's layout, when the only difference is instruction
+    kinds added since the set was made: their columns are zero in it (none of its traces
+    used them). Any other difference is refused (:func:`check_version`'s error)."""
+    theirs = {n.removeprefix("count_") for n in names if n.startswith("count_")}
+    added = set(KINDS) - theirs
+    index = {n: k for k, n in enumerate(names)}
+    ours = feature_names()
+    if set(names) - set(ours) or not all(n in index or _kind_of(n) in added for n in ours):
+        check_version(version, where)
+    zeros = np.zeros(len(rows), dtype=rows.dtype)
+    return np.stack([rows[:, index[n]] if n in index else zeros for n in ours], axis=1)
+
+
+def _kind_of(name: str) -> str | None:
+    """The instruction kind a trace-feature column counts or one-hots (else None)."""
+    if name.startswith("count_"):
+        return name.removeprefix("count_")
+    head, _, kind = name.partition("_")
+    return kind if head[:1] == "p" and head[1:].isdigit() and kind in KINDS else None
 
 
 def check_version(version: object, where: str) -> None:
