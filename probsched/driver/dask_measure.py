@@ -242,22 +242,26 @@ class DaskRunner:
             try:
                 batch.results = [self._answer(t) for t in batch.future.result()]
             except distributed.KilledWorker as exc:
+                self._measurers = []  # choose the machines' workers again
                 self._lost(batch, True, exc, send)
         if done:
             return
-        alive = set(machines(self.client))
-        for worker in {b.worker for b in waiting} - alive:
+        gone = {b.worker for b in waiting} - set(machines(self.client))
+        if gone:
+            self._measurers = []
+        for worker in gone:
             lost = [b for b in waiting if b.worker == worker]
             self.client.cancel([b.future for b in lost])
             for b in lost:  # a worker takes its batches in order: the first was in flight
                 self._lost(b, b is lost[0], f"worker {worker} left the cluster", send)
 
-    def _lost(self, batch: _Batch, in_flight: bool, why: object, send) -> None:
+    @staticmethod
+    def _lost(batch: _Batch, in_flight: bool, why: object, send) -> None:
+        """Send ``batch`` again, or fail its candidates when its second worker died."""
         batch.deaths += in_flight
         if batch.deaths > RETRIES:
             batch.results = [RunResult.failed("crash", _died(why)) for _ in batch.texts]
             return
-        self._measurers = []  # choose the machines' workers again
         send(batch)
 
     @staticmethod
