@@ -135,8 +135,8 @@ class KernelEmitter:
         for node in nodes:
             if isinstance(node, Block):
                 self.block(ex, node)
-            elif intrinsics.requested(node) is not None:
-                self.tensorized(ex, node, in_parallel)
+            elif (name := intrinsics.requested(node)) is not None:
+                self.tensorized(ex, node, name, in_parallel)
             elif node.kind == LoopKind.PARALLEL and not in_parallel and not ex.lanes:
                 parallel.outline(self, ex, node)
             elif node.kind == LoopKind.UNROLLED and node.extent <= MAX_UNROLL:
@@ -151,13 +151,11 @@ class KernelEmitter:
             else:
                 self.serial(ex, node, in_parallel, self._annotation_metadata(node))
 
-    def tensorized(self, ex: ExprEmitter, loop: Loop, in_parallel: bool,
+    def tensorized(self, ex: ExprEmitter, loop: Loop, name: str, in_parallel: bool,
                    body: tuple | None = None) -> None:
-        """A loop annotated ``tensorize``: its registered intrinsic emits it
+        """A loop annotated ``tensorize = name``: the registered intrinsic emits it
         (:mod:`.intrinsics`). ``body``: the nodes its ``Tile.body()`` emits (the GPU's plan
         nodes; default the loop's)."""
-        name = intrinsics.requested(loop)
-        assert name is not None
         if ex.lanes:
             raise CodegenError(f"loop {loop.var} (tensorize {name!r}) is inside a vectorized "
                                "loop; an intrinsic's tile is emitted with scalar indices")

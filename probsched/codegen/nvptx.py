@@ -272,8 +272,8 @@ class GpuEmitter(KernelEmitter):
 
     def kloop(self, ex: ExprEmitter, node: KLoop) -> None:
         loop = cast(Loop, node)  # KLoop has the attributes the CPU emitter's loops read
-        if intrinsics.requested(node) is not None:
-            self.tensorized(ex, program_loop(node), False, node.body)
+        if (name := intrinsics.requested(node)) is not None:
+            self.tensorized(ex, program_loop(node), name, False, node.body)
             return
         unroll = node.kind in (LoopKind.UNROLLED, LoopKind.VTHREAD)
         if unroll and node.extent <= MAX_UNROLL:

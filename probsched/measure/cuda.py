@@ -187,12 +187,10 @@ def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
     if old is not None:
         for ptr in (*old.inputs, *old.outputs, *old.pristine):
             driver.cuMemFree(ptr)
-    inputs = [int(check(driver.cuMemAlloc(max(a.nbytes, 4)), "cuMemAlloc"))
-              for a in host.pristine]
-    outputs = [int(check(driver.cuMemAlloc(max(a.nbytes, 4)), "cuMemAlloc"))
-               for a in host.outputs]
-    pristine = [int(check(driver.cuMemAlloc(max(a.nbytes, 4)), "cuMemAlloc"))
-                for a in host.pristine]
+    def alloc(arrays) -> list[int]:
+        return [int(check(driver.cuMemAlloc(max(a.nbytes, 4)), "cuMemAlloc")) for a in arrays]
+
+    inputs, outputs, pristine = alloc(host.pristine), alloc(host.outputs), alloc(host.pristine)
     for ptr, a in zip(pristine, host.pristine, strict=True):
         call(driver.cuMemcpyHtoD(ptr, a.ctypes.data, a.nbytes), "copying an input")
     _cases[key] = _DeviceCase(host, inputs, outputs, pristine)
