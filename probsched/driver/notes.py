@@ -49,15 +49,22 @@ def versions() -> dict[str, str]:
 
 @functools.cache
 def cpu_model() -> str:
-    """The CPU's model name as the OS gives it (``lscpu``'s "Model name")."""
+    """The CPU's model name as the OS gives it (``lscpu``'s "Model name"), with its family
+    and model numbers: a VM's "AMD EPYC" alone was a Zen 3 one session, a Zen 5 the next."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                if not line.strip():
+                    break  # the first processor's fields are enough
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        return f"{name} (family {fields['cpu family']} model {fields['model']})"
+    return name
 
 
 def note_run(db: Database, workload: Workload, target: Target, result: TuneResult, *,
