@@ -214,11 +214,20 @@ def _shipped():
         return None
 
 
+def _add_ranking(scores: dict[str, list[float]], pred, true) -> None:
+    """Append the pairwise accuracy and the top-k scores of ``pred`` against ``true``."""
+    from ...search.cost_model import pairwise_accuracy, top_k_score
+
+    scores.setdefault("pairwise_acc", []).append(pairwise_accuracy(pred, true))
+    for k in TOP_K:
+        scores.setdefault(f"top{k}", []).append(top_k_score(pred, true, k))
+
+
 def held_out_operators(data) -> list[dict]:
     """Per operator of the pretrained set ``data``: a GBDT fitted on the other operators' rows
     and random scores rank its rows, per workload; the means over its workloads of pairwise
     accuracy and top-k, the fit and the predict time."""
-    from ...search.cost_model import GBDTModel, RandomModel, pairwise_accuracy, top_k_score
+    from ...search.cost_model import GBDTModel, RandomModel
 
     ops = data.ops()
     out = []
@@ -236,10 +245,7 @@ def held_out_operators(data) -> list[dict]:
             scores: dict[str, list[float]] = {}
             for w in np.unique(mine.workload):
                 m = mine.workload == w
-                scores.setdefault("pairwise_acc", []).append(
-                    pairwise_accuracy(p[m], mine.labels[m]))
-                for k in TOP_K:
-                    scores.setdefault(f"top{k}", []).append(top_k_score(p[m], mine.labels[m], k))
+                _add_ranking(scores, p[m], mine.labels[m])
             out.append({"workload": f"held-out {op}", "model": name, "records": len(mine),
                         "train_rows": len(rest),
                         **{k: float(np.nanmean(v)) for k, v in scores.items()},
@@ -258,8 +264,6 @@ def _cross_validate(feats, traces, lat, true, key: str, prior=None, folds: int =
         CostModel,
         GBDTModel,
         RandomModel,
-        pairwise_accuracy,
-        top_k_score,
     )
 
     perm = np.random.default_rng(0).permutation(len(lat))
@@ -280,9 +284,7 @@ def _cross_validate(feats, traces, lat, true, key: str, prior=None, folds: int =
             fit_s = time.perf_counter() - t
             pred = model.predict([feats[k] for k in test], [traces[k] for k in test])
             scores = out.setdefault(name, {})
-            scores.setdefault("pairwise_acc", []).append(pairwise_accuracy(pred, true[test]))
-            for k in TOP_K:
-                scores.setdefault(f"top{k}", []).append(top_k_score(pred, true[test], k))
+            _add_ranking(scores, pred, true[test])
             scores.setdefault("update_s", []).append(fit_s)
     return {name: {k: float(np.nanmean(v)) for k, v in scores.items()}
             for name, scores in out.items()}

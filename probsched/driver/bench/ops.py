@@ -72,7 +72,8 @@ def operators() -> dict:
     return ops
 
 
-def _gflops(wl, seconds: float | None) -> float | None:
+def gflops(wl, seconds: float | None) -> float | None:
+    """GFLOP/s of ``wl`` at ``seconds`` a call (None: no time)."""
     return wl.flops / seconds / 1e9 if seconds else None
 
 
@@ -82,7 +83,7 @@ def _naive(wl) -> tuple[float | None, float]:
     with Builder(workers=1) as builder, Runner(timeout_s=300.0) as runner:
         (built,) = builder.build_many([program])
         res = runner.run(built.artifact, wl) if built.artifact is not None else None
-    runner_gflops = _gflops(wl, res.latency_s) if res is not None and res.correct else None
+    runner_gflops = gflops(wl, res.latency_s) if res is not None and res.correct else None
     return runner_gflops, heuristics_gflops(wl, program)
 
 
@@ -134,7 +135,7 @@ def ops_bench(trials: int = DEFAULT_TRIALS, ops=None, progress=None, seed: int =
 
     def measure_g() -> float | None:  # None: numpy's answer was wrong
         progress("G: numpy GMM-1024, every core")
-        return _gflops(yardstick, numpy_seconds("GMM", yardstick))
+        return gflops(yardstick, numpy_seconds("GMM", yardstick))
 
     progress("the machine's FMA peak")
     peaks = [fma_peak().all_cores_gflops]
@@ -148,7 +149,7 @@ def ops_bench(trials: int = DEFAULT_TRIALS, ops=None, progress=None, seed: int =
             is_g = (wl.name, wl.params) == (yardstick.name, yardstick.params)
             numpy = None
             if not is_g and op in NUMPY_OPS:
-                numpy = _gflops(wl, numpy_seconds(op, wl))
+                numpy = gflops(wl, numpy_seconds(op, wl))
             naive = _naive(wl)
             progress(f"{label}: tuning the generated space, {trials} trials")
             db = str(Path(tmp) / f"{label}.db")

@@ -34,7 +34,7 @@ from ...workloads.more_ops import batch_matmul
 from ..notes import cpu_model
 from . import suite
 from .naive import remeasure_gflops
-from .ops import _gflops
+from .ops import gflops
 
 SEEDS = (0, 1, 2)
 RESNET = dict(n=1, h=56, w=56, ci=64, co=64, kernel=3, stride=1, pad=1)
@@ -68,7 +68,7 @@ def search_bars(trials: int | None, progress) -> dict:
         for label, wl, budget, reads, minimum in cases():
             budget = trials or budget
             op = label.split("-")[0]
-            numpy = _gflops(wl, numpy_seconds(op, wl)) if op in NUMPY_OPS else None
+            numpy = gflops(wl, numpy_seconds(op, wl)) if op in NUMPY_OPS else None
             figures: list[float | None] = []
             walls: list[float] = []
             failed = 0
