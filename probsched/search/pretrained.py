@@ -51,6 +51,9 @@ from .trace_features import KINDS, MAX_LEN, trace_feature_names
 FORMAT = "probsched-pretrained-1"
 SHIPPED = "cpu_znver3"
 """The shipped set's name: measured on an AMD EPYC (Zen 3, AVX2) with 2 cores."""
+TRACED = "cpu_znver3_traces"
+"""A second shipped set, with its traces (:func:`load_traces`): 64 records per shape of the
+same suite on the same kind of CPU, for the neural cost models' benchmark."""
 _ARRAYS = ("rows", "labels", "latency_s", "workload", "searched")
 
 
