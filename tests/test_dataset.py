@@ -12,6 +12,7 @@ from probsched.driver.cli import main
 from probsched.driver.dataset_export import cpu_description, export, rebuild
 from probsched.errors import DatasetError, ProbschedError
 from probsched.search import pretrained as P
+from probsched.search.cost_model import program_rows
 from probsched.search.database import Database
 from probsched.target import host
 from probsched.workloads import SUITE
@@ -76,6 +77,18 @@ def test_measure_resume_and_export(tmp_path, small_shapes):
         assert mine.max() == pytest.approx(1.0)
     assert data.searched.sum() == summary["searched"] > 0
     assert data.rows.shape[1] == len(P.feature_names())
+    # the traces beside the rows rebuild the programs: each replays to its row
+    traces = P.load_traces(npz, data)
+    assert traces is not None and len(traces) == len(data)
+    k = int(np.argmax(data.labels))
+    w = data.workloads[data.workload[k]]
+    wl = SUITE[w["op"]][0](**w["params"])
+    program = traces[k].replay(wl).program
+    np.testing.assert_allclose(program_rows([program], [traces[k]])[0], data.rows[k], rtol=1e-6)
+    assert P.load_traces(tmp_path / "elsewhere", data) is None  # a set without traces
+    P.traces_path(npz).write_bytes(b"not gzip")
+    with pytest.raises(DatasetError, match="not a pretrained set's traces"):
+        P.load_traces(npz, data)
 
 
 def test_cli_exports_a_database_and_tune_fits_on_the_set(tmp_path, small_shapes, capsys):

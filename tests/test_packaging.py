@@ -131,6 +131,8 @@ def test_wheel_installs_and_parses(tmp_path):
     wanted = {f for f in files if f.startswith("probsched/") and f.endswith((".py", ".sched"))}
     assert "probsched/rules/cpu.sched" in wanted
     wanted |= {"probsched/search/data/cpu_znver3.npz", "probsched/search/data/cpu_znver3.json"}
+    wanted |= {f"probsched/search/data/cpu_znver3_traces.{ext}"
+               for ext in ("npz", "json", "traces.jsonl.gz")}
     wanted.add("probsched/grammar/sched.lark")  # the copy of grammar/sched.lark
     assert wanted <= shipped, sorted(wanted - shipped)
     assert not any(name.startswith("grammar/") for name in shipped)

@@ -87,7 +87,7 @@ def _tune(args: argparse.Namespace) -> int:
         result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
                       progress=not args.quiet, target=args.target, callbacks=events,
                       cluster=args.cluster, strategy=args.strategy,
-                      pretrained=args.pretrained)
+                      pretrained=args.pretrained, cost_model=args.cost_model)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -252,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the cost model also fits on a pretrained set from the first "
                       "round: the one shipped with probsched, or PATH (a set that "
                       "`probsched dataset` wrote: NAME.npz beside NAME.json)")
+    tune.add_argument("--cost-model", choices=("gbdt", "random", "gnn", "tlp"), default="gbdt",
+                      help="what ranks candidates before they are measured: gbdt (default), "
+                      "random, gnn (message passing over the loop tree) or tlp (a transformer "
+                      "over the trace); gnn and tlp need PyTorch, the 'dl' extra")
     _target_option(tune)
     tune.set_defaults(run=_tune)
 

@@ -7,7 +7,9 @@ left out, and said so), featurized as the GBDT's row (``program_rows``), and lab
 normalized throughput within the workload (the best candidate's latency / its latency; a
 candidate's latency is the median of its clean timings, re-timings included; failed: 0).
 The sidecar names the target and the CPU the records were measured on (``lscpu``), the
-feature version and names, every workload with its counts, and how the set was made.
+feature version and names, every workload with its counts, and how the set was made; the
+candidates' traces go beside (``NAME.traces.jsonl.gz``, row order), for models that rebuild
+the programs.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from ..ir.compute import Workload
 from ..search.cost_model import normalized_throughput, program_rows
 from ..search.database import Database
 from ..search.features import program_features
-from ..search.pretrained import PretrainedSet, save
+from ..search.pretrained import PretrainedSet, save, save_traces
 from ..search.records import Record, WorkloadRow
 from ..target import CpuTarget, resolve
 from ..workloads import SUITE
@@ -109,6 +111,7 @@ def export(db: str | os.PathLike[str] | Database, out: str | os.PathLike[str], *
     rows: list[np.ndarray] = []
     latency: list[float] = []
     group: list[int] = []
+    all_traces: list = []
     searched: list[bool] = []
     metas: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -134,6 +137,7 @@ def export(db: str | os.PathLike[str] | Database, out: str | os.PathLike[str], *
             if not kept:
                 continue
             rows.append(program_rows(feats, traces))
+            all_traces += traces
             latency += [lat for lat, _ in kept]
             searched += [s for _, s in kept]
             group += [len(metas)] * len(kept)
@@ -163,6 +167,7 @@ def export(db: str | os.PathLike[str] | Database, out: str | os.PathLike[str], *
     data = PretrainedSet(np.vstack(rows), normalized_throughput(lats, wid), lats, wid,
                          np.array(searched, dtype=bool), meta)
     npz, sidecar = save(out, data)
+    save_traces(out, all_traces)
     return npz, sidecar, counts
 
 

@@ -25,7 +25,7 @@ from ..ir.compute import Workload
 from ..measure import RunResult
 from .cost_model import CostModel
 from .database import TuningDatabase
-from .features import FeatureCache, program_features
+from .features import FeatureCache
 from .records import Record, succeeded
 from .strategy import Candidate, SearchStrategy
 
@@ -102,7 +102,7 @@ class UpdateCostModel(MeasureCallback):
 
     def learn_from(self, workload: Workload, records: Sequence[Record], target) -> None:
         """Learn from stored records (a resumed run): their traces replayed to programs."""
-        programs = [program_features(r.trace.replay(workload, target=target).program)
+        programs = [self.features.featurize(r.trace.replay(workload, target=target).program)
                     for r in records]
         self.model.update(programs, [r.trace for r in records],
                           [r.latency_s for r in records], self.key)

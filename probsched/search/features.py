@@ -48,8 +48,9 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -308,13 +309,16 @@ def _box(dims: list, inner: tuple[str, ...], ext: dict[str, int], shape: tuple[i
 class FeatureCache:
     """Store features of candidates (anything with ``key`` and ``program``), by decisions
     key: the strategy ranks with them and the cost model learns from them, so each is
-    computed once."""
+    computed once. ``featurize``: what is kept per program (default the per-store rows of
+    :func:`program_features`; a cost model that reads programs otherwise gives its own, e.g.
+    the GNN's graphs)."""
 
-    def __init__(self) -> None:
-        self._rows: dict[str, np.ndarray] = {}
+    def __init__(self, featurize: Callable[[Program], Any] | None = None) -> None:
+        self.featurize: Callable[[Program], Any] = featurize or program_features
+        self._rows: dict[str, Any] = {}
 
-    def __call__(self, candidates: Sequence) -> list[np.ndarray]:
+    def __call__(self, candidates: Sequence) -> list:
         for c in candidates:
             if c.key not in self._rows:
-                self._rows[c.key] = program_features(c.program)
+                self._rows[c.key] = self.featurize(c.program)
         return [self._rows[c.key] for c in candidates]

@@ -18,6 +18,11 @@ hash, FLOPs, record counts) and ``counts``, ``created``, ``command``. A set whos
 version is not this probsched's is refused (:class:`~probsched.errors.DatasetError`): its
 columns would mean other things (one exception below).
 
+A set may carry its candidates' traces (``NAME.traces.jsonl.gz``: one trace's JSON per line,
+in row order; :func:`save_traces`, :func:`load_traces`; ``probsched dataset`` writes them),
+from which any model can rebuild the programs: the neural cost models need them, the rows do
+not say a loop tree.
+
 The shipped set (:func:`shipped_path`) lives in ``probsched/search/data/``; ``probsched
 dataset`` makes one (:mod:`probsched.driver.dataset`). A set made before an instruction kind
 was added still loads: its rows get that kind's columns as zeros (no trace of it used the
@@ -26,9 +31,11 @@ kind); any other difference of layout is refused.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -36,13 +43,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, ProbschedError
+from ..schedule.trace import Trace
 from . import features as F
 from .trace_features import KINDS, MAX_LEN, trace_feature_names
 
 FORMAT = "probsched-pretrained-1"
 SHIPPED = "cpu_znver3"
 """The shipped set's name: measured on an AMD EPYC (Zen 3, AVX2) with 2 cores."""
+TRACED = "cpu_znver3_traces"
+"""A second shipped set, with its traces (:func:`load_traces`): 64 records per shape of the
+same suite on the same kind of CPU, for the neural cost models' benchmark."""
 _ARRAYS = ("rows", "labels", "latency_s", "workload", "searched")
 
 
@@ -195,9 +206,40 @@ def check_version(version: object, where: str) -> None:
             "`probsched dataset` (its database is kept: only the export runs again)")
 
 
-def shipped_path() -> Path:
-    """Where the shipped set's ``.npz`` is (inside the installed package)."""
-    return Path(str(resources.files("probsched.search").joinpath("data", SHIPPED + ".npz")))
+def shipped_path(name: str = SHIPPED) -> Path:
+    """Where the shipped set ``name``'s ``.npz`` is (inside the installed package)."""
+    return Path(str(resources.files("probsched.search").joinpath("data", name + ".npz")))
+
+
+def traces_path(path: str | os.PathLike[str]) -> Path:
+    """Where the set at ``path`` keeps its traces."""
+    npz, _ = _paths(path)
+    return npz.with_name(npz.name.removesuffix(".npz") + ".traces.jsonl.gz")
+
+
+def save_traces(path: str | os.PathLike[str], traces: Sequence[Trace]) -> Path:
+    """Write the traces of the set at ``path``'s rows (in row order); the file's path."""
+    out = traces_path(path)
+    with gzip.open(out, "wt", encoding="utf-8") as f:
+        for t in traces:
+            f.write(t.to_json().replace("\n", " ") + "\n")
+    return out
+
+
+def load_traces(path: str | os.PathLike[str], data: PretrainedSet) -> list[Trace] | None:
+    """The traces of the set at ``path`` (``data``, as loaded), or None when it has none; a
+    :class:`DatasetError` when they are damaged or not one per row."""
+    src = traces_path(path)
+    if not src.is_file():
+        return None
+    try:
+        with gzip.open(src, "rt", encoding="utf-8") as f:
+            traces = [Trace.from_json(line) for line in f if line.strip()]
+    except (OSError, EOFError, UnicodeDecodeError, ProbschedError) as exc:
+        raise DatasetError(f"{src}: not a pretrained set's traces ({exc})") from None
+    if len(traces) != len(data):
+        raise DatasetError(f"{src}: {len(traces)} traces for {len(data)} rows")
+    return traces
 
 
 def resolve(pretrained: bool | str | os.PathLike[str] | PretrainedSet | None
@@ -222,4 +264,4 @@ def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 
 __all__ = ["FORMAT", "PretrainedSet", "check_version", "feature_names", "feature_version",
-           "load", "resolve", "save", "shipped_path"]
+           "load", "load_traces", "resolve", "save", "save_traces", "shipped_path", "traces_path"]

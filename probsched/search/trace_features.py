@@ -42,7 +42,8 @@ import numpy as np
 from ..schedule.registry import INSTRUCTIONS, trace_kinds
 from ..schedule.trace import RV, Instruction, Trace
 
-__all__ = ["KINDS", "N_ARGS", "extract_trace", "n_trace_features", "trace_feature_names"]
+__all__ = ["KINDS", "N_ARGS", "STEP_WIDTH", "extract_trace", "n_trace_features",
+           "trace_feature_names", "trace_sequences"]
 
 KINDS = trace_kinds()
 N_ARGS = 4
@@ -51,6 +52,8 @@ _KIND_INDEX = {k: n for n, k in enumerate(KINDS)}
 _NK = len(KINDS) + 1  # + other
 _STEP = _NK + N_ARGS
 _SCOPES = {"local": 1, "global": 2}
+STEP_WIDTH = _STEP
+"""The columns of one instruction in :func:`trace_sequences`: kind one-hot, then arguments."""
 
 
 def n_trace_features(max_len: int = MAX_LEN) -> int:
@@ -71,6 +74,15 @@ def extract_trace(traces: Sequence[Trace], max_len: int = MAX_LEN) -> np.ndarray
     for row, trace in enumerate(traces):
         _encode(trace, out[row], max_len)
     return (np.sign(out) * np.log2(1.0 + np.abs(out))).astype(np.float32)
+
+
+def trace_sequences(traces: Sequence[Trace], max_len: int = MAX_LEN
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The same encoding as a sequence (TLP's input): per trace the head (the counts per
+    kind and the length, ``n x (len(KINDS) + 2)``) and the instructions
+    (``n x max_len x STEP_WIDTH``; positions past the trace's end all zero)."""
+    flat = extract_trace(traces, max_len)
+    return flat[:, :_NK + 1], flat[:, _NK + 1:].reshape(len(traces), max_len, _STEP)
 
 
 def _encode(trace: Trace, row: np.ndarray, max_len: int) -> None:

@@ -55,7 +55,8 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from ..errors import MeasureError, ProbschedError
 from ..ir.compute import Workload
@@ -84,13 +85,16 @@ from .database import Database, TuningDatabase
 from .events import TuneLog, log
 from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import FeatureCache
+from .gnn_model import GNN_CONFIG, GNNModel
 from .measuring import confirmed, measure_round, retime
+from .neural import NEURAL_MODELS, NeuralModel, require_torch
 from .post_opt import WithPostOptimization
 from .pretrained import PretrainedSet
 from .pretrained import resolve as resolve_pretrained
 from .records import Record, succeeded
 from .rounds import PhaseClock, RoundSummary, TuneStart, failure_kinds
 from .strategy import Candidate, SearchStrategy
+from .tlp_model import TLP_CONFIG, TLPModel
 
 POST_OPTIMIZATION = 0.15
 """The share of trials left to coordinate descent from the best (post_opt.py)."""
@@ -158,11 +162,24 @@ class TuneResult:
         return "\n".join(lines)
 
 
+def neural_cost_model(name: str, seed: int = 0, **config: Any) -> NeuralModel:
+    """The neural cost model ``name`` (``"gnn"`` or ``"tlp"``) with its default configuration
+    and ``config``'s fields; a :class:`~probsched.errors.ResourceError` without PyTorch."""
+    require_torch(name)
+    if name == "gnn":
+        return GNNModel(replace(GNN_CONFIG, **config), seed=seed)
+    if name == "tlp":
+        return TLPModel(replace(TLP_CONFIG, **config), seed=seed)
+    raise ProbschedError(f"unknown neural cost model {name!r}; known: "
+                         f"{', '.join(NEURAL_MODELS)}")
+
+
 def make_cost_model(cost_model: str | CostModel, seed: int, batch: int,
                     pretrained: PretrainedArg = None) -> CostModel:
     """``"gbdt"`` (learning from one round's worth of records on, or from the first round
     with ``pretrained``: a pretrained set as :func:`.pretrained.resolve` takes it),
-    ``"random"`` or a model."""
+    ``"random"``, ``"gnn"`` or ``"tlp"`` (PyTorch, the ``dl`` extra: :mod:`.neural`) or a
+    model."""
     prior = resolve_pretrained(pretrained)
     if prior is not None and cost_model != "gbdt":
         raise ProbschedError(f"a pretrained set is for the gbdt cost model, not "
@@ -174,9 +191,16 @@ def make_cost_model(cost_model: str | CostModel, seed: int, batch: int,
                          prior=None if prior is None else (prior.rows, prior.labels))
     if cost_model == "random":
         return RandomModel(seed=seed)
+    if cost_model in NEURAL_MODELS:
+        return neural_cost_model(cost_model, seed, min_records=min(64, batch))
     if isinstance(cost_model, str):
-        raise ProbschedError(f"unknown cost model {cost_model!r}; known: gbdt, random")
+        raise ProbschedError(f"unknown cost model {cost_model!r}; known: "
+                             f"{', '.join(COST_MODELS)}")
     return cost_model
+
+
+COST_MODELS = ("gbdt", "random", *NEURAL_MODELS)
+"""The cost models by name: ``tune(cost_model=...)``, ``probsched tune --cost-model``."""
 
 
 def tune(workload: Workload, space: Space | None = None, trials: int = 256,
@@ -191,7 +215,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     """Tune ``workload`` over ``space`` for ``trials`` new trials; see the module docstring.
 
     ``target``: what to build for (the host when None; records are kept per target). ``db``:
-    a path, an open database or None (in memory). ``cost_model``: "gbdt", "random" or a
+    a path, an open database or None (in memory). ``cost_model``: "gbdt", "random", "gnn",
+    "tlp" (the last two: the ``dl`` extra, :mod:`.gnn_model`, :mod:`.tlp_model`) or a
     :class:`CostModel`; ``strategy``: "evolutionary" (None), "sa" (simulated annealing,
     :mod:`.annealing`) or a :class:`SearchStrategy`, over ``space`` (``config``:
     :class:`SearchConfig` fields, e.g. ``population=128``);
@@ -220,7 +245,7 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     batch_size = min(cfg.batch, max(32, trials // 4))
     model = make_cost_model(cost_model, seed, batch_size, pretrained)  # a bad set: stop now
     database = _database(db)
-    features = FeatureCache()
+    features = FeatureCache(getattr(model, "featurize", None))
     learn = UpdateCostModel(model, features, workload.structural_hash)
     old = database.records(workload, target=tgt.key)
     if old:  # resume: the model learns from the stored records first
@@ -367,4 +392,5 @@ def _database(db: str | os.PathLike[str] | TuningDatabase | None) -> TuningDatab
     return db
 
 
-__all__ = ["SLOW_FACTOR", "TuneResult", "make_cost_model", "tune"]
+__all__ = ["COST_MODELS", "SLOW_FACTOR", "TuneResult", "make_cost_model", "neural_cost_model",
+           "tune"]
