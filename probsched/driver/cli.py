@@ -23,7 +23,9 @@ def _bench(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
-    result = run_suite(args.suite, trials=args.trials, progress=progress)
+    options = {name: value for name in ("source", "dest", "data")
+               if (value := getattr(args, name)) is not None}
+    result = run_suite(args.suite, trials=args.trials, progress=progress, **options)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -87,7 +89,7 @@ def _tune(args: argparse.Namespace) -> int:
         result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
                       progress=not args.quiet, target=args.target, callbacks=events,
                       cluster=args.cluster, strategy=args.strategy,
-                      pretrained=args.pretrained)
+                      pretrained=args.pretrained, transfer=args.transfer)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -199,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--suite", default="naive", help="suite name (default: naive)")
     bench.add_argument("--trials", type=int, default=None, help="tuning trials per operator")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--source", default=None, metavar="TARGET", help="suite transfer: "
+                       "the target a model is fitted on (default host)")
+    bench.add_argument("--dest", default=None, metavar="TARGET", help="suite transfer: the "
+                       "target it adapts to (default x86-64-v2)")
+    bench.add_argument("--data", default=None, metavar="DIR", help="suite transfer: where "
+                       "the targets' datasets are measured, resumed (default transfer-data)")
     bench.set_defaults(run=_bench)
 
     check = sub.add_parser("check", help="check a .sched file: syntax, names, workloads, and "
@@ -252,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the cost model also fits on a pretrained set from the first "
                       "round: the one shipped with probsched, or PATH (a set that "
                       "`probsched dataset` wrote: NAME.npz beside NAME.json)")
+    tune.add_argument("--transfer", action="store_true",
+                      help="with --pretrained: the set is another target's; its model is "
+                      "corrected by this target's records instead of refitted with them")
     _target_option(tune)
     tune.set_defaults(run=_tune)
 

@@ -192,13 +192,20 @@ class GBDTModel:
 
     def update(self, programs_or_features: ProgramsOrFeatures, traces: Sequence[Trace] | None,
                latencies_s: Sequence[float], workload_key: str) -> None:
+        self.add_rows(self.rows(programs_or_features, traces), latencies_s,
+                      [workload_key] * len(latencies_s))
+
+    def add_rows(self, rows: np.ndarray, latencies_s: Sequence[float],
+                 workload_keys: Sequence[str]) -> None:
+        """:meth:`update` with rows made already (:meth:`rows`, or a pretrained set's) and a
+        workload key per row."""
         lat = [float(x) for x in latencies_s]
-        rows = self.rows(programs_or_features, traces)
-        if len(rows) != len(lat):
-            raise ValueError(f"{len(rows)} candidates but {len(lat)} latencies")
-        self._rows.extend(rows)
+        if not (len(rows) == len(lat) == len(workload_keys)):
+            raise ValueError(f"{len(rows)} candidates, {len(lat)} latencies and "
+                             f"{len(workload_keys)} workload keys")
+        self._rows.extend(np.asarray(rows, dtype=np.float32))
         self._latencies.extend(lat)
-        self._keys.extend([workload_key] * len(lat))
+        self._keys.extend(str(k) for k in workload_keys)
         n = self.n_records
         grown = n >= self._fitted_on * (1 + self.config.retrain_growth)
         enough = n >= self.config.min_records or self._prior is not None

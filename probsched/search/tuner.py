@@ -32,6 +32,8 @@ budget (at least 32), and the GBDT predicts (instead of random scores) from one 
 of records on (at most 64): so that a budget of 64 trials still has a round that learns.
 With ``pretrained=`` it predicts from the first round: it fits on a pretrained set of other
 workloads' records (:mod:`.pretrained`; True: the one shipped) plus the workload's own.
+With ``transfer=True`` as well, the set is another target's: the model is the set's GBDT
+corrected by a residual model on the workload's own records (:mod:`.transfer`).
 
 Accounting. Each round's seconds are split into search, build, run, model fit and the rest
 (:mod:`.rounds`); its summary goes to the callbacks' ``round_finished`` and to the log
@@ -91,6 +93,7 @@ from .pretrained import resolve as resolve_pretrained
 from .records import Record, succeeded
 from .rounds import PhaseClock, RoundSummary, TuneStart, failure_kinds
 from .strategy import Candidate, SearchStrategy
+from .transfer import TransferModel, source_model
 
 POST_OPTIMIZATION = 0.15
 """The share of trials left to coordinate descent from the best (post_opt.py)."""
@@ -159,17 +162,23 @@ class TuneResult:
 
 
 def make_cost_model(cost_model: str | CostModel, seed: int, batch: int,
-                    pretrained: PretrainedArg = None) -> CostModel:
+                    pretrained: PretrainedArg = None, transfer: bool = False) -> CostModel:
     """``"gbdt"`` (learning from one round's worth of records on, or from the first round
-    with ``pretrained``: a pretrained set as :func:`.pretrained.resolve` takes it),
+    with ``pretrained``: a pretrained set as :func:`.pretrained.resolve` takes it; with
+    ``transfer`` too, the set's GBDT adapted by a residual model, :mod:`.transfer`),
     ``"random"`` or a model."""
     prior = resolve_pretrained(pretrained)
+    if transfer and prior is None:
+        raise ProbschedError("transfer: give the other target's set as pretrained= (a path "
+                             "or a PretrainedSet; True: the shipped one)")
     if prior is not None and cost_model != "gbdt":
         raise ProbschedError(f"a pretrained set is for the gbdt cost model, not "
                              f"{cost_model if isinstance(cost_model, str) else 'a given one'}")
     if cost_model == "gbdt":
         threading.Thread(target=importlib.import_module, args=("sklearn.ensemble",),
                          daemon=True).start()  # scikit-learn's ~1 s import overlaps a batch
+        if transfer and prior is not None:
+            return TransferModel(source_model(prior, seed=seed), seed=seed)
         return GBDTModel(GBDTConfig(min_records=min(64, batch)), seed=seed,
                          prior=None if prior is None else (prior.rows, prior.labels))
     if cost_model == "random":
@@ -187,7 +196,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          callbacks: Sequence[MeasureCallback] = (),
          runner_timeout_s: float = 10.0, builder_workers: int = 2, reference: bool = True,
          post_optimization: float = POST_OPTIMIZATION, retime_top: int = RETIME_TOP,
-         retimes: int = RETIMES, pretrained: PretrainedArg = None, **config) -> TuneResult:
+         retimes: int = RETIMES, pretrained: PretrainedArg = None, transfer: bool = False,
+         **config) -> TuneResult:
     """Tune ``workload`` over ``space`` for ``trials`` new trials; see the module docstring.
 
     ``target``: what to build for (the host when None; records are kept per target). ``db``:
@@ -203,7 +213,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     ``retimes``: how many of each round's fastest are timed again, how many times.
     ``pretrained``: the GBDT also fits on a pretrained set, from the first round (True: the
     shipped one, :mod:`.pretrained`; or a set's path), its rows weighing less as the
-    workload's own records come (:mod:`.cost_model`).
+    workload's own records come (:mod:`.cost_model`); ``transfer``: the set is another
+    target's, whose GBDT the workload's records correct instead (:mod:`.transfer`).
     """
     t_start = time.perf_counter()
     clock = PhaseClock()
@@ -218,7 +229,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     if isinstance(tgt, CudaTarget) and runner is None and (why := cuda_unavailable()):
         raise MeasureError(f"cannot tune for {tgt.describe()} here: {why}")
     batch_size = min(cfg.batch, max(32, trials // 4))
-    model = make_cost_model(cost_model, seed, batch_size, pretrained)  # a bad set: stop now
+    # a bad set: stop now
+    model = make_cost_model(cost_model, seed, batch_size, pretrained, transfer)
     database = _database(db)
     features = FeatureCache()
     learn = UpdateCostModel(model, features, workload.structural_hash)
