@@ -152,3 +152,15 @@ def test_a_tune_adapts_the_source_model_to_its_records():
     result = ps.tune(wl, trials=8, db=None, seed=0, progress=False, cost_model=model,
                      reference=False, post_optimization=0.0)
     assert result.trials == 8 and model.n_records == 8 and model.adapted
+
+
+def test_the_correction_weight_is_one_of_the_shrinkages(source):
+    dest = _set(3, 40, 9, 3.0)
+    keys = dest.workload.astype(str)
+    never = TransferModel(source, TransferConfig(shrinkages=(0.0,)))
+    never.add_rows(dest.rows, dest.latency_s, keys)
+    assert never.shrinkage == 0.0 and not never.adapted
+    np.testing.assert_array_equal(never.predict_rows(dest.rows), source.predict_rows(dest.rows))
+    one_workload = TransferModel(source, seed=1)  # a tune's own records: folds by record
+    one_workload.add_rows(dest.rows[:40], dest.latency_s[:40], keys[:40])
+    assert one_workload.shrinkage in TransferConfig().shrinkages

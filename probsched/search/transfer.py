@@ -26,12 +26,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import DatasetError
 from ..schedule.trace import Trace
-from .cost_model import GBDTConfig, GBDTModel, ProgramsOrFeatures, normalized_throughput
+from .cost_model import (
+    GBDTConfig,
+    GBDTModel,
+    ProgramsOrFeatures,
+    normalized_throughput,
+    pairwise_accuracy,
+)
 from .pretrained import PretrainedSet
 
 __all__ = ["TransferConfig", "TransferModel", "source_model"]
@@ -46,13 +53,15 @@ class TransferConfig:
     min_records: int = 8
     retrain_growth: float = 0.2
     max_iter: int = 30
-    learning_rate: float = 0.1
+    learning_rate: float = 0.05
     max_leaf_nodes: int = 7
     min_samples_leaf: int = 4
     l2_regularization: float = 4.0
     threads: int = 1
     seed: int = 0
     residual_features: str = "all"
+    shrinkages: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
+    cv_folds: int = 3
 
 
 TARGET_FEATURES = ("vec_", "unroll_", "innermost_extent", "inner_bytes", "inner_lines")
@@ -104,8 +113,9 @@ class TransferModel:
         self._rows: list[np.ndarray] = []
         self._latencies: list[float] = []
         self._keys: list[str] = []
-        self._residual = None
+        self._residual: Any = None
         self._columns: np.ndarray | None = None
+        self.shrinkage = 0.0  # the weight of the residual model's correction
         self._fitted_on = 0
         self._allowed = residual_columns(self.config.residual_features)
 
@@ -146,35 +156,80 @@ class TransferModel:
             self.fit()
 
     def fit(self) -> None:
-        """Fit the residual model on every destination record now (none below
-        ``min_records``: the scores stay the source model's)."""
+        """Fit the residual model on every destination record now, and choose how much of
+        it to add (``shrinkage``, by cross-validation); none below ``min_records``: the
+        scores stay the source model's."""
+        c = self.config
+        self._residual, self._columns, self.shrinkage = None, None, 0.0
+        if self.n_records < max(1, c.min_records):
+            return
+        x = np.stack(self._rows)
+        keys = np.array(self._keys)
+        y = normalized_throughput(np.array(self._latencies), keys)
+        base = self.source.predict_rows(x)
+        self._fitted_on = self.n_records
+        weight = self._cross_validated(x, y, base, keys)
+        if weight > 0:
+            self._residual, self._columns = self._fit_residual(x, y, base, keys)
+            self.shrinkage = weight if self._residual is not None else 0.0
+
+    def _fit_residual(self, x: np.ndarray, y: np.ndarray, base: np.ndarray, keys: np.ndarray
+                      ) -> tuple[Any, np.ndarray | None]:
+        """A GBDT on the residuals ``y - base``, each workload's mean taken out (an offset
+        says nothing of a ranking within it); None when no column varies."""
         from sklearn.ensemble import HistGradientBoostingRegressor
         from threadpoolctl import threadpool_limits
 
         c = self.config
-        if self.n_records < max(1, c.min_records):
-            self._residual, self._columns = None, None
-            return
-        x = np.stack(self._rows)
-        y = normalized_throughput(np.array(self._latencies), np.array(self._keys))
-        residual = y - self.source.predict_rows(x)
-        keys = np.array(self._keys)
-        for key in np.unique(keys):  # a workload's offset says nothing of its ranking
+        residual = y - base
+        for key in np.unique(keys):
             residual[keys == key] -= residual[keys == key].mean()
         columns = np.flatnonzero(x.min(axis=0) != x.max(axis=0))
         if self._allowed is not None:
             columns = np.intersect1d(columns, self._allowed)
-        self._fitted_on = self.n_records
-        if not len(columns):  # all rows alike: nothing to correct by
-            self._residual, self._columns = None, None
-            return
+        if not len(columns):
+            return None, None
         model = HistGradientBoostingRegressor(
             max_iter=c.max_iter, learning_rate=c.learning_rate, max_leaf_nodes=c.max_leaf_nodes,
             min_samples_leaf=c.min_samples_leaf, l2_regularization=c.l2_regularization,
             early_stopping=False, random_state=self._seed)
         with threadpool_limits(c.threads, user_api="openmp"):
             model.fit(x[:, columns], residual)
-        self._residual, self._columns = model, columns
+        return model, columns
+
+    def _cross_validated(self, x: np.ndarray, y: np.ndarray, base: np.ndarray,
+                         keys: np.ndarray) -> float:
+        """The ``shrinkages`` weight of the correction that ranks held-out destination
+        records best (pairwise, within each workload), the smallest on a tie: folds by
+        workload when the records have several (will a correction learned on some
+        workloads help on another?), else by record. One weight given: that one."""
+        from threadpoolctl import threadpool_limits
+
+        c = self.config
+        if len(c.shrinkages) == 1:
+            return float(c.shrinkages[0])
+        names = np.unique(keys)
+        rng = np.random.default_rng(self._seed)
+        if len(names) >= 2:
+            fold_of = dict(zip(rng.permutation(names), np.arange(len(names)) % c.cv_folds,
+                               strict=True))
+            fold = np.array([fold_of[k] for k in keys])
+        else:
+            fold = rng.permutation(len(keys)) % c.cv_folds
+        scores = np.zeros(len(c.shrinkages))
+        for f in np.unique(fold):
+            train, test = fold != f, fold == f
+            model, cols = self._fit_residual(x[train], y[train], base[train], keys[train])
+            if model is None or cols is None:
+                continue
+            with threadpool_limits(c.threads, user_api="openmp"):
+                corr = model.predict(x[test][:, cols])
+            for k, w in enumerate(c.shrinkages):
+                pred = base[test] + w * corr
+                scores[k] += np.nansum([pairwise_accuracy(pred[keys[test] == key],
+                                                          y[test][keys[test] == key])
+                                        for key in np.unique(keys[test])])
+        return float(c.shrinkages[int(np.argmax(scores))])  # argmax: the first of a tie
 
     def predict(self, programs: ProgramsOrFeatures, traces: Sequence[Trace] | None
                 ) -> np.ndarray:
@@ -190,4 +245,4 @@ class TransferModel:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(self.config.threads, user_api="openmp"):
-            return base + self._residual.predict(rows[:, self._columns])
+            return base + self.shrinkage * self._residual.predict(rows[:, self._columns])
