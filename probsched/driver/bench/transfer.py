@@ -7,9 +7,10 @@ records are a pretrained set: the shipped one when it was measured for the sourc
 (``SOURCE.db`` / ``DEST.db``, resumable, then exported beside them; ``--trials`` is the
 records per shape, default 64; the destination gets ``DEST_OPS`` at four shapes each).
 
-Each destination workload is held out in turn: its records are the test, ranked per
-workload; the other destination workloads' records are the pool a model may learn from,
-drawn at random (nested: the 32 drawn include the 16) for each seed. The models:
+Each destination operator is held out in turn (its four workloads; ``evaluate`` can hold out
+one workload at a time instead, 4x the fits): its records are the test, ranked per
+workload; the other operators' records are the pool a model may learn from, drawn at random
+(nested: the 32 drawn include the 16) for each seed. The models:
 
 - ``scratch``: a GBDT on ``n`` destination records only (fitted from any number of them);
 - ``source only``: the source target's GBDT, no destination record (transfer at 0);
@@ -19,9 +20,9 @@ drawn at random (nested: the 32 drawn include the 16) for each seed. The models:
   and ``n`` destination records as its own (the weighting ``tune(pretrained=...)`` uses), at
   ``PRIOR_SIZES`` only (each is a fit on thousands of rows).
 
-Two conditions for the source: it has every workload (the held-out one measured on the
-source target, as the shipped set covers the suite), or it lacks the held-out workload's
-whole operator (nothing of it was ever measured anywhere). The rows give, per condition,
+Two conditions for the source: it has every workload (the held-out ones measured on the
+source target, as the shipped set covers the suite), or it lacks the held-out operator
+(nothing of it was ever measured anywhere). The rows give, per condition,
 model and ``n``, the median over seeds of the mean over held-out workloads of pairwise
 accuracy, top-1 and top-5; the summary checks the bar (transfer at 64 >= scratch at 256).
 """
@@ -43,8 +44,8 @@ SCRATCH_SIZES = (64, 256)
 PRIOR_SIZES = (64,)
 SEEDS = (0, 1, 2)
 PRIOR_SEEDS = (0,)
-"""What a run on 2 shared cores affords (about 25 minutes): every model is fitted per held-out
-workload and seed; the prior's fits, on thousands of rows, once per held-out workload."""
+"""What a run on 2 shared cores affords (about 20 minutes): every model is fitted per held-out
+operator and seed; the prior's fits, on thousands of rows, once per held-out operator."""
 CONDITIONS = ("source has the workload", "source without the operator")
 
 
@@ -56,10 +57,13 @@ def _rank(pred: np.ndarray, true: np.ndarray) -> tuple[float, float, float]:
 
 def evaluate(source: PretrainedSet, dest: PretrainedSet, *, sizes=SIZES,
              scratch_sizes=SCRATCH_SIZES, prior_sizes=PRIOR_SIZES, seeds=SEEDS,
-             prior_seeds=PRIOR_SEEDS, conditions=CONDITIONS, progress=None) -> list[dict]:
+             prior_seeds=PRIOR_SEEDS, conditions=CONDITIONS, holdout: str = "operator",
+             progress=None) -> list[dict]:
     """The transfer table (see the module docstring): one row per condition, model and
     number of destination records, with the median over seeds of the mean over held-out
-    destination workloads of pairwise accuracy, top-1 and top-5, and the mean fit time."""
+    destination workloads of pairwise accuracy, top-1 and top-5, and the mean fit time.
+    ``holdout``: what is held out of the destination's pool at once, an ``"operator"`` (its
+    four shapes; 4 rounds of fits for 4 operators) or a ``"workload"`` (one shape)."""
     from ...search.cost_model import GBDTConfig, GBDTModel
     from ...search.transfer import TransferModel, source_model
 
@@ -69,14 +73,21 @@ def evaluate(source: PretrainedSet, dest: PretrainedSet, *, sizes=SIZES,
     scores: dict[tuple[str, str, int], dict[int, list[tuple[float, ...]]]] = {}
     fit_s: dict[tuple[str, str, int], list[float]] = {}
 
-    def record(cond, name, n, seed, pred, true, seconds):
-        scores.setdefault((cond, name, n), {}).setdefault(seed, []).append(_rank(pred, true))
+    if holdout not in ("operator", "workload"):
+        raise ValueError(f"holdout: 'operator' or 'workload', not {holdout!r}")
+    group = d_ops if holdout == "operator" else d_hash
+
+    def record(cond, name, n, seed, pred, test, seconds):
+        for w in dict.fromkeys(d_hash[test]):  # ranked within each held-out workload
+            mine = d_hash[test] == w
+            scores.setdefault((cond, name, n), {}).setdefault(seed, []).append(
+                _rank(pred[mine], dest.labels[test][mine]))
         fit_s.setdefault((cond, name, n), []).append(seconds)
 
     sources: dict[tuple[str, str], GBDTModel] = {}
     for cond in conditions:
-        for w in dict.fromkeys(d_hash):
-            test = d_hash == w
+        for g in dict.fromkeys(group):
+            test = group == g
             op = str(d_ops[test][0])
             held = () if cond == CONDITIONS[0] else (op,)
             src_set = source.without(ops=held) if held else source
@@ -84,10 +95,10 @@ def evaluate(source: PretrainedSet, dest: PretrainedSet, *, sizes=SIZES,
                 say(f"{cond}: fitting the source model on {len(src_set)} rows")
                 sources[(cond, op if held else "")] = source_model(src_set)
             src = sources[(cond, op if held else "")]
-            x_test, y_test = dest.rows[test], dest.labels[test]
+            x_test = dest.rows[test]
             pool = np.flatnonzero(~test)
             keys = d_hash.astype(str)
-            record(cond, "source only", 0, 0, src.predict_rows(x_test), y_test, 0.0)
+            record(cond, "source only", 0, 0, src.predict_rows(x_test), test, 0.0)
             for seed in seeds:
                 order = np.random.default_rng(seed).permutation(pool)
                 for n in sorted(set(sizes) | set(scratch_sizes) | set(prior_sizes)):
@@ -108,9 +119,9 @@ def evaluate(source: PretrainedSet, dest: PretrainedSet, *, sizes=SIZES,
                         if name != "transfer":
                             model.fit()
                         seconds = time.perf_counter() - t
-                        record(cond, name, n, seed, model.predict_rows(x_test), y_test,
+                        record(cond, name, n, seed, model.predict_rows(x_test), test,
                                seconds)
-            say(f"{cond}: held-out {op} {w} done")
+            say(f"{cond}: held-out {g} done")
     rows: list[dict[str, Any]] = []
     for (cond, name, n), by_seed in scores.items():
         per_seed = np.array([np.nanmean(np.array(v), axis=0) for v in by_seed.values()])
