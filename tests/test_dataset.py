@@ -102,7 +102,7 @@ def test_cli_exports_a_database_and_tune_fits_on_the_set(tmp_path, small_shapes,
     assert "rows of 1 workloads" in capsys.readouterr().out
 
     wl = ps.workloads.gmm(b=1, n=16, m=16, k=16)  # not in the set
-    model = ps.search.tuner.make_cost_model("gbdt", 0, 32, pretrained=str(tmp_path / "set"))
+    model = ps.search.model_choice.make_cost_model("gbdt", 0, 32, pretrained=str(tmp_path / "set"))
     assert model._prior is not None
     result = ps.tune(wl, trials=4, db=None, progress=False, reference=False,
                      pretrained=tmp_path / "set", population=32, init_min_fresh=8)

@@ -11,7 +11,7 @@ from probsched.search import neural
 from probsched.search.cost_model import CostModel, pairwise_accuracy
 from probsched.search.features import FEATURE_NAMES, program_features
 from probsched.search.graph_features import ProgramGraph
-from probsched.search.tuner import make_cost_model, neural_cost_model
+from probsched.search.model_choice import make_cost_model, neural_cost_model
 from probsched.workloads import gmm
 
 _SCHEDULES = random_schedules(gmm(b=1, n=32, m=32, k=64), 48, seed=11)

@@ -24,7 +24,7 @@ from probsched.search.cost_model import (
     program_rows,
 )
 from probsched.search.features import extract
-from probsched.search.tuner import make_cost_model
+from probsched.search.model_choice import make_cost_model
 
 WIDTH = len(P.feature_names())
 

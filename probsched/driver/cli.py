@@ -23,7 +23,9 @@ def _bench(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
-    result = run_suite(args.suite, trials=args.trials, progress=progress)
+    options = {name: value for name in ("source", "dest", "data")
+               if (value := getattr(args, name)) is not None}
+    result = run_suite(args.suite, trials=args.trials, progress=progress, **options)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -87,7 +89,8 @@ def _tune(args: argparse.Namespace) -> int:
         result = tune(wl, sp, trials=args.trials, db=args.db, seed=args.seed,
                       progress=not args.quiet, target=args.target, callbacks=events,
                       cluster=args.cluster, strategy=args.strategy,
-                      pretrained=args.pretrained, cost_model=args.cost_model)
+                      pretrained=args.pretrained, cost_model=args.cost_model,
+                      transfer=args.transfer)
     if args.json:
         ref = result.reference_latency_s
         print(json.dumps({
@@ -199,6 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--suite", default="naive", help="suite name (default: naive)")
     bench.add_argument("--trials", type=int, default=None, help="tuning trials per operator")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--source", default=None, metavar="TARGET", help="suite transfer: "
+                       "the target a model is fitted on (default host)")
+    bench.add_argument("--dest", default=None, metavar="TARGET", help="suite transfer: the "
+                       "target it adapts to (default x86-64-v2)")
+    bench.add_argument("--data", default=None, metavar="DIR", help="suite transfer: where "
+                       "the targets' datasets are measured, resumed (default transfer-data)")
     bench.set_defaults(run=_bench)
 
     check = sub.add_parser("check", help="check a .sched file: syntax, names, workloads, and "
@@ -256,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="what ranks candidates before they are measured: gbdt (default), "
                       "random, gnn (message passing over the loop tree) or tlp (a transformer "
                       "over the trace); gnn and tlp need PyTorch, the 'dl' extra")
+    tune.add_argument("--transfer", action="store_true",
+                      help="with --pretrained: the set is another target's; its model is "
+                      "corrected by this target's records instead of refitted with them")
     _target_option(tune)
     tune.set_defaults(run=_tune)
 

@@ -25,10 +25,11 @@ from ..search.callbacks import DatabaseSink, MeasureCallback, StrategyFeedback, 
 from ..search.database import TuningDatabase
 from ..search.evolutionary import EvolutionarySearch
 from ..search.features import FeatureCache
+from ..search.model_choice import make_cost_model
 from ..search.post_opt import WithPostOptimization
 from ..search.records import succeeded
 from ..search.strategy import Candidate
-from ..search.tuner import POST_OPTIMIZATION, RETIME_TOP, RETIMES, SLOW_FACTOR, make_cost_model
+from ..search.tuner import POST_OPTIMIZATION, RETIME_TOP, RETIMES, SLOW_FACTOR
 from ..target import Target
 from .tasks import Task
 

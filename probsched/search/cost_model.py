@@ -55,7 +55,7 @@ ProgramsOrFeatures = Sequence[Program] | Sequence[np.ndarray]
 
 __all__ = [
     "CostModel", "GBDTConfig", "GBDTModel", "RandomModel", "normalized_throughput",
-    "pairwise_accuracy", "program_rows", "top_k_score",
+    "add_ranking", "pairwise_accuracy", "program_rows", "top_k_score",
 ]
 
 
@@ -192,13 +192,20 @@ class GBDTModel:
 
     def update(self, programs_or_features: ProgramsOrFeatures, traces: Sequence[Trace] | None,
                latencies_s: Sequence[float], workload_key: str) -> None:
+        self.add_rows(self.rows(programs_or_features, traces), latencies_s,
+                      [workload_key] * len(latencies_s))
+
+    def add_rows(self, rows: np.ndarray, latencies_s: Sequence[float],
+                 workload_keys: Sequence[str]) -> None:
+        """:meth:`update` with rows made already (:meth:`rows`, or a pretrained set's) and a
+        workload key per row."""
         lat = [float(x) for x in latencies_s]
-        rows = self.rows(programs_or_features, traces)
-        if len(rows) != len(lat):
-            raise ValueError(f"{len(rows)} candidates but {len(lat)} latencies")
-        self._rows.extend(rows)
+        if not (len(rows) == len(lat) == len(workload_keys)):
+            raise ValueError(f"{len(rows)} candidates, {len(lat)} latencies and "
+                             f"{len(workload_keys)} workload keys")
+        self._rows.extend(np.asarray(rows, dtype=np.float32))
         self._latencies.extend(lat)
-        self._keys.extend([workload_key] * len(lat))
+        self._keys.extend(str(k) for k in workload_keys)
         n = self.n_records
         grown = n >= self._fitted_on * (1 + self.config.retrain_growth)
         enough = n >= self.config.min_records or self._prior is not None
@@ -334,3 +341,12 @@ def top_k_score(pred: ArrayLike, true: ArrayLike, k: int) -> float:
         return 0.0
     order = np.argsort(-p, kind="stable")
     return float(t[order[:k]].max() / best)
+
+
+def add_ranking(scores: dict[str, list[float]], pred: ArrayLike, true: ArrayLike,
+                ks: Sequence[int] = (1, 5, 10)) -> None:
+    """Append :func:`pairwise_accuracy` (``"pairwise_acc"``) and :func:`top_k_score` for each
+    of ``ks`` (``"top1"``, ...) of ``pred`` against ``true`` to ``scores``' lists."""
+    scores.setdefault("pairwise_acc", []).append(pairwise_accuracy(pred, true))
+    for k in ks:
+        scores.setdefault(f"top{k}", []).append(top_k_score(pred, true, k))

@@ -32,6 +32,8 @@ budget (at least 32), and the GBDT predicts (instead of random scores) from one 
 of records on (at most 64): so that a budget of 64 trials still has a round that learns.
 With ``pretrained=`` it predicts from the first round: it fits on a pretrained set of other
 workloads' records (:mod:`.pretrained`; True: the one shipped) plus the workload's own.
+With ``transfer=True`` as well, the set is another target's: the model is the set's GBDT
+corrected by a residual model on the workload's own records (:mod:`.transfer`).
 
 Accounting. Each round's seconds are split into search, build, run, model fit and the rest
 (:mod:`.rounds`); its summary goes to the callbacks' ``round_finished`` and to the log
@@ -46,19 +48,16 @@ candidate left (small spaces are exhausted quickly).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import math
 import os
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from dataclasses import dataclass, fields
 
-from ..errors import MeasureError, ProbschedError
+from ..errors import MeasureError
 from ..ir.compute import Workload
 from ..ir.program import Program
 from ..lang.loader import generated_space
@@ -80,29 +79,23 @@ from .callbacks import (
     UpdateCostModel,
     notify,
 )
-from .cost_model import CostModel, GBDTConfig, GBDTModel, RandomModel
+from .cost_model import CostModel
 from .database import Database, TuningDatabase
 from .events import TuneLog, log
 from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import FeatureCache
-from .gnn_model import GNN_CONFIG, GNNModel
 from .measuring import confirmed, measure_round, retime
-from .neural import NEURAL_MODELS, NeuralModel, require_torch
+from .model_choice import COST_MODELS, PretrainedArg, make_cost_model, neural_cost_model
 from .post_opt import WithPostOptimization
-from .pretrained import PretrainedSet
-from .pretrained import resolve as resolve_pretrained
 from .records import Record, succeeded
 from .rounds import PhaseClock, RoundSummary, TuneStart, failure_kinds
 from .strategy import Candidate, SearchStrategy
-from .tlp_model import TLP_CONFIG, TLPModel
 
 POST_OPTIMIZATION = 0.15
 """The share of trials left to coordinate descent from the best (post_opt.py)."""
 RETIME_TOP = 3
 RETIMES = 2
 """Each round's RETIME_TOP fastest candidates are timed RETIMES more times (another worker)."""
-
-PretrainedArg = bool | str | os.PathLike[str] | PretrainedSet | None
 
 SLOW_FACTOR = 3.0
 """A candidate slower than this many times the best so far (twice: cold and warm) is timed by
@@ -162,47 +155,6 @@ class TuneResult:
         return "\n".join(lines)
 
 
-def neural_cost_model(name: str, seed: int = 0, **config: Any) -> NeuralModel:
-    """The neural cost model ``name`` (``"gnn"`` or ``"tlp"``) with its default configuration
-    and ``config``'s fields; a :class:`~probsched.errors.ResourceError` without PyTorch."""
-    require_torch(name)
-    if name == "gnn":
-        return GNNModel(replace(GNN_CONFIG, **config), seed=seed)
-    if name == "tlp":
-        return TLPModel(replace(TLP_CONFIG, **config), seed=seed)
-    raise ProbschedError(f"unknown neural cost model {name!r}; known: "
-                         f"{', '.join(NEURAL_MODELS)}")
-
-
-def make_cost_model(cost_model: str | CostModel, seed: int, batch: int,
-                    pretrained: PretrainedArg = None) -> CostModel:
-    """``"gbdt"`` (learning from one round's worth of records on, or from the first round
-    with ``pretrained``: a pretrained set as :func:`.pretrained.resolve` takes it),
-    ``"random"``, ``"gnn"`` or ``"tlp"`` (PyTorch, the ``dl`` extra: :mod:`.neural`) or a
-    model."""
-    prior = resolve_pretrained(pretrained)
-    if prior is not None and cost_model != "gbdt":
-        raise ProbschedError(f"a pretrained set is for the gbdt cost model, not "
-                             f"{cost_model if isinstance(cost_model, str) else 'a given one'}")
-    if cost_model == "gbdt":
-        threading.Thread(target=importlib.import_module, args=("sklearn.ensemble",),
-                         daemon=True).start()  # scikit-learn's ~1 s import overlaps a batch
-        return GBDTModel(GBDTConfig(min_records=min(64, batch)), seed=seed,
-                         prior=None if prior is None else (prior.rows, prior.labels))
-    if cost_model == "random":
-        return RandomModel(seed=seed)
-    if cost_model in NEURAL_MODELS:
-        return neural_cost_model(cost_model, seed, min_records=min(64, batch))
-    if isinstance(cost_model, str):
-        raise ProbschedError(f"unknown cost model {cost_model!r}; known: "
-                             f"{', '.join(COST_MODELS)}")
-    return cost_model
-
-
-COST_MODELS = ("gbdt", "random", *NEURAL_MODELS)
-"""The cost models by name: ``tune(cost_model=...)``, ``probsched tune --cost-model``."""
-
-
 def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          db: str | TuningDatabase | None = "runs.db", seed: int = 0, progress: bool = True, *,
          target: Target | str | None = None, cost_model: str | CostModel = "gbdt",
@@ -211,7 +163,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
          callbacks: Sequence[MeasureCallback] = (),
          runner_timeout_s: float = 10.0, builder_workers: int = 2, reference: bool = True,
          post_optimization: float = POST_OPTIMIZATION, retime_top: int = RETIME_TOP,
-         retimes: int = RETIMES, pretrained: PretrainedArg = None, **config) -> TuneResult:
+         retimes: int = RETIMES, pretrained: PretrainedArg = None, transfer: bool = False,
+         **config) -> TuneResult:
     """Tune ``workload`` over ``space`` for ``trials`` new trials; see the module docstring.
 
     ``target``: what to build for (the host when None; records are kept per target). ``db``:
@@ -228,7 +181,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     ``retimes``: how many of each round's fastest are timed again, how many times.
     ``pretrained``: the GBDT also fits on a pretrained set, from the first round (True: the
     shipped one, :mod:`.pretrained`; or a set's path), its rows weighing less as the
-    workload's own records come (:mod:`.cost_model`).
+    workload's own records come (:mod:`.cost_model`); ``transfer``: the set is another
+    target's, whose GBDT the workload's records correct instead (:mod:`.transfer`).
     """
     t_start = time.perf_counter()
     clock = PhaseClock()
@@ -243,7 +197,8 @@ def tune(workload: Workload, space: Space | None = None, trials: int = 256,
     if isinstance(tgt, CudaTarget) and runner is None and (why := cuda_unavailable()):
         raise MeasureError(f"cannot tune for {tgt.describe()} here: {why}")
     batch_size = min(cfg.batch, max(32, trials // 4))
-    model = make_cost_model(cost_model, seed, batch_size, pretrained)  # a bad set: stop now
+    # a bad set: stop now
+    model = make_cost_model(cost_model, seed, batch_size, pretrained, transfer)
     database = _database(db)
     features = FeatureCache(getattr(model, "featurize", None))
     learn = UpdateCostModel(model, features, workload.structural_hash)

@@ -25,7 +25,9 @@ def suite(name: str):
     return register
 
 
-def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
+def run_suite(name: str, trials: int | None = None, progress=None, **options) -> dict:
+    """Run suite ``name``; ``options`` go to a suite that takes them (``transfer``'s
+    ``source``, ``dest`` and ``data``), and are refused by the others."""
     from ...target import host
     from . import (  # noqa: F401  (each registers its suite)
         annealing,  # noqa: F401
@@ -43,11 +45,18 @@ def run_suite(name: str, trials: int | None = None, progress=None) -> dict:
         report,  # noqa: F401
         search,  # noqa: F401
         search_bars,  # noqa: F401
+        transfer,  # noqa: F401
     )
 
     if name not in SUITES:
         raise ProbschedError(f"unknown bench suite {name!r}; known: {', '.join(sorted(SUITES))}")
-    result = SUITES[name](trials, progress or (lambda msg: None))
+    import inspect
+
+    takes = set(inspect.signature(SUITES[name]).parameters) - {"trials", "progress"}
+    if set(options) - takes:
+        raise ProbschedError(f"bench suite {name!r} takes no option "
+                             f"{', '.join(sorted(set(options) - takes))}")
+    result = SUITES[name](trials, progress or (lambda msg: None), **options)
     return {  # a suite may name its own machine and target (the GPU's)
         "suite": name,
         "date": datetime.date.today().isoformat(),

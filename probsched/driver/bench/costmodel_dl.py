@@ -26,9 +26,9 @@ import numpy as np
 from ...errors import DatasetError, ProbschedError
 from ...measure.contention import MachineLock
 from ...search import pretrained
-from ...search.cost_model import GBDTModel, RandomModel, normalized_throughput
+from ...search.cost_model import GBDTModel, RandomModel, add_ranking, normalized_throughput
+from ...search.model_choice import neural_cost_model
 from ...search.neural import NEURAL_MODELS, torch_missing
-from ...search.tuner import neural_cost_model
 from ...workloads import SUITE
 
 __all__ = ["TracedSet", "held_out_neural", "load_traced", "speed"]
@@ -81,7 +81,6 @@ def _models(seed: int = 0) -> dict[str, Any]:
 def held_out_neural(ts: TracedSet, progress=lambda msg: None) -> list[dict]:
     """Per operator of ``ts``: GBDT, GNN, TLP and random scores trained on the others, the
     mean over its workloads of pairwise accuracy and top-k, fit and predict seconds."""
-    from .costmodel import _add_ranking
 
     data = ts.data
     ops = data.ops()
@@ -118,7 +117,7 @@ def held_out_neural(ts: TracedSet, progress=lambda msg: None) -> list[dict]:
             scores: dict[str, list[float]] = {}
             for w in np.unique(data.workload[test]):
                 m = data.workload[test] == w
-                _add_ranking(scores, p[m], data.labels[test][m])
+                add_ranking(scores, p[m], data.labels[test][m])
             out.append({"workload": f"held-out {op} (traced set)", "model": name,
                         "records": len(test), "train_rows": len(train),
                         **{k: float(np.nanmean(v)) for k, v in scores.items()},

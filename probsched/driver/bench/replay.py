@@ -90,8 +90,8 @@ def candidate_costs(workload, n: int = 30, round_batch: int | None = 64, seed: i
     from ...search.candidates import CandidateMaker
     from ...search.evolutionary import EvolutionarySearch
     from ...search.features import FeatureCache
+    from ...search.model_choice import make_cost_model
     from ...search.mutators import default_probs, propose
-    from ...search.tuner import make_cost_model
 
     space, rng = generated_space(), np.random.default_rng(seed)
     maker = CandidateMaker(workload, space, None, rng)
