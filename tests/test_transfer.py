@@ -164,3 +164,14 @@ def test_the_correction_weight_is_one_of_the_shrinkages(source):
     one_workload = TransferModel(source, seed=1)  # a tune's own records: folds by record
     one_workload.add_rows(dest.rows[:40], dest.latency_s[:40], keys[:40])
     assert one_workload.shrinkage in TransferConfig().shrinkages
+
+
+def test_the_cli_has_the_transfer_options():
+    from probsched.driver.cli import build_parser
+
+    args = build_parser().parse_args(["tune", "x.sched", "--trials", "4", "--pretrained",
+                                      "--transfer"])
+    assert args.transfer is True and args.pretrained is True
+    args = build_parser().parse_args(["bench", "--suite", "transfer", "--source",
+                                      "x86-64-v3", "--dest", "host", "--data", "d"])
+    assert (args.source, args.dest, args.data) == ("x86-64-v3", "host", "d")

@@ -11,7 +11,10 @@ by the source model's score plus a small second GBDT fitted on the destination r
 residuals (their normalized throughput, recomputed per workload as records come, minus the
 source model's prediction for them): boosting continued from the source model on the
 destination's data, with few, shallow, strongly regularized trees because the residual
-model learns from tens of records, not thousands.
+model learns from tens of records, not thousands. How much of the correction is added (0,
+a quarter, half or all of it) is chosen at each fit by cross-validation on the destination
+records, by workload: a correction that does not carry over to a workload it was not
+fitted on gets weight 0, and the model stays the source model.
 
 With no destination record it is the source model exactly; below
 ``TransferConfig.min_records`` it still is (a correction fitted on a handful of records

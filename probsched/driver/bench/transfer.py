@@ -5,7 +5,7 @@ AVX-512 host, ``--source x86-64-v3 --dest host`` is the AVX2 -> AVX-512 pair). E
 records are a pretrained set: the shipped one when it was measured for the source target
 (same target key), else measured here with ``probsched dataset --target`` into ``--data``
 (``SOURCE.db`` / ``DEST.db``, resumable, then exported beside them; ``--trials`` is the
-records per shape, default 64; the destination gets ``DEST_OPS`` at four shapes each).
+records per shape, default 64, of ``DEST_OPS`` at four shapes each).
 
 Each destination operator is held out in turn (its four workloads; ``evaluate`` can hold out
 one workload at a time instead, 4x the fits): its records are the test, ranked per
@@ -174,7 +174,7 @@ def run(trials: int | None, progress, source: str = "host", dest: str = "x86-64-
     from ...target import cpu_target
 
     per_shape = trials or 64
-    src = target_set(source, Path(data), per_shape, None, progress)
+    src = target_set(source, Path(data), per_shape, DEST_OPS, progress)
     dst = target_set(dest, Path(data), per_shape, DEST_OPS, progress)
     rows = evaluate(src, dst, progress=progress)
     summary = {"source": f"{source}: {cpu_target(source).describe()}, {len(src)} rows",
