@@ -35,9 +35,9 @@ from ...ir.compute import Workload
 from ...ir.program import Block
 from ...schedule import Schedule
 from . import suite
+from .costmodel_dl import add_ranking, rows_and_summary
 
 WORKLOADS = ("GMM-512", "C2D")
-TOP_K = (1, 5, 10)
 
 
 def bench_workloads() -> dict[str, Workload]:
@@ -177,8 +177,6 @@ def run(trials: int | None, progress) -> dict:
             mine = [r for r in held if r["model"] == name]
             summary[f"held-out operators, {name}: mean pairwise, top-1, top-5"] = ", ".join(
                 f"{np.mean([r[k] for r in mine]):.3f}" for k in ("pairwise_acc", "top1", "top5"))
-    from .costmodel_dl import rows_and_summary
-
     dl_rows, dl_summary = rows_and_summary(progress)
     rows += dl_rows
     summary.update(dl_summary)
@@ -219,15 +217,6 @@ def _shipped():
         return None
 
 
-def _add_ranking(scores: dict[str, list[float]], pred, true) -> None:
-    """Append the pairwise accuracy and the top-k scores of ``pred`` against ``true``."""
-    from ...search.cost_model import pairwise_accuracy, top_k_score
-
-    scores.setdefault("pairwise_acc", []).append(pairwise_accuracy(pred, true))
-    for k in TOP_K:
-        scores.setdefault(f"top{k}", []).append(top_k_score(pred, true, k))
-
-
 def held_out_operators(data) -> list[dict]:
     """Per operator of the pretrained set ``data``: a GBDT fitted on the other operators' rows
     and random scores rank its rows, per workload; the means over its workloads of pairwise
@@ -250,7 +239,7 @@ def held_out_operators(data) -> list[dict]:
             scores: dict[str, list[float]] = {}
             for w in np.unique(mine.workload):
                 m = mine.workload == w
-                _add_ranking(scores, p[m], mine.labels[m])
+                add_ranking(scores, p[m], mine.labels[m])
             out.append({"workload": f"held-out {op}", "model": name, "records": len(mine),
                         "train_rows": len(rest),
                         **{k: float(np.nanmean(v)) for k, v in scores.items()},
@@ -289,7 +278,7 @@ def _cross_validate(feats, traces, lat, true, key: str, prior=None, folds: int =
             fit_s = time.perf_counter() - t
             pred = model.predict([feats[k] for k in test], [traces[k] for k in test])
             scores = out.setdefault(name, {})
-            _add_ranking(scores, pred, true[test])
+            add_ranking(scores, pred, true[test])
             scores.setdefault("update_s", []).append(fit_s)
     return {name: {k: float(np.nanmean(v)) for k, v in scores.items()}
             for name, scores in out.items()}

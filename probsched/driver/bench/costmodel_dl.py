@@ -26,15 +26,29 @@ import numpy as np
 from ...errors import DatasetError, ProbschedError
 from ...measure.contention import MachineLock
 from ...search import pretrained
-from ...search.cost_model import GBDTModel, RandomModel, normalized_throughput
+from ...search.cost_model import (
+    GBDTModel,
+    RandomModel,
+    normalized_throughput,
+    pairwise_accuracy,
+    top_k_score,
+)
 from ...search.neural import NEURAL_MODELS, torch_missing
 from ...search.tuner import neural_cost_model
 from ...workloads import SUITE
 
-__all__ = ["TracedSet", "held_out_neural", "load_traced", "speed"]
+__all__ = ["TOP_K", "TracedSet", "add_ranking", "held_out_neural", "load_traced", "speed"]
 
 FIT_RECORDS = 10_000
 SCORED = 2_000
+TOP_K = (1, 5, 10)
+
+
+def add_ranking(scores: dict[str, list[float]], pred, true) -> None:
+    """Append the pairwise accuracy and the top-k scores of ``pred`` against ``true``."""
+    scores.setdefault("pairwise_acc", []).append(pairwise_accuracy(pred, true))
+    for k in TOP_K:
+        scores.setdefault(f"top{k}", []).append(top_k_score(pred, true, k))
 
 
 class TracedSet:
@@ -81,8 +95,6 @@ def _models(seed: int = 0) -> dict[str, Any]:
 def held_out_neural(ts: TracedSet, progress=lambda msg: None) -> list[dict]:
     """Per operator of ``ts``: GBDT, GNN, TLP and random scores trained on the others, the
     mean over its workloads of pairwise accuracy and top-k, fit and predict seconds."""
-    from .costmodel import _add_ranking
-
     data = ts.data
     ops = data.ops()
     keys = ts.keys
@@ -118,7 +130,7 @@ def held_out_neural(ts: TracedSet, progress=lambda msg: None) -> list[dict]:
             scores: dict[str, list[float]] = {}
             for w in np.unique(data.workload[test]):
                 m = data.workload[test] == w
-                _add_ranking(scores, p[m], data.labels[test][m])
+                add_ranking(scores, p[m], data.labels[test][m])
             out.append({"workload": f"held-out {op} (traced set)", "model": name,
                         "records": len(test), "train_rows": len(train),
                         **{k: float(np.nanmean(v)) for k, v in scores.items()},
