@@ -13,8 +13,11 @@ the CPU runner does (:mod:`.runner`), and keeps device buffers for them. Per can
 1. load the cubin (or the PTX, through the driver's JIT, with its error log), opt in to the
    dynamic shared memory the kernel asks for; restore the inputs (from pristine copies on the
    device) and fill the outputs with NaN (a memset on the device);
-2. one launch, its outputs copied back and checked against the reference (wrong code is
-   never timed);
+2. one launch, timed, its outputs checked against the reference on the device
+   (:mod:`.cuda_check`: a comparison kernel; the host checks, from a copy, only what that
+   kernel does not handle and the outputs it rejects, to say what is wrong). Wrong code is
+   never timed. Given ``slow_s``, a candidate whose checking launch and one more both take
+   longer is recorded with those two (slow losers dominated a tune's time at 4096^3);
 3. warm-up launches, then launches timed by CUDA events one by one, until ``min_repeats``
    launches *and* ``min_time_s`` of kernel time (at most ``max_repeats``). With
    ``flush_l2``, a memset over twice the L2's size runs before each timed launch (outside
@@ -41,6 +44,7 @@ from ..errors import MeasureError
 from ..ir.compute import Workload
 from . import runner as cpu_runner
 from .contention import MachineLock
+from .cuda_check import DeviceCheck
 from .cuda_driver import (
     CONTEXT_LOST,
     call,
@@ -90,8 +94,9 @@ class CudaRunner:
     def run(self, kernel: GpuKernel | CompiledArtifact, workload: Workload, *, seed: int = 0,
             slow_s: float | None = None) -> RunResult:
         """Check and time ``kernel`` (built from a program of ``workload``). ``slow_s``: a
-        candidate whose first two timed launches both take longer is a loser, recorded with
-        those two (at 4096^3 a slow candidate's full repeats took a quarter of a second)."""
+        candidate whose checking launch and one more both take longer is a loser, recorded
+        with those two (at 4096^3 a slow candidate's full repeats took a quarter of a
+        second)."""
         if not isinstance(kernel, GpuKernel):
             raise MeasureError("the GPU runner runs CUDA kernels; this is CPU object code "
                                "(probsched.measure.Runner runs it)")
@@ -133,6 +138,7 @@ class _DeviceCase:
     inputs: list[int]
     outputs: list[int]
     pristine: list[int]  # the inputs as made, restored from on the device (not the host)
+    check: DeviceCheck  # the reference and tolerances on the device, and their comparison
 
 
 @dataclass
@@ -187,13 +193,16 @@ def _prepare(key: tuple[str, int], workload: Workload, seed: int) -> None:
     if old is not None:
         for ptr in (*old.inputs, *old.outputs, *old.pristine):
             driver.cuMemFree(ptr)
+        old.check.free(driver)
     def alloc(arrays) -> list[int]:
         return [int(check(driver.cuMemAlloc(max(a.nbytes, 4)), "cuMemAlloc")) for a in arrays]
 
     inputs, outputs, pristine = alloc(host.pristine), alloc(host.outputs), alloc(host.pristine)
     for ptr, a in zip(pristine, host.pristine, strict=True):
         call(driver.cuMemcpyHtoD(ptr, a.ctypes.data, a.nbytes), "copying an input")
-    _cases[key] = _DeviceCase(host, inputs, outputs, pristine)
+    verify = DeviceCheck(driver, host.outputs, host.refs, host.tolerances, host.all_finite,
+                         device_target())
+    _cases[key] = _DeviceCase(host, inputs, outputs, pristine, verify)
 
 
 def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig,
@@ -221,23 +230,27 @@ def _measure(key: tuple[str, int], kernel: GpuKernel, cfg: CudaRunConfig,
         for fn, shape in zip(fns, kernel.launches, strict=True):
             _launch(driver, fn, shape, ctypes.addressof(array))
 
-    launch()
-    _sync(driver, "the checking launch")
-    for ptr, out in zip(case.outputs, case.host.outputs, strict=True):
-        call(driver.cuMemcpyDtoH(out.ctypes.data, ptr, out.nbytes), "copying an output")
-    ok, err, msg = cpu_runner.check_case(case.host)
-    if not ok:
-        return RunResult.failed("wrong", msg, err)
+    first_s = _timed_launch(driver, dev, launch, "the checking launch")
+    verdict = case.check(driver, case.outputs)  # on the device: 16 bytes back, not the output
+    if verdict is not None and verdict[0]:
+        err = verdict[1]
+    else:  # the host checks (a dtype the device check lacks) or says what went wrong
+        for ptr, out in zip(case.outputs, case.host.outputs, strict=True):
+            call(driver.cuMemcpyDtoH(out.ctypes.data, ptr, out.nbytes), "copying an output")
+        ok, err, msg = cpu_runner.check_case(case.host)
+        if not ok:
+            return RunResult.failed("wrong", msg, err)
 
     deadline = time.perf_counter() + 0.8 * cfg.timeout_s
     runs: list[float] = []
-    if slow_s is not None:
-        runs = [_timed_launch(driver, dev, launch) for _ in range(2)]
-        if min(runs) > slow_s:  # warm (the checking launch ran) and still slow: a loser
+    if slow_s is not None and first_s > slow_s:
+        # The checking launch (cold) was slow: one warm launch more decides, as on the CPU.
+        again = _timed_launch(driver, dev, launch)
+        if again > slow_s:  # a loser: two readings, no precise figure needed
+            runs = [first_s, again]
             return RunResult(True, statistics.median(runs), min(runs), tuple(runs), err,
                              kernel_s=sum(runs))
-        runs = []  # they were the warm-up
-    for _ in range(0 if slow_s is not None else cfg.warmup):
+    for _ in range(cfg.warmup - 1):  # the checking launch was the first
         launch()
     _sync(driver, "a warm-up launch")
     total = 0.0
@@ -271,12 +284,12 @@ def _poison_device(driver, ptr: int, out: np.ndarray) -> None:
         call(driver.cuMemcpyHtoD(ptr, out.ctypes.data, out.nbytes), "clearing an output")
 
 
-def _timed_launch(driver, dev: _Device, launch) -> float:
+def _timed_launch(driver, dev: _Device, launch, what: str = "a timed launch") -> float:
     """Seconds of one launch, by CUDA events around it."""
     call(driver.cuEventRecord(dev.start, 0), "cuEventRecord")
     launch()
     call(driver.cuEventRecord(dev.end, 0), "cuEventRecord")
-    call(driver.cuEventSynchronize(dev.end), "a timed launch")
+    call(driver.cuEventSynchronize(dev.end), what)
     ms = check(driver.cuEventElapsedTime(dev.start, dev.end), "cuEventElapsedTime")
     return float(ms) / 1e3
 
