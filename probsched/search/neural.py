@@ -14,9 +14,11 @@ weighted by the label gap, so that ordering the fast candidates matters most and
 need not match the labels' scale. Minibatches are made of a few workloads' chunks so that
 each has pairs. ``loss="mse"`` regresses the labels instead. Inputs are standardized with
 the training data's means and deviations. Adam with weight decay; a fit takes
-``max(epochs x minibatches per epoch, min_steps)`` steps.
+``epochs x minibatches per epoch`` steps, at least ``min_steps`` and at most ``max_steps`` (so
+that a fit on many records stays within a search round's time).
 
-Torch's threads: ``threads`` per fit and prediction (the machine's setting restored after).
+Torch's threads: ``threads`` per fit and prediction (the machine's setting restored after;
+one by default: on a small shared machine a second thread mostly waits for a core).
 """
 
 from __future__ import annotations
@@ -65,9 +67,9 @@ class NeuralConfig:
     """``min_records``: random scores below this many records; ``retrain_growth``: refit when
     the records grew by this fraction; ``hidden``: the width of the network's layers;
     ``rounds``: message-passing rounds (GNN) or transformer layers (TLP); ``epochs`` /
-    ``min_steps`` / ``batch``: the fit's length and minibatch (candidates); ``chunk``: the
-    candidates of one workload placed together in a minibatch; ``loss``: "rank" or "mse";
-    ``threads``: torch's threads."""
+    ``min_steps`` / ``max_steps`` / ``batch``: the fit's length and minibatch (candidates);
+    ``chunk``: the candidates of one workload placed together in a minibatch; ``loss``:
+    "rank" or "mse"; ``threads``: torch's threads."""
 
     min_records: int = 64
     retrain_growth: float = 0.2
@@ -75,12 +77,13 @@ class NeuralConfig:
     rounds: int = 2
     epochs: int = 30
     min_steps: int = 150
+    max_steps: int = 400
     batch: int = 256
     chunk: int = 64
     learning_rate: float = 3e-3
     weight_decay: float = 1e-4
     loss: str = "rank"
-    threads: int = 2
+    threads: int = 1
     seed: int = 0
 
 
@@ -199,7 +202,7 @@ class NeuralModel:
             rng = np.random.default_rng(self._seed)
             steps = 0
             per_epoch = max(1, math.ceil(len(labels) / c.batch))
-            total = max(c.epochs * per_epoch, c.min_steps)
+            total = min(max(c.epochs * per_epoch, c.min_steps), c.max_steps)
             net.train()
             while steps < total:
                 for idx in _minibatches(group, c.batch, c.chunk, rng):

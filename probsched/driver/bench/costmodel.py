@@ -36,6 +36,7 @@ from ...ir.program import Block
 from ...schedule import Schedule
 from ...search.cost_model import add_ranking
 from . import suite
+from .costmodel_dl import rows_and_summary
 
 WORKLOADS = ("GMM-512", "C2D")
 
@@ -177,8 +178,6 @@ def run(trials: int | None, progress) -> dict:
             mine = [r for r in held if r["model"] == name]
             summary[f"held-out operators, {name}: mean pairwise, top-1, top-5"] = ", ".join(
                 f"{np.mean([r[k] for r in mine]):.3f}" for k in ("pairwise_acc", "top1", "top5"))
-    from .costmodel_dl import rows_and_summary
-
     dl_rows, dl_summary = rows_and_summary(progress)
     rows += dl_rows
     summary.update(dl_summary)

@@ -81,7 +81,6 @@ def _models(seed: int = 0) -> dict[str, Any]:
 def held_out_neural(ts: TracedSet, progress=lambda msg: None) -> list[dict]:
     """Per operator of ``ts``: GBDT, GNN, TLP and random scores trained on the others, the
     mean over its workloads of pairwise accuracy and top-k, fit and predict seconds."""
-
     data = ts.data
     ops = data.ops()
     keys = ts.keys
