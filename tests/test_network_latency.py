@@ -111,6 +111,19 @@ def test_the_kernel_model_refuses_what_it_cannot_use(net):
         KernelLatencyModel().fit(plain[:3], [1e-5, 1e-5])
 
 
+def test_a_seen_workloads_prediction_stays_near_its_measured_range(net):
+    plain = [lower(t.workload) for t in net.tasks[:2]]
+    keys = [t.hash for t in net.tasks[:2]]
+    model = KernelLatencyModel(iterations=20).fit(plain * 2, [1e-5, 1e-3] * 2, keys * 2)
+    assert model.ranges == {keys[0]: (1e-5, 1e-5), keys[1]: (1e-3, 1e-3)}
+    pred = model.predict(plain, keys)
+    margin = KernelLatencyModel.CLIP_MARGIN
+    assert 1e-5 / margin <= pred[0] <= 1e-5 * margin
+    assert 1e-3 / margin <= pred[1] <= 1e-3 * margin
+    with pytest.raises(ModelError, match="2 programs but 1 workload hashes"):
+        KernelLatencyModel().fit(plain, [1e-5, 1e-5], keys[:1])
+
+
 def test_node_features_follow_the_data_flow(net, kernels):
     forked = {t.hash: False for t in net.tasks}
     seconds = {t.hash: 1e-5 for t in net.tasks}
@@ -203,3 +216,68 @@ def test_the_bench_scores_every_predictor(net):
     graph = next(r for r in out if r["predictor"] == "graph")
     summed = next(r for r in out if r["predictor"] == "sum")
     assert graph["median abs %"] < summed["median abs %"]
+
+
+def _database_and_graph(tmp_path, net):
+    """A database of made-up records of the model's tasks (nothing is timed for them) and
+    a graph model file that says 1.5 x the sum."""
+    from probsched.measure.runner import RunResult
+    from probsched.search.database import Database
+    from probsched.target import host
+
+    db = str(tmp_path / "runs.db")
+    with Database(db) as opened:
+        for seed in range(2):
+            for t in net.tasks:
+                trace = sampled(net, seed)[t.hash]
+                if trace is not None:
+                    s = 1e-6 * (1 + seed)
+                    opened.add_record(t.workload, trace, RunResult(True, s, s, (s,), 0.0),
+                                      target=host().key)
+    rows = np.zeros((3, len(READOUT_NAMES)))
+    rows[:, 0] = [1e-4, 2e-4, 3e-4]
+    graph = tmp_path / "graph.json"
+    GraphLatencyModel().fit(rows, 1.5 * rows[:, 0]).save(graph)
+    return db, graph
+
+
+def test_the_prediction_from_a_database(tmp_path, net):
+    from probsched.driver.run_model import predict
+
+    db, graph = _database_and_graph(tmp_path, net)
+    result = predict(net, db, graph)
+    assert result["predicted_sum_ms"] > 0 and result["kernel_records"] > 0
+    assert result["predicted_graph_ms"] == pytest.approx(1.5 * result["predicted_sum_ms"],
+                                                         rel=1e-2)
+    assert predict(net, db) | {"predict_fit_s": 0} == \
+        {**result, "predicted_graph_ms": None, "predict_fit_s": 0}
+
+
+def test_run_model_predict_needs_a_database(tmp_path, capsys):
+    import onnx
+
+    from probsched.driver.cli import main
+
+    path = tmp_path / "bert.onnx"
+    onnx.save(bert_layer(small=True), str(path))
+    assert main(["run-model", str(path), "--predict"]) == 1
+    err = capsys.readouterr().err
+    assert "needs a tuning database" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_run_model_predicts_before_it_measures(tmp_path, capsys, net):
+    """``run-model --predict`` end to end: the sum and the graph model's figure, each with
+    its error against the network's measured time."""
+    import onnx
+
+    from probsched.driver.cli import main
+
+    path = tmp_path / "bert.onnx"
+    onnx.save(bert_layer(small=True), str(path))
+    db, graph = _database_and_graph(tmp_path, net)
+    assert main(["run-model", str(path), "--db", db, "--predict", "--graph-model",
+                 str(graph), "--json", "--repeats", "5"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["correct"] and result["predicted_sum_ms"] > 0
+    assert "predicted_sum_err_pct" in result and "predicted_graph_err_pct" in result

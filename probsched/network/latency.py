@@ -85,6 +85,17 @@ def assignment_programs(net: Network, assignment: Assignment) -> dict[str, Progr
     return out
 
 
+def tuned_assignment(net: Network, db: TuningDatabase) -> dict[str, Trace | None]:
+    """What ``net.compile(db=...)`` runs: each task's best correct record in ``db`` for
+    this host (None, the plain lowering, where it has none)."""
+    target = host().key
+    out: dict[str, Trace | None] = {}
+    for t in net.tasks:
+        best = db.best(t.workload, 1, target=target)
+        out[t.hash] = best[0].trace if best else None
+    return out
+
+
 def compile_assignment(net: Network, assignment: Assignment,
                        cache: dict[str, Kernel] | None = None) -> CompiledNetwork:
     """The network compiled with ``assignment``'s schedules; ``cache`` (keyed by task hash
@@ -114,22 +125,31 @@ def kernel_row(program: Program) -> np.ndarray:
 
 
 class KernelLatencyModel:
-    """Gradient-boosted regression of log(kernel seconds) on :func:`kernel_row`."""
+    """Gradient-boosted regression of log(kernel seconds) on :func:`kernel_row`. Records
+    may name their workload (its structural hash); a prediction for a workload the model
+    has records of is kept within ``CLIP_MARGIN`` of their measured range: a few dozen
+    rows across a network's tasks leave the trees coarse, and an unseen schedule of a seen
+    task rarely leaves the range its random samples span (without the clip, one kernel
+    predicted 10x too slow was the sum's largest error on the small models)."""
+
+    CLIP_MARGIN = 2.0
 
     def __init__(self, seed: int = 0, iterations: int = 300):
         self.seed = seed
         self.iterations = iterations
         self._model = None
         self.n_records = 0
+        self.ranges: dict[str, tuple[float, float]] = {}
 
     @property
     def fitted(self) -> bool:
         return self._model is not None
 
-    def fit(self, programs: Sequence[Program | np.ndarray], latencies_s: Sequence[float]
-            ) -> KernelLatencyModel:
-        """Learn from measured kernels (programs or their :func:`kernel_row`); failed
-        records (latency inf, nan or <= 0) are left out."""
+    def fit(self, programs: Sequence[Program | np.ndarray], latencies_s: Sequence[float],
+            workloads: Sequence[str] | None = None) -> KernelLatencyModel:
+        """Learn from measured kernels (programs or their :func:`kernel_row`, and each
+        one's workload hash where known); failed records (latency inf, nan or <= 0) are
+        left out."""
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         if len(programs) != len(latencies_s):
@@ -145,14 +165,30 @@ class KernelLatencyModel:
             max_iter=self.iterations, learning_rate=0.05, min_samples_leaf=5,
             early_stopping=False, random_state=self.seed).fit(rows, np.log(lat[ok]))
         self.n_records = int(ok.sum())
+        self.ranges = {}
+        if workloads is not None:
+            if len(workloads) != len(programs):
+                raise ModelError(f"kernel latency model: {len(programs)} programs but "
+                                 f"{len(workloads)} workload hashes")
+            for key, s, keep in zip(workloads, lat, ok, strict=True):
+                if keep:
+                    lo, hi = self.ranges.get(key, (s, s))
+                    self.ranges[key] = (min(lo, s), max(hi, s))
         return self
 
-    def predict(self, programs: Sequence[Program | np.ndarray]) -> np.ndarray:
-        """Predicted seconds per program."""
+    def predict(self, programs: Sequence[Program | np.ndarray],
+                workloads: Sequence[str] | None = None) -> np.ndarray:
+        """Predicted seconds per program (``workloads``: each one's workload hash, for the
+        clip to its measured range)."""
         if self._model is None:
             raise ModelError("kernel latency model: predict before fit (fit it on measured "
                              "records first: KernelLatencyModel.from_database)")
-        return np.exp(self._model.predict(self._rows(programs)))
+        out = np.exp(self._model.predict(self._rows(programs)))
+        for k, key in enumerate(workloads or ()):
+            if key in self.ranges:
+                lo, hi = self.ranges[key]
+                out[k] = min(max(out[k], lo / self.CLIP_MARGIN), hi * self.CLIP_MARGIN)
+        return out
 
     @staticmethod
     def _rows(programs: Sequence[Program | np.ndarray]) -> np.ndarray:
@@ -165,6 +201,7 @@ class KernelLatencyModel:
         """Fit on ``db``'s correct records of ``net``'s tasks for this host."""
         programs: list[Program] = []
         latencies: list[float] = []
+        hashes: list[str] = []
         target = host()
         for t in net.tasks:
             for r in db.records(t.workload, only_ok=True):
@@ -175,11 +212,12 @@ class KernelLatencyModel:
                 except ProbschedError:
                     continue
                 latencies.append(r.latency_s)
+                hashes.append(t.hash)
         if len(programs) < MIN_KERNEL_RECORDS:
             raise ModelError(f"{net.name}: the database has {len(programs)} correct records "
                              f"of the model's tasks for {target.key}; need at least "
                              f"{MIN_KERNEL_RECORDS} (tune the model first)")
-        return cls(seed=seed).fit(programs, latencies)
+        return cls(seed=seed).fit(programs, latencies, hashes)
 
 
 # ---------------------------------------------------------------- the predictor
@@ -222,7 +260,7 @@ class LatencyPredictor:
             if keys[h] not in self._rows:
                 self._rows[keys[h]] = (kernel_row(program), forks(program))
         hashes = [t.hash for t in net.tasks]
-        pred = self.kernels.predict([self._rows[keys[h]][0] for h in hashes])
+        pred = self.kernels.predict([self._rows[keys[h]][0] for h in hashes], hashes)
         return ({h: float(s) for h, s in zip(hashes, pred, strict=True)},
                 {h: self._rows[keys[h]][1] for h in hashes})
 

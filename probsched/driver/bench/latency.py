@@ -88,6 +88,8 @@ class ModelData:
     timings: dict = field(default_factory=dict)
     loaded: int = 0
     loaded_kernels: int = 0
+    kernel_records: list[dict] = field(default_factory=list)
+    picks: list[dict[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -185,10 +187,15 @@ def collect(name: str, model, *, seed: int = 0, assignments: int = ASSIGNMENTS,
             data.measured_s.append(seconds)
             data.loaded += load > LOADED_CORES
     t3 = time.perf_counter()
-    train = [smp for t in net.tasks for smp in samples[t.hash][:TRAIN]
+    train = [(t.hash, smp) for t in net.tasks for smp in samples[t.hash][:TRAIN]
              if len(samples[t.hash]) > TRAIN or smp.trace is None]
-    data.kernels = KernelLatencyModel(seed=seed).fit([s.program for s in train],
-                                                     [s.seconds for s in train])
+    data.kernels = KernelLatencyModel(seed=seed).fit(
+        [s.program for _, s in train], [s.seconds for _, s in train], [h for h, _ in train])
+    data.kernel_records = [
+        {"task": t.hash, "role": "train" if k < TRAIN and len(v) > TRAIN else "pool",
+         "trace": None if smp.trace is None else smp.trace.to_json(), "seconds": smp.seconds}
+        for t in net.tasks for v in [samples[t.hash]] for k, smp in enumerate(v)]
+    data.picks = picks
     t4 = time.perf_counter()
     predictor = LatencyPredictor(data.kernels)
     for p in picks:
@@ -278,7 +285,8 @@ def latency_bench(models: dict, progress, seed: int = 0) -> dict:
         if not math.isfinite(r["spearman"]):
             r["spearman"] = None
     raw = {d.name: {"measured_s": d.measured_s, "measured_sum_s": d.measured_sum_s,
-                    "rows": [r.tolist() for r in d.rows]} for d in data}
+                    "rows": [r.tolist() for r in d.rows], "picks": d.picks,
+                    "kernels": d.kernel_records} for d in data}
     return {"rows": rows, "summary": summary, "graph_model": pooled.to_json(),
             "assignments": raw}
 
