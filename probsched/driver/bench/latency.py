@@ -9,9 +9,10 @@ its timings). The first ``TRAIN`` correct ones train the kernel latency model (o
 on all its tasks); the next ``POOL`` are the schedules assignments draw from, never seen by
 the kernel model (a task the space refuses, or with no correct sample, runs its plain
 lowering). ``ASSIGNMENTS`` random assignments (a pool schedule per task, seeded) are each
-compiled (:func:`~probsched.network.latency.compile_assignment`) and timed as a whole network
-(:func:`probsched.driver.run_model.median_seconds`, median of up to 50 calls, holding the
-machine's measurement lock).
+compiled and timed as a whole network (:func:`probsched.driver.run_model.median_seconds`,
+median of up to 50 calls within 2 s, holding the machine's measurement lock; each kernel
+alone likewise, up to 50 calls within 50 ms); a timing taken while other processes had the
+CPUs is retaken (``RETAKES``), the fastest kept, and the count of loaded ones reported.
 
 Predictors scored on the held-out assignments (absolute % error: median and max; Spearman
 rank correlation against the measured latencies):
@@ -72,6 +73,10 @@ waits a scheduler slice (milliseconds) for a busy core."""
 RETAKE_PAUSE_S = 0.05
 KERNEL_TIME_S = 0.05
 """How long one kernel is timed alone (at least 5 calls, at most 50)."""
+NETWORK_REPEATS, NETWORK_TIME_S = 50, 2.0
+"""A network's timed calls: up to 50 within 2 s (at least 5)."""
+FULL_ASSIGNMENTS = 12
+"""Fewer for the full-size model: its random schedules run a network call in 0.1-1 s."""
 
 
 @dataclass
@@ -177,15 +182,16 @@ def collect(name: str, model, *, seed: int = 0, assignments: int = ASSIGNMENTS,
                 for p in picks]
     t2 = time.perf_counter()
     data = ModelData(name, net)
-    with MachineLock():  # one hold per model: well under a minute for the small variants
-        for t in net.tasks:
+    for t in net.tasks:
+        with MachineLock():  # one hold per task's kernels and per network: seconds each
             for smp in samples[t.hash]:
                 smp.seconds, load = time_kernel(smp.kernel, t.workload)
                 data.loaded_kernels += load > LOADED_CORES
-        for c in compiled:
+    for c in compiled:
+        with MachineLock():
             seconds, load = time_network(c)
-            data.measured_s.append(seconds)
-            data.loaded += load > LOADED_CORES
+        data.measured_s.append(seconds)
+        data.loaded += load > LOADED_CORES
     t3 = time.perf_counter()
     train = [(t.hash, smp) for t in net.tasks for smp in samples[t.hash][:TRAIN]
              if len(samples[t.hash]) > TRAIN or smp.trace is None]
@@ -222,7 +228,8 @@ def time_network(compiled: CompiledNetwork) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     inputs = [rng.standard_normal(s).astype(np.float32)
               for s in compiled.network.graph.inputs.values()]
-    return _retaken(lambda: median_seconds(lambda: compiled(*inputs)))
+    return _retaken(lambda: median_seconds(lambda: compiled(*inputs), NETWORK_REPEATS,
+                                           NETWORK_TIME_S))
 
 
 def _graph_predictions(data: Sequence[ModelData], m: int, *, own: bool) -> np.ndarray:
@@ -269,9 +276,10 @@ def evaluate(data: Sequence[ModelData]) -> list[dict]:
     return rows
 
 
-def latency_bench(models: dict, progress, seed: int = 0) -> dict:
+def latency_bench(models: dict, progress, seed: int = 0,
+                  assignments: int = ASSIGNMENTS) -> dict:
     """Collect every model's measurements, then score the predictors."""
-    data = [collect(name, build(), seed=seed, progress=progress)
+    data = [collect(name, build(), seed=seed, assignments=assignments, progress=progress)
             for name, build in models.items()]
     rows = evaluate(data)
     pooled = GraphLatencyModel().fit(np.concatenate([np.stack(d.rows) for d in data]),
@@ -299,5 +307,6 @@ def run(trials: int | None, progress) -> dict:
 
 @suite("latency-full")
 def run_full(trials: int | None, progress) -> dict:
-    """The full-size BERT layer alone (no other model to train the graph model on)."""
-    return latency_bench(FULL, progress)
+    """The full-size BERT layer alone (no other model to train the graph model on),
+    ``FULL_ASSIGNMENTS`` assignments."""
+    return latency_bench(FULL, progress, assignments=FULL_ASSIGNMENTS)
