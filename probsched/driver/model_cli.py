@@ -41,7 +41,8 @@ def _run_model(args: argparse.Namespace) -> int:
     from .run_model import describe, run_model
 
     result = run_model(args.model, args.db, seed=args.seed, repeats=args.repeats,
-                       layout=args.layout)
+                       layout=args.layout, predicted=args.predict or bool(args.graph_model),
+                       graph_model=args.graph_model)
     print(json.dumps(result) if args.json else describe(result))
     if not result["correct"]:
         print(f"probsched: error: the compiled network's outputs differ from onnxruntime's "
@@ -82,5 +83,11 @@ def register(sub) -> None:
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     run.add_argument("--layout", choices=LAYOUTS, default=DEFAULT_LAYOUT, help=layout_help)
     run.add_argument("--repeats", type=int, default=50, help="timed calls (default 50)")
+    run.add_argument("--predict", action="store_true", help="first predict the latency from "
+                     "the database's records (a kernel latency model; the sum over tasks) "
+                     "and report its error against the time measured")
+    run.add_argument("--graph-model", default=None, metavar="FILE", help="with --predict, "
+                     "also the graph model of FILE (JSON, as `probsched bench --suite "
+                     "latency --json` writes under graph_model)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.set_defaults(run=_run_model)

@@ -73,17 +73,46 @@ def max_relative_error(got: Sequence[np.ndarray], want: Sequence[np.ndarray]) ->
     return worst
 
 
+def predict(net: Network, db: str | os.PathLike[str],
+            graph_model: str | os.PathLike[str] | None = None) -> dict:
+    """``run-model --predict``: the latency of the network compiled from ``db`` predicted
+    before it is compiled (:mod:`probsched.network.latency`: a kernel model fitted on the
+    database's records of the model's tasks, the sum over tasks, and the graph model of
+    the file ``graph_model`` where given, e.g. the one ``probsched bench --suite latency
+    --json`` fits)."""
+    from ..network.latency import KernelLatencyModel, LatencyPredictor, tuned_assignment
+    from ..network.latency_graph import GraphLatencyModel
+    from ..search.database import Database
+
+    graph = GraphLatencyModel.load(graph_model) if graph_model is not None else None
+    t = time.perf_counter()
+    with Database(db, readonly=True) as opened:
+        kernels = KernelLatencyModel.from_database(net, opened)
+        assignment = tuned_assignment(net, opened)
+    fit_s = time.perf_counter() - t
+    pred = LatencyPredictor(kernels, graph).predict(net, assignment)
+    return {"predicted_sum_ms": pred.sum_s * 1e3,
+            "predicted_graph_ms": None if pred.graph_s is None else pred.graph_s * 1e3,
+            "kernel_records": kernels.n_records, "predict_fit_s": fit_s}
+
+
 def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *,
               seed: int = 0, repeats: int = REPEATS, net: Network | None = None,
-              layout: str = DEFAULT_LAYOUT) -> dict:
+              layout: str = DEFAULT_LAYOUT, predicted: bool = False,
+              graph_model: str | os.PathLike[str] | None = None) -> dict:
     """Compile the model from ``db`` (None: untuned, the plain lowering) in ``layout`` (or
     ``net``, already imported), time it and onnxruntime on the same inputs, compare their
-    outputs; plain JSON values."""
+    outputs; plain JSON values. ``predicted``: first predict its latency (:func:`predict`;
+    needs ``db``), and report the prediction's error against the time measured."""
     if not os.path.exists(path):
         raise ModelError(f"{path}: no such model file")
     if db is not None and not os.path.exists(db):
         raise ModelError(f"{db}: no such tuning database (run probsched tune-model first)")
+    if (predicted or graph_model is not None) and db is None:
+        raise ModelError("predicting the latency needs a tuning database (--db) to fit the "
+                         "kernel latency model on")
     net = net or load_onnx(path, layout=layout)
+    prediction = predict(net, db, graph_model) if predicted and db is not None else {}
     t = time.perf_counter()
     compiled = net.compile(db=db) if db is not None else net.compile(schedule="naive")
     compile_s = time.perf_counter() - t
@@ -105,7 +134,16 @@ def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *
         "latency_ms": ours * 1e3, "onnxruntime_ms": theirs * 1e3,
         "speedup": theirs / ours, "max_rel_err": err, "correct": err <= RTOL,
         "threads": host().cores, "onnxruntime_threads": ORT_THREADS,
+        **prediction, **_prediction_errors(prediction, ours * 1e3),
     }
+
+
+def _prediction_errors(prediction: dict, measured_ms: float) -> dict:
+    out = {}
+    for key in ("predicted_sum_ms", "predicted_graph_ms"):
+        if prediction.get(key) is not None:
+            out[key.replace("_ms", "_err_pct")] = 100 * (prediction[key] / measured_ms - 1)
+    return out
 
 
 def describe(result: dict) -> str:
@@ -120,4 +158,17 @@ def describe(result: dict) -> str:
         f"speedup {result['speedup']:.2f}x onnxruntime; outputs agree within "
         f"{result['max_rel_err']:.2e} (relative; bound {RTOL:g}): "
         f"{'ok' if result['correct'] else 'WRONG'}",
+        *_describe_prediction(result),
     ])
+
+
+def _describe_prediction(result: dict) -> list[str]:
+    if "predicted_sum_ms" not in result:
+        return []
+    lines = [f"predicted before compiling (kernel model on {result['kernel_records']} "
+             f"records): sum {result['predicted_sum_ms']:.3f} ms "
+             f"({result['predicted_sum_err_pct']:+.1f}% of the measured)"]
+    if result.get("predicted_graph_ms") is not None:
+        lines.append(f"  graph model {result['predicted_graph_ms']:.3f} ms "
+                     f"({result['predicted_graph_err_pct']:+.1f}%)")
+    return lines

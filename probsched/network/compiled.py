@@ -7,12 +7,13 @@ from the generated space (``seed``), checked against the numpy reference on rand
 where the space refuses the task or its kernel is wrong, the plain lowering (``fallbacks``
 names those tasks). ``"tuned"`` replays each task's best correct record in the tuning
 database ``db`` (the median of its timings, for this host), the plain lowering where a task
-has none (in ``fallbacks`` too).
+has none (in ``fallbacks`` too). ``kernels`` (by task hash) overrides the schedule for the
+tasks it names: a given assignment's kernels (:func:`probsched.network.latency.compile_assignment`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -70,7 +71,7 @@ class CompiledNetwork:
     """Kernels, the buffer plan and the bound calls of one network."""
 
     def __init__(self, network: Network, *, schedule: str = "naive", seed: int = 0,
-                 db: TuningDatabase | None = None):
+                 db: TuningDatabase | None = None, kernels: Mapping[str, Kernel] | None = None):
         if schedule not in SCHEDULES:
             raise ModelError(f"schedule {schedule!r}: expected one of {', '.join(SCHEDULES)}")
         if schedule == "tuned" and db is None:
@@ -79,7 +80,15 @@ class CompiledNetwork:
         graph = network.graph
         self.kernels: dict[str, Kernel] = {}
         self.fallbacks: list[str] = []
+        given = dict(kernels or {})
+        unknown = set(given) - {t.hash for t in network.tasks}
+        if unknown:
+            raise ModelError(f"kernels given for tasks the network does not have: "
+                             f"{', '.join(sorted(unknown))}")
         for t in network.tasks:
+            if t.hash in given:
+                self.kernels[t.hash] = given[t.hash]
+                continue
             self.kernels[t.hash], fell_back = task_kernel(t.workload, schedule, seed, db)
             if fell_back:
                 self.fallbacks.append(t.hash)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..search.database import Database, TuningDatabase
 from .compiled import CompiledNetwork
@@ -16,6 +16,9 @@ from .layout import apply_layout
 from .onnx_import import import_model
 from .tasks import make_tasks
 from .tuning import NetworkTuneResult, tune_network
+
+if TYPE_CHECKING:
+    from .latency import Assignment, LatencyPrediction, LatencyPredictor
 
 DEFAULT_LAYOUT = "nhwc"
 
@@ -84,6 +87,19 @@ class Network:
                                    db=None if isinstance(db, str | os.PathLike) else db)
         with Database(db, readonly=True) as opened:
             return CompiledNetwork(self, schedule=schedule, seed=seed, db=opened)
+
+    def compile_assignment(self, assignment: Assignment) -> CompiledNetwork:
+        """The network compiled with one schedule per task (task hash -> trace, None: the
+        plain lowering; see :mod:`.latency`)."""
+        from .latency import compile_assignment
+
+        return compile_assignment(self, assignment)
+
+    def predict_latency(self, assignment: Assignment, predictor: LatencyPredictor
+                        ) -> LatencyPrediction:
+        """The end-to-end latency of ``assignment`` predicted by ``predictor`` before
+        anything is compiled or measured (see :mod:`.latency`)."""
+        return predictor.predict(self, assignment)
 
 
 def load_onnx(model: Any, shapes: Mapping[str, Sequence[int]] | None = None, *,

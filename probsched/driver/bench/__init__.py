@@ -37,6 +37,7 @@ def run_suite(name: str, trials: int | None = None, progress=None, **options) ->
         dask,  # noqa: F401
         handwritten,
         lang,  # noqa: F401
+        latency,  # noqa: F401
         models,  # noqa: F401
         naive,
         ops,  # noqa: F401
