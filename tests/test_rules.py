@@ -248,3 +248,20 @@ def test_the_generated_space_follows_the_target():
     rows4, vecs4, k4 = bounds["x86-64-v4"]
     assert (rows3, rows4) == (8, 16) and vecs3 == vecs4 == 4
     assert k3 == 2 * k4  # twice the lanes per vector: half the k rows fit
+
+
+def test_a_buffer_read_along_the_reduction_may_be_packed_transposed():
+    """TBG's B[b, j, k] is read along k in its last axis while j is vectorized: some samples
+    pack it transposed (B_global[b, k, j], whole-vector loads instead of gathers), others
+    keep its layout; both compute the reference."""
+    from probsched.workloads.more_ops import batch_matmul
+
+    wl = batch_matmul(b=2, n=16, m=16, k=8, transpose_b=True)
+    layouts = {}
+    for seed in range(24):
+        sch = _sample(wl, seed)
+        transposed = "transform_layout" in {i.kind for i in sch.trace.instructions}
+        if transposed not in layouts:
+            _correct(sch)
+            layouts[transposed] = sch
+    assert set(layouts) == {True, False}
