@@ -20,8 +20,8 @@ features are.
 >>> import probsched as ps
 >>> sch = ps.Schedule(ps.workloads.gmm(b=1, n=64, m=64, k=64))
 >>> g = program_graph(sch.program)
->>> g.node_type.tolist()   # buffers A, B, C; loops i, j, k; the update and the init
-[2, 2, 2, 0, 0, 0, 1, 1]
+>>> g.node_type.tolist()   # loops i, j, k (b, of one iteration, is left out); init, update; A, B, C
+[0, 0, 0, 1, 1, 2, 2, 2]
 >>> g.x.shape == (8, NODE_WIDTH)
 True
 """
