@@ -41,7 +41,7 @@ def _run_model(args: argparse.Namespace) -> int:
     from .run_model import describe, run_model
 
     result = run_model(args.model, args.db, seed=args.seed, repeats=args.repeats,
-                       layout=args.layout, predicted=args.predict or bool(args.graph_model),
+                       layout=args.layout, predicted=args.predict,
                        graph_model=args.graph_model)
     print(json.dumps(result) if args.json else describe(result))
     if not result["correct"]:

@@ -102,13 +102,15 @@ def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *
               graph_model: str | os.PathLike[str] | None = None) -> dict:
     """Compile the model from ``db`` (None: untuned, the plain lowering) in ``layout`` (or
     ``net``, already imported), time it and onnxruntime on the same inputs, compare their
-    outputs; plain JSON values. ``predicted``: first predict its latency (:func:`predict`;
-    needs ``db``), and report the prediction's error against the time measured."""
+    outputs; plain JSON values. ``predicted`` (implied by ``graph_model``): first predict
+    its latency (:func:`predict`; needs ``db``), and report the prediction's error against
+    the time measured."""
     if not os.path.exists(path):
         raise ModelError(f"{path}: no such model file")
     if db is not None and not os.path.exists(db):
         raise ModelError(f"{db}: no such tuning database (run probsched tune-model first)")
-    if (predicted or graph_model is not None) and db is None:
+    predicted = predicted or graph_model is not None
+    if predicted and db is None:
         raise ModelError("predicting the latency needs a tuning database (--db) to fit the "
                          "kernel latency model on")
     net = net or load_onnx(path, layout=layout)

@@ -43,6 +43,7 @@ from ..search.features import program_features
 from ..target import host
 from .compiled import CompiledNetwork
 from .latency_graph import GraphLatencyModel, forks, step_features
+from .tasks import Task
 
 if TYPE_CHECKING:
     from .network import Network
@@ -70,19 +71,19 @@ def assignment_programs_checked(net: Network, assignment: Assignment) -> None:
 def assignment_programs(net: Network, assignment: Assignment) -> dict[str, Program]:
     """Each task's scheduled program under ``assignment`` (every task must be named)."""
     assignment_programs_checked(net, assignment)
-    out: dict[str, Program] = {}
-    for t in net.tasks:
-        trace = assignment[t.hash]
-        if trace is None:
-            out[t.hash] = lower(t.workload)
-            continue
-        try:
-            out[t.hash] = trace.replay(t.workload, target=host()).program
-        except (ProbschedError, ValueError, KeyError, IndexError, TypeError) as e:
-            # a trace of another workload can fail anywhere in the replay
-            raise ModelError(f"assignment for {net.name}: the trace of task {t.name} "
-                             f"({t.hash}) does not replay on it: {e}") from None
-    return out
+    return {t.hash: _task_program(net, t, assignment[t.hash]) for t in net.tasks}
+
+
+def _task_program(net: Network, task: Task, trace: Trace | None) -> Program:
+    """One task's program: its trace replayed (None: the plain lowering)."""
+    if trace is None:
+        return lower(task.workload)
+    try:
+        return trace.replay(task.workload, target=host()).program
+    except (ProbschedError, ValueError, KeyError, IndexError, TypeError) as e:
+        # a trace of another workload can fail anywhere in the replay
+        raise ModelError(f"assignment for {net.name}: the trace of task {task.name} "
+                         f"({task.hash}) does not replay on it: {e}") from None
 
 
 def tuned_assignment(net: Network, db: TuningDatabase) -> dict[str, Trace | None]:
@@ -252,13 +253,13 @@ class LatencyPredictor:
         """Per task hash, the predicted kernel seconds and whether the kernel forks threads.
         A schedule seen before is not replayed or featurized again (that is most of a
         prediction's time)."""
+        assignment_programs_checked(net, assignment)
         keys = {h: f"{h}:{tr.key if tr is not None else 'plain'}" for h, tr in
                 assignment.items()}
-        programs = assignment_programs(net, assignment) \
-            if any(k not in self._rows for k in keys.values()) or not keys else {}
-        for h, program in programs.items():
-            if keys[h] not in self._rows:
-                self._rows[keys[h]] = (kernel_row(program), forks(program))
+        for t in net.tasks:  # only the schedules not seen yet are replayed
+            if keys[t.hash] not in self._rows:
+                program = _task_program(net, t, assignment[t.hash])
+                self._rows[keys[t.hash]] = (kernel_row(program), forks(program))
         hashes = [t.hash for t in net.tasks]
         pred = self.kernels.predict([self._rows[keys[h]][0] for h in hashes], hashes)
         return ({h: float(s) for h, s in zip(hashes, pred, strict=True)},
@@ -266,14 +267,13 @@ class LatencyPredictor:
 
     def features(self, net: Network, assignment: Assignment) -> np.ndarray:
         """The graph model's readout row of ``assignment`` (see :mod:`.latency_graph`)."""
-        assignment_programs_checked(net, assignment)
         kernel_s, forked = self.kernels_of(net, assignment)
         return step_features(net, forked, kernel_s)
 
     def predict(self, net: Network, assignment: Assignment) -> LatencyPrediction:
         """The prediction for ``assignment``; nothing is compiled or measured."""
-        row = self.features(net, assignment)
-        kernel_s, _ = self.kernels_of(net, assignment)
+        kernel_s, forked = self.kernels_of(net, assignment)
+        row = step_features(net, forked, kernel_s)
         graph_s = None
         if self.graph is not None and self.graph.fitted:
             graph_s = float(self.graph.predict(row[None])[0])
@@ -284,26 +284,16 @@ class LatencyPredictor:
 
 
 def spearman(a: ArrayLike, b: ArrayLike) -> float:
-    """Spearman's rank correlation (ties get their mean rank); nan for fewer than 2."""
+    """Spearman's rank correlation (scipy's; ties get their mean rank); nan for fewer than
+    2 or a constant side."""
+    from scipy.stats import spearmanr
+
     x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if len(x) != len(y):
         raise ModelError(f"rank correlation: {len(x)} predictions but {len(y)} measurements")
-    if len(x) < 2:
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
-    rx, ry = _ranks(x), _ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return math.nan
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def _ranks(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="stable")
-    ranks = np.empty(len(x))
-    ranks[order] = np.arange(len(x), dtype=np.float64)
-    for v in np.unique(x):  # ties: their mean rank
-        tie = x == v
-        ranks[tie] = ranks[tie].mean()
-    return ranks
+    return float(spearmanr(x, y).statistic)
 
 
 def latency_errors(predicted_s: ArrayLike, measured_s: ArrayLike) -> dict:

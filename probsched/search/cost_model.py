@@ -55,7 +55,7 @@ ProgramsOrFeatures = Sequence[Program] | Sequence[np.ndarray]
 
 __all__ = [
     "CostModel", "GBDTConfig", "GBDTModel", "RandomModel", "normalized_throughput",
-    "add_ranking", "pairwise_accuracy", "program_rows", "top_k_score",
+    "add_ranking", "pairwise_accuracy", "program_rows", "ranking_by_group", "top_k_score",
 ]
 
 
@@ -350,3 +350,19 @@ def add_ranking(scores: dict[str, list[float]], pred: ArrayLike, true: ArrayLike
     scores.setdefault("pairwise_acc", []).append(pairwise_accuracy(pred, true))
     for k in ks:
         scores.setdefault(f"top{k}", []).append(top_k_score(pred, true, k))
+
+
+def ranking_by_group(pred: ArrayLike, true: ArrayLike, groups: ArrayLike,
+                     ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+    """:func:`add_ranking` within each group of ``groups`` (e.g. each workload: labels are
+    normalized within one), then per metric the mean over the groups (nan ones left out).
+
+    >>> ranking_by_group([3, 2, 1, 0], [0.9, 0.5, 0.1, 0.8], ["a", "a", "b", "b"], ks=(1,))
+    {'pairwise_acc': 0.5, 'top1': 0.5625}
+    """
+    p, t, g = np.asarray(pred), np.asarray(true), np.asarray(groups)
+    scores: dict[str, list[float]] = {}
+    for key in np.unique(g):
+        mine = g == key
+        add_ranking(scores, p[mine], t[mine], ks)
+    return {k: float(np.nanmean(v)) for k, v in scores.items()}

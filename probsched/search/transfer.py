@@ -155,8 +155,8 @@ class TransferModel:
         self._keys.extend(str(k) for k in workload_keys)
         n, c = self.n_records, self.config
         grown = n >= self._fitted_on * (1 + c.retrain_growth)
-        if n >= c.min_records and (not self.adapted or grown):
-            self.fit()
+        if n >= c.min_records and (self._fitted_on == 0 or grown):
+            self.fit()  # a fit that chose no correction counts: the next waits for growth
 
     def fit(self) -> None:
         """Fit the residual model on every destination record now, and choose how much of

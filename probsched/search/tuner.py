@@ -85,7 +85,7 @@ from .events import TuneLog, log
 from .evolutionary import EvolutionarySearch, SearchConfig
 from .features import FeatureCache
 from .measuring import confirmed, measure_round, retime
-from .model_choice import COST_MODELS, PretrainedArg, make_cost_model, neural_cost_model
+from .model_choice import PretrainedArg, make_cost_model
 from .post_opt import WithPostOptimization
 from .records import Record, succeeded
 from .rounds import PhaseClock, RoundSummary, TuneStart, failure_kinds
@@ -347,5 +347,4 @@ def _database(db: str | os.PathLike[str] | TuningDatabase | None) -> TuningDatab
     return db
 
 
-__all__ = ["COST_MODELS", "SLOW_FACTOR", "TuneResult", "make_cost_model", "neural_cost_model",
-           "tune"]
+__all__ = ["SLOW_FACTOR", "TuneResult", "make_cost_model", "tune"]

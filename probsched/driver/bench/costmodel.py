@@ -34,7 +34,7 @@ from ...ir import expr as E
 from ...ir.compute import Workload
 from ...ir.program import Block
 from ...schedule import Schedule
-from ...search.cost_model import add_ranking
+from ...search.cost_model import add_ranking, ranking_by_group
 from . import suite
 from .costmodel_dl import rows_and_summary
 
@@ -237,13 +237,9 @@ def held_out_operators(data) -> list[dict]:
         predict_s = time.perf_counter() - t
         pred["random"] = RandomModel(seed=0).predict(list(mine.rows), None)
         for name, p in pred.items():
-            scores: dict[str, list[float]] = {}
-            for w in np.unique(mine.workload):
-                m = mine.workload == w
-                add_ranking(scores, p[m], mine.labels[m])
             out.append({"workload": f"held-out {op}", "model": name, "records": len(mine),
                         "train_rows": len(rest),
-                        **{k: float(np.nanmean(v)) for k, v in scores.items()},
+                        **ranking_by_group(p, mine.labels, mine.workload),
                         "update_s": fit_s if name == "GBDT" else 0.0,
                         "predict_s": predict_s if name == "GBDT" else 0.0})
     return out

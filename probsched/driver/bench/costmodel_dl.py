@@ -26,7 +26,7 @@ import numpy as np
 from ...errors import DatasetError, ProbschedError
 from ...measure.contention import MachineLock
 from ...search import pretrained
-from ...search.cost_model import GBDTModel, RandomModel, add_ranking, normalized_throughput
+from ...search.cost_model import GBDTModel, RandomModel, normalized_throughput, ranking_by_group
 from ...search.model_choice import neural_cost_model
 from ...search.neural import NEURAL_MODELS, torch_missing
 from ...workloads import SUITE
@@ -113,13 +113,9 @@ def held_out_neural(ts: TracedSet, progress=lambda msg: None) -> list[dict]:
         preds["random"] = RandomModel(seed=0).predict(list(data.rows[test]), None)
         times["random"] = (0.0, 0.0)
         for name, p in preds.items():
-            scores: dict[str, list[float]] = {}
-            for w in np.unique(data.workload[test]):
-                m = data.workload[test] == w
-                add_ranking(scores, p[m], data.labels[test][m])
             out.append({"workload": f"held-out {op} (traced set)", "model": name,
                         "records": len(test), "train_rows": len(train),
-                        **{k: float(np.nanmean(v)) for k, v in scores.items()},
+                        **ranking_by_group(p, data.labels[test], data.workload[test]),
                         "update_s": times[name][0], "predict_s": times[name][1]})
     return out
 
