@@ -60,13 +60,17 @@ def test_a_batch_is_its_graphs_side_by_side(picks):
     sizes = [g.n_nodes for g in graphs]
     assert len(b.graph) == sum(sizes) == sum(len(p) for p in b.parts)
     assert np.bincount(b.graph, minlength=len(graphs)).tolist() == sizes
-    # every edge stays inside its graph, and joins nodes of the same types as before
-    types = np.concatenate([np.full(len(p), t) for t, p in enumerate(b.parts)])
-    want = np.concatenate([g.node_type[g.src] for g in graphs])
+    # every edge stays inside its graph and is one of its graph's edges, renumbered; the
+    # batch orders them by target
+    local = np.concatenate([np.flatnonzero(g.node_type == t) for t in range(len(COLUMNS))
+                            for g in graphs])  # each batch node's number in its own graph
     assert (b.graph[b.src] == b.graph[b.dst]).all()
-    np.testing.assert_array_equal(types[b.src], want)
-    np.testing.assert_array_equal(types[b.dst], np.concatenate(
-        [g.node_type[g.dst] for g in graphs]))
+    got = sorted(zip(b.graph[b.src].tolist(), local[b.src].tolist(), local[b.dst].tolist(),
+                     b.edge_type.tolist(), b.edge_weight.tolist(), strict=True))
+    want = sorted((k, int(s), int(d), int(e), float(w)) for k, g in enumerate(graphs)
+                  for s, d, e, w in zip(g.src, g.dst, g.edge_type, g.edge_weight, strict=True))
+    assert got == want
+    assert (np.diff(b.dst) >= 0).all()
     # a node's own columns land in its type's part, in graph order
     for t, (lo, hi) in enumerate(COLUMNS):
         np.testing.assert_array_equal(

@@ -10,7 +10,7 @@ from probsched.errors import ResourceError
 from probsched.search import neural
 from probsched.search.cost_model import CostModel, pairwise_accuracy
 from probsched.search.features import FEATURE_NAMES, program_features
-from probsched.search.graph_features import ProgramGraph
+from probsched.search.graph_features import ProgramGraph, batch_graphs
 from probsched.search.model_choice import make_cost_model, neural_cost_model
 from probsched.workloads import gmm
 
@@ -78,6 +78,40 @@ def test_gnn_score_of_a_renumbered_graph_is_the_same():
                         new_id[g.dst][edges], g.edge_type[edges], g.edge_weight[edges])
     np.testing.assert_allclose(m.predict_items([same]), m.predict_items([g]), rtol=1e-4,
                                atol=1e-5)
+
+
+def test_gnn_forward_is_the_documented_message_passing():
+    """The network (which maps states per edge type before it sums them) against the
+    module docstring's definition written out with numpy: per node and edge type the
+    weighted mean of the neighbours' states, concatenated, mapped back, residual."""
+    torch = pytest.importorskip("torch", reason="needs PyTorch (the dl extra)")
+    m = _model("gnn")
+    m.update(_PROGRAMS, _TRACES, _latencies(), "w")
+    graphs = m.encode(_PROGRAMS[:3], None)
+    batch = m.collate(graphs)
+    net = m._net
+    parts, graph, _, n_graphs = batch
+    b = batch_graphs(graphs)
+    src, dst, etype, weight = b.src, b.dst, b.edge_type, b.edge_weight
+    p = {k: v.detach().numpy().astype(np.float64) for k, v in net.state_dict().items()}
+    relu = lambda a: np.maximum(a, 0.0)  # noqa: E731
+    h = np.concatenate([relu(((x.numpy() - p[f"mean{t}"]) / p[f"std{t}"]) @ p[f"embed.{t}.weight"].T
+                             + p[f"embed.{t}.bias"]) for t, x in enumerate(parts)])
+    n, d = h.shape
+    for r in range(len(net.own)):
+        agg = np.zeros((n, 4, d))
+        for s_, t_, e_, w_ in zip(src, dst, etype, weight, strict=True):
+            agg[t_, e_] += w_ * h[s_]
+        own = h @ p[f"own.{r}.weight"].T + p[f"own.{r}.bias"]
+        h = h + relu(own + agg.reshape(n, 4 * d) @ p[f"messages.{r}.weight"].T)
+    g = graph.numpy()
+    pooled = np.concatenate([np.stack([h[g == k].mean(0) for k in range(n_graphs)]),
+                             np.stack([h[g == k].max(0) for k in range(n_graphs)])], axis=1)
+    hidden = relu(pooled @ p["head.0.weight"].T + p["head.0.bias"])
+    want = (hidden @ p["head.2.weight"].T + p["head.2.bias"])[:, 0]
+    with torch.inference_mode():
+        got = net(*batch).double().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", neural.NEURAL_MODELS)

@@ -7,9 +7,10 @@ node features standardized and embedded (a linear layer, ReLU); ``rounds`` round
 passing, each node taking per edge type the mean of its neighbours' states, concatenated with
 its own and mapped back to ``hidden`` (a linear layer, ReLU, added to the state: residual);
 then per graph the mean and the max of its nodes' states, and a small MLP to the score. A
-batch of graphs is one big graph (node indices offset), so messages and pooling are
-``index_add`` / ``scatter_reduce`` over all of it at once: no Python loop over nodes or
-graphs, in training or in prediction. Training, labels and the loss: :mod:`.neural`.
+batch of graphs is one big graph (node indices offset), so a round's messages are one sparse
+matrix product (the batch's adjacency, a row per node, a column per neighbour and edge type)
+and pooling is ``index_add`` / ``scatter_reduce`` over all of it at once: no Python loop over
+nodes or graphs, in training or in prediction. Training, labels and the loss: :mod:`.neural`.
 
 The tuner hands models the features its :class:`~.features.FeatureCache` made with the
 model's :meth:`GNNModel.featurize` (graphs, made once per candidate); :meth:`GNNModel.encode`
@@ -18,6 +19,7 @@ takes graphs or programs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,10 +66,18 @@ class GNNModel(NeuralModel):
     def collate(self, items: Sequence[ProgramGraph]) -> tuple:
         torch = self.torch
         b = batch_graphs(items)
+        n = len(b.graph)
+        # the messages as one sparse matrix, a row per target node and a column per (source,
+        # edge type): the batch orders edges by target, as row-major storage wants them
+        rows = np.concatenate([[0], np.cumsum(np.bincount(b.dst, minlength=n))])
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            adjacency = torch.sparse_csr_tensor(
+                torch.from_numpy(rows), torch.from_numpy(b.src * len(EDGE_TYPES) + b.edge_type),
+                torch.from_numpy(b.edge_weight), size=(n, n * len(EDGE_TYPES)),
+                check_invariants=False)
         return (tuple(torch.from_numpy(p) for p in b.parts), torch.from_numpy(b.graph),
-                torch.from_numpy(b.src),
-                torch.from_numpy(b.dst), torch.from_numpy(b.edge_type),
-                torch.from_numpy(b.edge_weight), b.n_graphs)
+                adjacency, b.n_graphs)
 
     def statistics(self, items: Sequence[ProgramGraph]) -> dict[str, np.ndarray]:
         x = np.concatenate([g.x for g in items]).astype(np.float64)
@@ -100,16 +110,18 @@ def _network(torch: Any, stats: dict[str, np.ndarray], c: NeuralConfig) -> Any:
             self.head = nn.Sequential(nn.Linear(2 * c.hidden, c.hidden), nn.ReLU(),
                                       nn.Linear(c.hidden, 1))
 
-        def forward(self, parts, graph, src, dst, edge_type, edge_weight, n_graphs: int):
+        def forward(self, parts, graph, adjacency, n_graphs: int):
             h = torch.cat([torch.relu(embed((x - getattr(self, f"mean{t}"))
                                             / getattr(self, f"std{t}")))
                            for t, (x, embed) in enumerate(zip(parts, self.embed, strict=True))])
             n, d = h.shape
-            slot = dst * types + edge_type
             for own, messages in zip(self.own, self.messages, strict=True):
-                agg = h.new_zeros(n * types, d)
-                agg.index_add_(0, slot, h[src] * edge_weight[:, None])
-                h = h + torch.relu(own(h) + messages(agg.view(n, types * d)))
+                # each node's state mapped once per edge type (messages' weight is one d x d
+                # block per type), then summed into the targets: by linearity the same as
+                # mapping the per-type means, and one sparse product
+                per_type = (h @ messages.weight.view(d, types, d).permute(2, 1, 0)
+                            .reshape(d, types * d)).view(n * types, d)
+                h = h + torch.relu(own(h) + adjacency @ per_type)
             count = h.new_zeros(n_graphs).index_add_(0, graph, h.new_ones(n)).clamp(min=1)
             mean = h.new_zeros(n_graphs, d).index_add_(0, graph, h) / count[:, None]
             top = h.new_zeros(n_graphs, d).scatter_reduce(

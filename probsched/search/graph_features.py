@@ -77,11 +77,25 @@ class ProgramGraph:
     @property
     def parts(self) -> tuple[np.ndarray, ...]:
         """Per node type, its nodes' own columns (``COLUMNS``), made once."""
-        got = self.__dict__.get("_parts")
+        return self._batching()[0]
+
+    def _batching(self) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]:
+        """What :func:`batch_graphs` takes from each graph, made once per graph (a search
+        round scores thousands): the ``parts``, the node count per type, one int32 table
+        of the edges (src, dst, type, the src's node type, the dst's) ordered by dst, and
+        their weights in that order."""
+        got = self.__dict__.get("_batch")
         if got is None:
-            got = tuple(np.ascontiguousarray(self.x[self.node_type == t, lo:hi])
-                        for t, (lo, hi) in enumerate(COLUMNS))
-            object.__setattr__(self, "_parts", got)
+            parts = tuple(np.ascontiguousarray(self.x[self.node_type == t, lo:hi])
+                          for t, (lo, hi) in enumerate(COLUMNS))
+            counts = np.bincount(self.node_type, minlength=len(COLUMNS))[:len(COLUMNS)]
+            by_dst = np.argsort(self.dst, kind="stable")
+            src, dst = self.src[by_dst], self.dst[by_dst]
+            table = np.stack([src, dst, self.edge_type[by_dst], self.node_type[src],
+                              self.node_type[dst]]).astype(np.int32)
+            got = (parts, counts, table.reshape(5, -1),
+                   self.edge_weight[by_dst].astype(np.float32, copy=False))
+            object.__setattr__(self, "_batch", got)
         return got
 
 
@@ -89,7 +103,8 @@ class ProgramGraph:
 class GraphBatch:
     """Graphs side by side, their nodes numbered by type across the batch (every graph's
     loops, then every graph's stores, then buffers): ``parts`` the nodes' own columns per
-    type (``COLUMNS``), ``graph`` the graph of each node, edges renumbered."""
+    type (``COLUMNS``), ``graph`` the graph of each node, edges renumbered and ordered by
+    their target (``dst``), as a sparse row-major adjacency wants them."""
 
     parts: tuple[np.ndarray, ...]
     graph: np.ndarray
@@ -182,30 +197,27 @@ def batch_graphs(graphs: Sequence[ProgramGraph]) -> GraphBatch:
     """``graphs`` as one batch (their order kept; see :class:`GraphBatch`)."""
     n = len(graphs)
     types = len(COLUMNS)
-    count = np.zeros((n, types), dtype=np.int64)  # nodes per graph and type
-    for k, g in enumerate(graphs):
-        count[k] = np.bincount(g.node_type, minlength=types)[:types]
-    # where graph k's nodes of type t start: in the batch, and in the graph itself
+    made = [g._batching() for g in graphs]
+    count = np.array([c for _, c, _, _ in made], dtype=np.int64).reshape(n, types)
+    # where graph k's nodes of type t start: in the batch, and in the graph itself; a node's
+    # batch index is its own plus the difference, picked by its type
     batch_start = np.cumsum(count, axis=0) - count + np.concatenate(
         [[0], np.cumsum(count.sum(axis=0))[:-1]])[None, :]
-    local_start = np.cumsum(count, axis=1) - count
-    n_edges = np.array([len(g.src) for g in graphs], dtype=np.int64)
-    owner = np.repeat(np.arange(n), n_edges)
-
-    def cat(name: str, dtype) -> np.ndarray:
-        parts = [getattr(g, name) for g in graphs]
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-    def renumber(local: np.ndarray) -> np.ndarray:
-        kind = (local[:, None] >= local_start[owner]).sum(axis=1) - 1
-        return batch_start[owner, kind] + local - local_start[owner, kind]
-
-    src, dst = cat("src", np.int64), cat("dst", np.int64)
-    if len(src):
-        src, dst = renumber(src), renumber(dst)
+    shift = batch_start - (np.cumsum(count, axis=1) - count)
+    if n:
+        table = np.concatenate([e for _, _, e, _ in made], axis=1)
+        weight = np.concatenate([w for _, _, _, w in made])
+    else:
+        table, weight = np.zeros((5, 0), dtype=np.int32), np.zeros(0, np.float32)
+    owner = np.repeat(np.arange(n), [e.shape[1] for _, _, e, _ in made])
+    # each graph's edges are ordered by dst, and the batch numbers nodes by type, then
+    # graph: a stable sort on the dst's type (three values: a radix sort) orders them all
+    by_dst = np.argsort(table[4].astype(np.int8), kind="stable")
+    table, weight, owner = table[:, by_dst], weight[by_dst], owner[by_dst]
+    src = table[0] + shift[owner, table[3]]
+    dst = table[1] + shift[owner, table[4]]
     parts = tuple(
-        np.concatenate([g.parts[t] for g in graphs]) if n
+        np.concatenate([p[t] for p, _, _, _ in made]) if n
         else np.zeros((0, hi - lo), dtype=np.float32) for t, (lo, hi) in enumerate(COLUMNS))
     graph = np.concatenate([np.repeat(np.arange(n), count[:, t]) for t in range(types)])
-    return GraphBatch(parts, graph, src, dst, cat("edge_type", np.int64),
-                      cat("edge_weight", np.float32), n)
+    return GraphBatch(parts, graph, src, dst, np.ascontiguousarray(table[2]), weight, n)
