@@ -104,6 +104,7 @@ class NeuralModel:
     network scores a batch (:meth:`network`)."""
 
     name = "neural"
+    scoring_block = 4096  # candidates per batch when scoring
 
     def __init__(self, config: NeuralConfig | None = None, *, seed: int | None = None):
         self.config = config or NeuralConfig()
@@ -128,6 +129,11 @@ class NeuralModel:
     def collate(self, items: Sequence[Any]) -> tuple:
         """Items as the network's arguments (tensors)."""
         raise NotImplementedError
+
+    def size(self, item: Any) -> int:
+        """How big an item is to the network (a batch pads its items to its largest);
+        :meth:`predict_items` scores items of similar sizes together."""
+        return 0
 
     def statistics(self, items: Sequence[Any]) -> dict[str, np.ndarray]:
         """Means and deviations of the inputs, for :meth:`network`."""
@@ -173,17 +179,20 @@ class NeuralModel:
             return self.rng.random(len(programs))
         return self.predict_items(self.encode(programs, traces))
 
-    def predict_items(self, items: Sequence[Any], block: int = 4096) -> np.ndarray:
-        """Scores of encoded candidates (:meth:`encode`), ``block`` at a time."""
+    def predict_items(self, items: Sequence[Any], block: int | None = None) -> np.ndarray:
+        """Scores of encoded candidates (:meth:`encode`), ``block`` at a time (default
+        ``scoring_block``), those of similar :meth:`size` together."""
         if self._net is None:
             return self.rng.random(len(items))
         torch = self.torch
-        out = []
+        block = block or self.scoring_block
+        order = np.argsort([self.size(x) for x in items], kind="stable")
+        out = np.zeros(len(items))
         with torch_threads(torch, self.config.threads), torch.inference_mode():
             for start in range(0, len(items), block):
-                batch = self.collate(items[start:start + block])
-                out.append(self._net(*batch).double().numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+                mine = order[start:start + block]
+                out[mine] = self._net(*self.collate([items[k] for k in mine])).double().numpy()
+        return out
 
     # ------------------------------------------------------------ fitting
 

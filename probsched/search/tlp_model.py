@@ -7,7 +7,8 @@ left out; per instruction a one-hot of its kind and its numeric arguments and de
 standardized and embedded (a linear layer) plus a learned position embedding; ``rounds``
 transformer encoder layers (2 heads of attention, a feed-forward layer twice as wide,
 post-norm, no dropout), padding masked; the mean over the trace's instructions, with the
-standardized counts, through a small MLP to the score. A batch is cut to its longest trace.
+standardized counts, through a small MLP to the score. Candidates are scored in batches of similar
+lengths (``scoring_block`` at a time), each padded to its longest trace.
 Training, labels and the loss (TLP's ranking loss by default): :mod:`.neural`.
 
 The programs the tuner hands in are not looked at: :meth:`TLPModel.featurize` makes the
@@ -39,6 +40,7 @@ class TLPModel(NeuralModel):
     """A transformer over the trace's instructions; see the module docstring."""
 
     name = "tlp"
+    scoring_block = 256  # batches that stay in the caches, their traces of similar lengths
 
     def __init__(self, config: NeuralConfig | None = None, *, seed: int | None = None,
                  seq_len: int = SEQ_LEN):
@@ -60,23 +62,30 @@ class TLPModel(NeuralModel):
             raise ValueError(f"{len(programs_or_features)} candidates but {len(traces)} "
                              "traces")
         head, seq = trace_sequences(traces, self.seq_len)
-        return [(head[k], seq[k]) for k in range(len(traces))]
+        # each trace's instructions are a prefix of its rows (an empty trace keeps one zero
+        # row to pool): kept cut to it, so that a batch pads only to its own longest
+        count = np.maximum(1, (seq[:, :, :_NK].sum(axis=2) > 0).sum(axis=1))
+        return [(head[k], seq[k, :count[k]]) for k in range(len(traces))]
+
+    def size(self, item: tuple[np.ndarray, np.ndarray]) -> int:
+        return len(item[1])
 
     def collate(self, items: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple:
         torch = self.torch
         head = np.stack([h for h, _ in items])
-        seq = np.stack([s for _, s in items])
-        valid = seq[:, :, :_NK].sum(axis=2) > 0
-        valid[:, 0] = True  # an empty trace still has one (zero) position to pool
-        length = int(np.flatnonzero(valid.any(axis=0)).max()) + 1
-        return (torch.from_numpy(head), torch.from_numpy(np.ascontiguousarray(seq[:, :length])),
-                torch.from_numpy(valid[:, :length]))
+        length = max(len(s) for _, s in items)
+        seq = np.zeros((len(items), length, STEP_WIDTH), dtype=np.float32)
+        valid = np.zeros((len(items), length), dtype=bool)
+        for k, (_, steps) in enumerate(items):
+            seq[k, :len(steps)] = steps
+            valid[k, :len(steps)] = True
+        return torch.from_numpy(head), torch.from_numpy(seq), torch.from_numpy(valid)
 
     def statistics(self, items: Sequence[tuple[np.ndarray, np.ndarray]]
                    ) -> dict[str, np.ndarray]:
         head = np.stack([h for h, _ in items]).astype(np.float64)
-        seq = np.stack([s for _, s in items]).astype(np.float64)
-        steps = seq[seq[:, :, :_NK].sum(axis=2) > 0]
+        steps = np.concatenate([s for _, s in items]).astype(np.float64)
+        steps = steps[steps[:, :_NK].sum(axis=1) > 0]
         if not len(steps):
             steps = np.zeros((1, STEP_WIDTH))
 
@@ -109,7 +118,10 @@ def _network(torch: Any, stats: dict[str, np.ndarray], c: NeuralConfig, seq_len:
             n, length, _ = h.shape
             q, k, v = (t.view(n, length, _HEADS, d // _HEADS).transpose(1, 2)
                        for t in self.qkv(h).chunk(3, dim=2))
-            a = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+            # written out: torch's fused kernel is slower at these sizes (8-wide heads, up
+            # to 64 positions) on a CPU
+            weights = torch.softmax(q @ k.transpose(-1, -2) * (d // _HEADS) ** -0.5 + bias, -1)
+            a = weights @ v
             h = self.norm1(h + self.out(a.transpose(1, 2).reshape(n, length, d)))
             return self.norm2(h + self.ff(h))
 
