@@ -91,3 +91,18 @@ def test_sigterm_stops_quietly_and_no_orphan_complains(tmp_path):
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
     assert "terminated" in err
     assert _records(db) >= before
+
+
+def test_a_ctrl_c_while_a_child_starts_is_not_lost():
+    """Launching a worker blocks SIGINT in the launching thread (the child inherits the
+    mask, so it cannot die half-started); the tuner still gets a Ctrl-C that comes
+    meanwhile, where it was once ignored and the tune went on (the start-up case above, on
+    a fast machine)."""
+    from probsched.measure.processes import _launching
+
+    with pytest.raises(KeyboardInterrupt):
+        with _launching():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        time.sleep(1.0)  # another thread may take it at once; else when the mask is restored
+        pytest.fail("the Ctrl-C was lost")

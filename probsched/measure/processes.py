@@ -43,13 +43,19 @@ def _launching(drop_env: Sequence[str] = ()) -> Iterator[None]:
     with _LOCK:
         saved = {k: os.environ.pop(k) for k in drop_env if k in os.environ}
         spawn.get_preparation_data = without_main
+        # Ctrl-C is blocked, not ignored, in the launching thread while the child starts:
+        # the child inherits the mask, so a Ctrl-C to the group cannot kill it half-started
+        # (it ignores SIGINT itself once running), and the tuner still gets one that comes
+        # meanwhile (another thread takes it, or this one when the mask is restored); ignored,
+        # it was lost and the tune went on
         main_thread = threading.current_thread() is threading.main_thread()
-        sigint = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        mask = (signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if main_thread
+                else None)
         try:
             yield
         finally:
-            if sigint is not None:
-                signal.signal(signal.SIGINT, sigint)
+            if mask is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             spawn.get_preparation_data = original
             os.environ.update(saved)
 
