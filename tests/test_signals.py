@@ -103,8 +103,7 @@ def test_sigterm_stops_quietly_and_no_orphan_complains(tmp_path):
 def test_a_ctrl_c_while_a_child_starts_is_not_lost():
     """Launching a worker blocks SIGINT in the launching thread (the child inherits the
     mask, so it cannot die half-started); the tuner still gets a Ctrl-C that comes
-    meanwhile, where it was once ignored and the tune went on (the start-up case above, on
-    a fast machine)."""
+    meanwhile: SIGINT was once ignored during the launch, and such a Ctrl-C was lost."""
     from probsched.measure.processes import _launching
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -56,6 +57,17 @@ _DTYPE_BYTES = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
 _UNROLL_KEYS = ("unroll_max_step", "pragma_auto_unroll_max_step")
 
 
+class _Batching(NamedTuple):
+    """A graph's share of a batch: ``parts``, the node count per type, the edges as one
+    int32 table (src, dst, type, the src's node type, the dst's) ordered by dst, and their
+    weights in that order."""
+
+    parts: tuple[np.ndarray, ...]
+    counts: np.ndarray
+    edges: np.ndarray
+    weights: np.ndarray
+
+
 @dataclass(frozen=True)
 class ProgramGraph:
     """One program's graph: node features ``x`` (float32, nodes x ``NODE_WIDTH``, log-scaled),
@@ -77,13 +89,11 @@ class ProgramGraph:
     @property
     def parts(self) -> tuple[np.ndarray, ...]:
         """Per node type, its nodes' own columns (``COLUMNS``), made once."""
-        return self._batching()[0]
+        return self._batching().parts
 
-    def _batching(self) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray, np.ndarray]:
-        """What :func:`batch_graphs` takes from each graph, made once per graph (a search
-        round scores thousands): the ``parts``, the node count per type, one int32 table
-        of the edges (src, dst, type, the src's node type, the dst's) ordered by dst, and
-        their weights in that order."""
+    def _batching(self) -> _Batching:
+        """What :func:`batch_graphs` takes from this graph, made once (a search round
+        scores thousands)."""
         got = self.__dict__.get("_batch")
         if got is None:
             parts = tuple(np.ascontiguousarray(self.x[self.node_type == t, lo:hi])
@@ -93,8 +103,8 @@ class ProgramGraph:
             src, dst = self.src[by_dst], self.dst[by_dst]
             table = np.stack([src, dst, self.edge_type[by_dst], self.node_type[src],
                               self.node_type[dst]]).astype(np.int32)
-            got = (parts, counts, table.reshape(5, -1),
-                   self.edge_weight[by_dst].astype(np.float32, copy=False))
+            got = _Batching(parts, counts, table.reshape(5, -1),
+                            self.edge_weight[by_dst].astype(np.float32, copy=False))
             object.__setattr__(self, "_batch", got)
         return got
 
@@ -198,18 +208,18 @@ def batch_graphs(graphs: Sequence[ProgramGraph]) -> GraphBatch:
     n = len(graphs)
     types = len(COLUMNS)
     made = [g._batching() for g in graphs]
-    count = np.array([c for _, c, _, _ in made], dtype=np.int64).reshape(n, types)
+    count = np.array([m.counts for m in made], dtype=np.int64).reshape(n, types)
     # where graph k's nodes of type t start: in the batch, and in the graph itself; a node's
     # batch index is its own plus the difference, picked by its type
     batch_start = np.cumsum(count, axis=0) - count + np.concatenate(
         [[0], np.cumsum(count.sum(axis=0))[:-1]])[None, :]
     shift = batch_start - (np.cumsum(count, axis=1) - count)
     if n:
-        table = np.concatenate([e for _, _, e, _ in made], axis=1)
-        weight = np.concatenate([w for _, _, _, w in made])
+        table = np.concatenate([m.edges for m in made], axis=1)
+        weight = np.concatenate([m.weights for m in made])
     else:
         table, weight = np.zeros((5, 0), dtype=np.int32), np.zeros(0, np.float32)
-    owner = np.repeat(np.arange(n), [e.shape[1] for _, _, e, _ in made])
+    owner = np.repeat(np.arange(n), [m.edges.shape[1] for m in made])
     # each graph's edges are ordered by dst, and the batch numbers nodes by type, then
     # graph: a stable sort on the dst's type (three values: a radix sort) orders them all
     by_dst = np.argsort(table[4].astype(np.int8), kind="stable")
@@ -217,7 +227,7 @@ def batch_graphs(graphs: Sequence[ProgramGraph]) -> GraphBatch:
     src = table[0] + shift[owner, table[3]]
     dst = table[1] + shift[owner, table[4]]
     parts = tuple(
-        np.concatenate([p[t] for p, _, _, _ in made]) if n
+        np.concatenate([m.parts[t] for m in made]) if n
         else np.zeros((0, hi - lo), dtype=np.float32) for t, (lo, hi) in enumerate(COLUMNS))
     graph = np.concatenate([np.repeat(np.arange(n), count[:, t]) for t in range(types)])
     return GraphBatch(parts, graph, src, dst, np.ascontiguousarray(table[2]), weight, n)
