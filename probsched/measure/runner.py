@@ -241,9 +241,9 @@ def prepare_case(key: tuple[str, int], workload: Workload, seed: int,
     _cases[key] = _Case(
         workload,
         pristine,
-        tuple(_aligned_copy(a) for a in pristine),
+        tuple(aligned_copy(a) for a in pristine),
         refs,
-        tuple(_aligned_empty(r.shape, r.dtype) for r in refs),
+        tuple(aligned_empty(r.shape, r.dtype) for r in refs),
         tolerances,
         finite,
     )
@@ -359,8 +359,9 @@ def poison(out: np.ndarray) -> None:
         out.fill(0)
 
 
-def _aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """Same-alignment buffers for every candidate make timings comparable."""
+def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An empty array starting on a 64-byte boundary: every candidate, and the compiled
+    network, runs on buffers aligned as its timings were taken."""
     dtype = np.dtype(dtype)
     n = math.prod(shape) * dtype.itemsize
     raw = np.empty(n + ALIGN, np.uint8)
@@ -368,8 +369,9 @@ def _aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     return raw[off:off + n].view(dtype).reshape(shape)
 
 
-def _aligned_copy(a: np.ndarray) -> np.ndarray:
-    out = _aligned_empty(a.shape, a.dtype)
+def aligned_copy(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` in an :func:`aligned_empty` array."""
+    out = aligned_empty(a.shape, a.dtype)
     np.copyto(out, a)
     return out
 

@@ -23,6 +23,7 @@ from ..errors import ModelError, ProbschedError
 from ..ir.compute import Workload
 from ..ir.program import lower
 from ..ir.reference import check_outputs, random_inputs, reference
+from ..measure.runner import aligned_copy, aligned_empty
 from ..search.database import TuningDatabase
 from ..target import host
 from .plan import BufferPlan, plan_buffers
@@ -95,9 +96,9 @@ class CompiledNetwork:
         shapes = {op.output: op.shape for op in graph.ops}
         self.plan: BufferPlan = plan_buffers(network.steps, shapes, set(graph.outputs))
         self._buffers = self.plan.allocate()
-        self._inputs = {name: np.empty(s, np.float32) for name, s in graph.inputs.items()}
+        self._inputs = {name: aligned_empty(s, np.float32) for name, s in graph.inputs.items()}
         arrays: dict[str, np.ndarray] = {
-            **{k: np.ascontiguousarray(v, np.float32) for k, v in graph.constants.items()},
+            **{k: aligned_copy(np.asarray(v, np.float32)) for k, v in graph.constants.items()},
             **self._inputs, **self._buffers}
         self._calls: list[Callable[[], object]] = [
             self.kernels[st.task].bind(*(arrays[v] for v in st.inputs), arrays[st.output])

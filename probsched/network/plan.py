@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..measure.runner import aligned_empty
 from .tasks import Step
 
 
@@ -25,8 +26,9 @@ class BufferPlan:
         return 4 * sum(self.arenas)
 
     def allocate(self) -> dict[str, np.ndarray]:
-        """Arrays for every planned value (views of freshly allocated arenas)."""
-        arenas = [np.empty(n, np.float32) for n in self.arenas]
+        """Arrays for every planned value (views of freshly allocated arenas, 64-byte
+        aligned as the runner's buffers are)."""
+        arenas = [aligned_empty((n,), np.float32) for n in self.arenas]
         return {v: arenas[a][: math.prod(s)].reshape(s) for v, (a, s) in self.slots.items()}
 
 
