@@ -14,6 +14,7 @@ import probsched as ps
 from probsched.driver.cli import main
 from probsched.network.tuning import round_trials
 from probsched.search.database import Database
+from probsched.target import host
 
 
 def tiny_model():
@@ -103,6 +104,50 @@ def test_cli_tune_model_then_run_model(tmp_path, capsys):
     assert result["correct"] and result["tasks"] == 3
     assert result["latency_ms"] > 0 and result["onnxruntime_ms"] > 0
     assert result["onnxruntime_threads"] == 2
+    assert "profile" not in result
+    assert main(["run-model", str(path), "--db", db, "--json", "--repeats", "5",
+                 "--profile"]) == 0
+    rows = json.loads(capsys.readouterr().out)["profile"]
+    assert [r["calls"] for r in rows] == [1, 1, 1]  # one row per task, each run once
+    with Database(db, readonly=True) as d:
+        net = ps.load_onnx(str(path))
+        bests = [d.best(t.workload, 1, target=host().key) for t in net.tasks]
+    assert [r["best_ms"] for r in rows] == [
+        pytest.approx(1e3 * b[0].latency_s) if b else None for b in bests]
+    assert all(r["in_graph_ms"] > 0 and r["alone_ms"] > 0 for r in rows)
+    assert main(["run-model", str(path), "--db", db, "--repeats", "5", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "graph/alone" in out and "database bests" in out and "matmul_add_relu" in out
+
+
+def test_profile_sums_repeated_tasks_and_needs_no_database():
+    from onnx import TensorProto, helper, numpy_helper
+
+    from probsched.network.profile import describe_profile, profile_network
+
+    rng = np.random.default_rng(1)
+    weights = [numpy_helper.from_array(rng.standard_normal((16, 16)).astype(np.float32),
+                                       f"w{k}") for k in range(2)]
+    nodes = [helper.make_node("MatMul", ["x", "w0"], ["a"]),
+             helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("MatMul", ["b", "w1"], ["c"]),  # the same task again
+             helper.make_node("Relu", ["c"], ["d"]),
+             helper.make_node("Softmax", ["d"], ["y"], axis=-1)]
+    graph = helper.make_graph(
+        nodes, "twice", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], weights)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    net = ps.load_onnx(model)
+    assert len(net.steps) == 3 and len(net.tasks) == 2
+    compiled = net.compile(schedule="naive")
+    rows = profile_network(compiled, list(random_feeds(net).values()), passes=3,
+                           alone_repeats=2)
+    assert [r.calls for r in rows] == [2, 1]
+    assert {r.task for r in rows} == {t.hash for t in net.tasks}
+    assert all(r.best_ms is None and r.in_graph_ms > 0 for r in rows)
+    text = describe_profile(rows, top=1)
+    assert "1 more tasks" in text and "database bests 0.000 ms over 0 of 2 tasks" in text
 
 
 def test_cli_model_errors_print_without_traceback(tmp_path, capsys):

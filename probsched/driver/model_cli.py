@@ -42,7 +42,7 @@ def _run_model(args: argparse.Namespace) -> int:
 
     result = run_model(args.model, args.db, seed=args.seed, repeats=args.repeats,
                        layout=args.layout, predicted=args.predict,
-                       graph_model=args.graph_model)
+                       graph_model=args.graph_model, profile=args.profile)
     print(json.dumps(result) if args.json else describe(result))
     if not result["correct"]:
         print(f"probsched: error: the compiled network's outputs differ from onnxruntime's "
@@ -89,5 +89,8 @@ def register(sub) -> None:
     run.add_argument("--graph-model", default=None, metavar="FILE", help="with --predict, "
                      "also the graph model of FILE (JSON, as `probsched bench --suite "
                      "latency --json` writes under graph_model)")
+    run.add_argument("--profile", action="store_true", help="then time each kernel call in "
+                     "graph order and repeated alone, and print a per-task table beside the "
+                     "database's bests")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.set_defaults(run=_run_model)

@@ -99,12 +99,14 @@ def predict(net: Network, db: str | os.PathLike[str],
 def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *,
               seed: int = 0, repeats: int = REPEATS, net: Network | None = None,
               layout: str = DEFAULT_LAYOUT, predicted: bool = False,
-              graph_model: str | os.PathLike[str] | None = None) -> dict:
+              graph_model: str | os.PathLike[str] | None = None,
+              profile: bool = False) -> dict:
     """Compile the model from ``db`` (None: untuned, the plain lowering) in ``layout`` (or
     ``net``, already imported), time it and onnxruntime on the same inputs, compare their
     outputs; plain JSON values. ``predicted`` (implied by ``graph_model``): first predict
     its latency (:func:`predict`; needs ``db``), and report the prediction's error against
-    the time measured."""
+    the time measured. ``profile``: then time each kernel call in graph order and alone
+    (:mod:`probsched.network.profile`), one row per task under ``"profile"``."""
     if not os.path.exists(path):
         raise ModelError(f"{path}: no such model file")
     if db is not None and not os.path.exists(db):
@@ -129,6 +131,7 @@ def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *
     ours = median_seconds(lambda: compiled(*inputs), repeats)
     theirs = median_seconds(lambda: sess.run(None, feeds), repeats)
     tuned = len(net.tasks) - len(compiled.fallbacks)
+    rows = _profile(compiled, inputs, db) if profile else None
     return {
         "model": str(path), "layout": net.layout, "tasks": len(net.tasks),
         "tuned_tasks": tuned,
@@ -137,7 +140,18 @@ def run_model(path: str | os.PathLike[str], db: str | os.PathLike[str] | None, *
         "speedup": theirs / ours, "max_rel_err": err, "correct": err <= RTOL,
         "threads": host().cores, "onnxruntime_threads": ORT_THREADS,
         **prediction, **_prediction_errors(prediction, ours * 1e3),
+        **({"profile": [r.as_json() for r in rows]} if rows is not None else {}),
     }
+
+
+def _profile(compiled, inputs: list[np.ndarray], db: str | os.PathLike[str] | None) -> list:
+    from ..network.profile import profile_network
+    from ..search.database import Database
+
+    if db is None:
+        return profile_network(compiled, inputs)
+    with Database(db, readonly=True) as opened:
+        return profile_network(compiled, inputs, db=opened)
 
 
 def _prediction_errors(prediction: dict, measured_ms: float) -> dict:
@@ -161,7 +175,18 @@ def describe(result: dict) -> str:
         f"{result['max_rel_err']:.2e} (relative; bound {RTOL:g}): "
         f"{'ok' if result['correct'] else 'WRONG'}",
         *_describe_prediction(result),
+        *_describe_profile(result),
     ])
+
+
+def _describe_profile(result: dict) -> list[str]:
+    if "profile" not in result:
+        return []
+    from ..network.profile import TaskProfile, describe_profile
+
+    return ["per task (ms; in graph: the calls' medians in graph order, alone: each call "
+            "repeated by itself):",
+            describe_profile([TaskProfile(**r) for r in result["profile"]])]
 
 
 def _describe_prediction(result: dict) -> list[str]:

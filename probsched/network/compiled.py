@@ -106,6 +106,12 @@ class CompiledNetwork:
         self._keep = arrays  # the bound calls point into these
 
     @property
+    def calls(self) -> tuple[Callable[[], object], ...]:
+        """The bound kernel calls, one per step of the network (``network.steps``), in
+        order; they read the inputs of the last ``net(...)`` call."""
+        return tuple(self._calls)
+
+    @property
     def naive_bytes(self) -> int:
         """What the intermediates would take without reuse."""
         return sum(4 * a.size for a in self._buffers.values())
