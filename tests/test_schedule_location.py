@@ -346,6 +346,25 @@ def test_compute_at_of_buffer_with_two_writers():
 # ---------------------------------------------------------------- reverse_compute_at errors
 
 
+def test_reverse_compute_at_epilogue_reading_a_unit_axis_at_zero():
+    """An ONNX bias add reads the matmul at ``M[0, i, j]``: the batch axis has one value,
+    so that read is the epilogue's own point, and the epilogue fuses into the tile."""
+    from probsched.ir.compute import WorkloadBuilder, axes
+    from probsched.ir.ops import reduce_sum
+
+    wb = WorkloadBuilder("bmm_bias")
+    a, w, bias = wb.input("A", (1, 8, 6)), wb.input("W", (6, 16)), wb.input("bias", (16,))
+    b0, i, j, r = axes("b0 i j r")
+    m = wb.compute("M", (b0, i, j), reduce_sum(a[0, i, r] * w[r, j]), shape=(1, 8, 16))
+    wb.compute("Y", (b0, i, j), m[0, i, j] + bias[j], shape=(1, 8, 16))
+    sch = ps.Schedule(wb.build())
+    i_loop = sch.get_loops(sch.get_block("M"))[1]
+    sch.reverse_compute_at(sch.get_block("Y"), i_loop)
+    # under b0 and i, then its own loops over the region one row of i writes: 1 x 1 x 16
+    assert len(sch.get_loops(sch.get_block("Y"))) == 5
+    assert_correct(sch)
+
+
 def test_reverse_compute_at_loop_without_producer():
     sch = small_cbr()
     p = sch.get_block("P")

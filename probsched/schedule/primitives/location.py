@@ -45,6 +45,18 @@ def _spatial_identity(block: Block) -> tuple[E.Expr, ...]:
     return tuple(E.Var(iv.name) for iv in block.iter_vars if not iv.reduce)
 
 
+def _at_identity(indices: tuple[E.Expr, ...], block: Block) -> bool:
+    """Whether ``indices`` read ``block``'s own point: its spatial iteration variables in
+    order, where an axis of extent one may be read at 0 (its only value; a numpy-broadcast
+    load, e.g. an ONNX bias add on ``conv[0, h, w, c]``, reads so)."""
+    spatial = [iv for iv in block.iter_vars if not iv.reduce]
+    if len(indices) != len(spatial):
+        return False
+    return all(ix == E.Var(iv.name)
+               or (iv.extent == 1 and isinstance(ix, E.Const) and ix.value == 0)
+               for ix, iv in zip(indices, spatial, strict=True))
+
+
 def _region(indices: list[tuple[E.Expr, ...]], loop: Loop, what: str) -> analysis.Interval:
     reg = analysis.region(indices, analysis.inner_loops(loop))
     if reg is None:
@@ -135,11 +147,11 @@ def _reverse_plan(program: Program, name: str, var: str
             if iv.reduce and E.free_vars(b) & carried:
                 raise ValueError(f"loop {var} carries the reduction of block {p.name}; block "
                                  f"{name} would read partial results")
-    ident = _spatial_identity(block)
     regions = []
     values = [st.value for st in (block.body, block.init) if st is not None]
     for buf in produced:
-        if any(ld.tensor == buf and ld.indices != ident for v in values for ld in E.loads(v)):
+        if any(ld.tensor == buf and not _at_identity(ld.indices, block)
+               for v in values for ld in E.loads(v)):
             raise ValueError(f"block {name} does not read {buf} at its spatial iteration "
                              "variables in order (an elementwise consumer is needed)")
         indices = [ix for p in producers if p.body.buffer == buf
