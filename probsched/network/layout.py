@@ -38,9 +38,11 @@ from ..errors import ModelError
 from .channels_last import NHWC, Perm, channels_last_emit, inverse, permutation, permuted
 from .graph import Graph, Op, PermuteOp
 from .ops_layout import permute_op
+from .weight_blocking import block_matmul_weights
 
 LAYOUTS = ("nhwc", "nchw")
-"""``nhwc``: this pass; ``nchw``: ONNX's layout everywhere, the graph as imported."""
+"""``nhwc``: this pass, and the matmuls' constant weights blocked
+(:mod:`.weight_blocking`); ``nchw``: ONNX's layout everywhere, the graph as imported."""
 
 WEIGHT_LAYOUTS = {"conv": ("OIHW", "HWIO"), "conv_transpose": ("IOHW", "HWOI")}
 """Anchors that run NHWC: (the layout of their weights, input 1, and the layout used)."""
@@ -58,7 +60,8 @@ def apply_layout(graph: Graph, layout: str) -> Graph:
         raise ModelError(f"layout {layout!r} is not supported (one of {', '.join(LAYOUTS)})")
     if layout == "nchw":
         return graph
-    return without_unused_constants(cancel_inverse_transposes(channels_last(graph)))
+    return without_unused_constants(
+        block_matmul_weights(cancel_inverse_transposes(channels_last(graph))))
 
 
 def channels_last(graph: Graph) -> Graph:
