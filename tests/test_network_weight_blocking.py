@@ -1,7 +1,7 @@
-"""Matmul weights blocked once at load (network/weight_blocking.py): the packing itself, which
-matmuls get it (constant 2-D weights read at the reduction and the output's columns, the
-columns a multiple of 16; MatMul and Gemm, transB too), one packed copy per shared weight,
-and every model checked against onnxruntime, plain and sampled from the generated space."""
+"""Weights blocked once at load (network/weight_blocking.py): the packing itself, which ops
+get it (constant weights whose column axis is the output's last, a multiple of 16: MatMul and
+Gemm, transB too, and Conv, depthwise too), one packed copy per shared weight, and every
+model checked against onnxruntime, plain and sampled from the generated space."""
 
 from __future__ import annotations
 
@@ -45,6 +45,29 @@ def test_blocked_array_holds_each_column_at_its_block(k, blocks, axis):
     for j in range(n):
         for r in range(k):
             assert b[j // BLOCK, r, j % BLOCK] == (w[r, j] if axis == 1 else w[j, r])
+
+
+@given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=3), data=st.data())
+def test_blocked_array_of_any_rank_moves_the_blocks_first(shape, data):
+    axis = data.draw(st.integers(0, len(shape)))
+    full = (*shape[:axis], 2 * BLOCK, *shape[axis:])
+    w = np.arange(int(np.prod(full)), dtype=np.float32).reshape(full)
+    b = blocked_array(w, axis)
+    assert b.shape == (2, *shape, BLOCK)
+    for idx in np.ndindex(*full):
+        j, rest = idx[axis], idx[:axis] + idx[axis + 1:]
+        assert b[(j // BLOCK, *rest, j % BLOCK)] == w[idx]
+
+
+@pytest.mark.parametrize("group", [1, 32])
+def test_conv_weight_is_blocked_and_still_right(group):
+    h = onnx.helper
+    m = model([h.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1], group=group)],
+              [1, 32, 5, 5], {"w": weights(32, 32 // group, 3, 3), "b": weights(32, seed=1)})
+    net = check_against_ort(m, schedule="sampled")
+    (task,) = net.tasks
+    assert task.workload.inputs[1].shape == (2, 3, 3, 32 // group, 16)  # co blocks, HWI, 16
+    assert [n for n in net.graph.constants if n.startswith("w")] == ["w:hwio:blocked16"]
 
 
 @pytest.mark.parametrize("schedule", ["naive", "sampled"])

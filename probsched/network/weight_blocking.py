@@ -1,4 +1,6 @@
-"""Matmul weights packed once at load: a constant ``B[k, j]`` becomes ``B'[j // 16, k, j % 16]``.
+"""Matmul and convolution weights packed once at load: a constant ``B[k, j]`` becomes
+``B'[j // 16, k, j % 16]``, a convolution's ``W[kh, kw, ci, co]`` ``W'[co // 16, kh, kw, ci,
+co % 16]``.
 
 A matmul tile reads B's columns a few vectors wide down a panel of k rows. Row-major, that
 panel is ``k`` pieces of 64 bytes ``N * 4`` bytes apart (12 KiB for BERT's feed-forward
@@ -10,10 +12,11 @@ tuned 200 trials reached 377 GFLOP/s blocked against 293 row-major.
 
 The op keeps its translator's emit: it reads the blocked constant through :class:`Blocked`,
 a view that has the weight's logical shape and turns ``B[k, j]`` into the blocked load, so
-MatMul and Gemm (``transB`` too: the column axis is found, not assumed) need nothing of
-their own. A weight is blocked only where the matmul reads it as ``B[r, j]`` or ``B[j, r]``,
-``r`` its reduction and ``j`` its output's last axis, with ``j``'s extent a multiple of
-:data:`BLOCK`; shared by several matmuls, it is packed once.
+MatMul, Gemm (``transB`` too: the column axis is found, not assumed) and Conv (its HWIO
+constant, grouped and depthwise too) need nothing of their own. A weight is blocked only
+where the op's reduction reads it with its output's last axis ``j`` alone at one position
+(``B[r, j]``, ``B[j, r]``, ``W[r0, r1, rc, j]``), ``j``'s extent a multiple of
+:data:`BLOCK`; shared by several ops, it is packed once.
 """
 
 from __future__ import annotations
@@ -32,34 +35,39 @@ BLOCK = 16
 
 
 class Blocked:
-    """``t`` (shape ``[n // BLOCK, k, BLOCK]``) read as the ``shape`` weight it was packed
-    from, whose column axis is ``axis``."""
+    """``t`` (the packed weight) read as the ``shape`` weight it was packed from, whose
+    column axis is ``axis``: ``W[..., j, ...]`` is ``t[j // BLOCK, ..., j % BLOCK]``."""
 
     def __init__(self, t: Readable, axis: int, shape: tuple[int, ...]):
         self.t, self.axis, self.shape = t, axis, shape
 
     def __getitem__(self, idx) -> E.Load:
-        j, k = idx[self.axis], idx[1 - self.axis]
-        return self.t[j // BLOCK, k, j % BLOCK]
+        j = idx[self.axis]
+        rest = tuple(ix for d, ix in enumerate(idx) if d != self.axis)
+        return self.t[(j // BLOCK, *rest, j % BLOCK)]
 
 
 def blocked_array(w: np.ndarray, axis: int) -> np.ndarray:
-    """``w`` (2-D, its column axis ``axis``) packed as ``[n // BLOCK, k, BLOCK]``.
+    """``w`` packed on its column axis ``axis``: shape ``[n // BLOCK, *others, BLOCK]``.
 
     >>> blocked_array(np.arange(64.0).reshape(2, 32), 1)[1, 0, :3]
     array([16., 17., 18.])
     """
-    cols = w if axis == 1 else w.T
-    k, n = cols.shape
-    return np.ascontiguousarray(cols.reshape(k, n // BLOCK, BLOCK).transpose(1, 0, 2))
+    last = np.moveaxis(w, axis, -1)
+    split = last.reshape(*last.shape[:-1], last.shape[-1] // BLOCK, BLOCK)
+    return np.ascontiguousarray(np.moveaxis(split, -2, 0))
+
+
+ANCHORS = frozenset({"matmul", "conv"})
+"""Ops whose input 1, a constant, may be blocked: MatMul / Gemm's B, Conv's HWIO weight."""
 
 
 def column_axis(graph: Graph, op: Op) -> int | None:
     """The axis of ``op``'s input 1 that is its output's columns, where it can be blocked."""
-    if op.kind != "matmul" or len(op.inputs) < 2 or op.inputs[1] not in graph.constants:
+    if op.kind not in ANCHORS or len(op.inputs) < 2 or op.inputs[1] not in graph.constants:
         return None
     shape = graph.shape(op.inputs[1])
-    if len(shape) != 2 or not op.shape:
+    if len(shape) < 2 or not op.shape:
         return None
     em = Emitter("probe")
     ins = [em.input(graph.shape(v)) for v in op.inputs]
@@ -77,16 +85,17 @@ def column_axis(graph: Graph, op: Op) -> int | None:
 
 
 def _reads_columns(st: Stage, reads: Sequence[E.Load], found: set[int]) -> bool:
-    if not st.reduce_axes or len(st.reduce_axes) != 1:
+    """Whether reduction ``st`` reads the weight with its last axis ``j`` alone at one
+    position of every load (noted in ``found``) and nowhere else."""
+    if not st.reduce_axes:
         return False
-    j, r = E.Var(st.axes[-1]), E.Var(st.reduce_axes[0][0])
+    j = E.Var(st.axes[-1])
     for ld in reads:
-        if ld.indices == (r, j):
-            found.add(1)
-        elif ld.indices == (j, r):
-            found.add(0)
-        else:
+        at = [d for d, ix in enumerate(ld.indices) if ix == j]
+        others = [ix for d, ix in enumerate(ld.indices) if d not in at]
+        if len(at) != 1 or any(st.axes[-1] in E.free_vars(ix) for ix in others):
             return False
+        found.add(at[0])
     return True
 
 
