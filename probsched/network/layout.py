@@ -38,10 +38,10 @@ from ..errors import ModelError
 from .channels_last import NHWC, Perm, channels_last_emit, inverse, permutation, permuted
 from .graph import Graph, Op, PermuteOp
 from .ops_layout import permute_op
-from .weight_blocking import block_matmul_weights
+from .weight_blocking import block_weights
 
 LAYOUTS = ("nhwc", "nchw")
-"""``nhwc``: this pass, and the matmuls' constant weights blocked
+"""``nhwc``: this pass, and the matmuls' and convolutions' constant weights blocked
 (:mod:`.weight_blocking`); ``nchw``: ONNX's layout everywhere, the graph as imported."""
 
 WEIGHT_LAYOUTS = {"conv": ("OIHW", "HWIO"), "conv_transpose": ("IOHW", "HWOI")}
@@ -61,7 +61,7 @@ def apply_layout(graph: Graph, layout: str) -> Graph:
     if layout == "nchw":
         return graph
     return without_unused_constants(
-        block_matmul_weights(cancel_inverse_transposes(channels_last(graph))))
+        block_weights(cancel_inverse_transposes(channels_last(graph))))
 
 
 def channels_last(graph: Graph) -> Graph:

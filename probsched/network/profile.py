@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..target import host
+
 if TYPE_CHECKING:
     from ..search.database import TuningDatabase
     from .compiled import CompiledNetwork
@@ -68,26 +70,19 @@ def profile_network(compiled: CompiledNetwork, inputs: Sequence[np.ndarray], *,
     for call in calls:
         call()
         alone.append(statistics.median(_seconds(call) for _ in range(alone_repeats)))
-    from ..target import host
-
-    target = host().key
-    rows: dict[str, TaskProfile] = {}
-    tasks = {t.hash: t for t in compiled.network.tasks}
+    by_task: dict[str, list[int]] = {}  # task -> its steps, tasks in order of first use
     for k, st in enumerate(steps):
-        old = rows.get(st.task)
-        graph_ms = 1e3 * statistics.median(in_graph[k])
-        alone_ms = 1e3 * alone[k]
-        if old is None:
-            best = db.best(tasks[st.task].workload, 1, target=target) if db is not None else []
-            best_ms = 1e3 * best[0].latency_s if best else None
-            rows[st.task] = TaskProfile(st.task, tasks[st.task].name, 1, graph_ms, alone_ms,
-                                        best_ms)
-        else:
-            rows[st.task] = TaskProfile(
-                st.task, old.name, old.calls + 1, old.in_graph_ms + graph_ms,
-                old.alone_ms + alone_ms,
-                None if old.best_ms is None else old.best_ms * (old.calls + 1) / old.calls)
-    return list(rows.values())
+        by_task.setdefault(st.task, []).append(k)
+    tasks = {t.hash: t for t in compiled.network.tasks}
+    rows = []
+    for h, ks in by_task.items():
+        best = db.best(tasks[h].workload, 1, target=host().key) if db is not None else []
+        rows.append(TaskProfile(
+            h, tasks[h].name, len(ks),
+            1e3 * sum(statistics.median(in_graph[k]) for k in ks),
+            1e3 * sum(alone[k] for k in ks),
+            1e3 * len(ks) * best[0].latency_s if best else None))
+    return rows
 
 
 def describe_profile(rows: Sequence[TaskProfile], top: int | None = None) -> str:

@@ -105,9 +105,9 @@ def _reading_blocked(emit: Emit, axis: int, shape: tuple[int, ...]) -> Emit:
     return emit_blocked
 
 
-def block_matmul_weights(graph: Graph) -> Graph:
-    """``graph`` with its matmuls' constant weights blocked (see the module); the unblocked
-    constants stay for other readers (unused ones are dropped later)."""
+def block_weights(graph: Graph) -> Graph:
+    """``graph`` with its matmuls' and convolutions' constant weights blocked (see the
+    module); the unblocked constants stay for other readers (unused ones are dropped later)."""
     constants = dict(graph.constants)
     ops = []
     for op in graph.ops:
