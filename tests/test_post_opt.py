@@ -66,6 +66,20 @@ def test_coordinate_descent_walks_to_the_best_neighbourhood():
     assert not cd.propose(8)
 
 
+def test_descent_measures_the_models_favourite_neighbours_first():
+    mod = ps.parse(SPACE)
+    wl, sp = mod.workload(), mod.space()
+    maker = CandidateMaker(wl, sp, None, np.random.default_rng(0))
+    start = maker.make({"<string>:10:23": (64, 1), "<string>:11:23": (64, 1),
+                        "<string>:12:9": 0})
+    assert start is not None
+    plain = CoordinateDescent(maker, start, _latency(start), {start.key}).propose(64)
+    ranked = CoordinateDescent(maker, start, _latency(start), {start.key},
+                               score=lambda cands: [-_latency(c) for c in cands]).propose(64)
+    assert {c.key for c in ranked} == {c.key for c in plain}  # the same neighbours
+    assert [_latency(c) for c in ranked] == sorted(_latency(c) for c in plain)
+
+
 def test_tune_post_optimizes_and_reports_a_median_of_retimings(tmp_path, monkeypatch):
     # Loaded timings are never re-timed; here none counts as loaded (the suite may run beside
     # other work).

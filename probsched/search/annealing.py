@@ -159,7 +159,7 @@ class SimulatedAnnealing(MutationSearch):
             self.points += self._fresh(min(c.min_chains, chains))
             self.points += self._from_db(int(c.parallel_size * c.init_best_fraction))
             if self.points:
-                self._scores(self.points)  # features and a prediction are part of the cost
+                self.scores(self.points)  # features and a prediction are part of the cost
             done = max(1, self.maker.stats["replays"] - replays)
             self._cost_s = (time.perf_counter() - t0) / done
             chains = self._chains(n)
@@ -178,7 +178,7 @@ class SimulatedAnnealing(MutationSearch):
         chains = self._chains(n)
         if not self.points:
             return []
-        scores = self._scores(self.points)
+        scores = self.scores(self.points)
         if len(self.points) > chains:  # a slower space than thought: keep the best chains
             keep = np.argsort(-scores, kind="stable")[:chains]
             self.points, scores = [self.points[k] for k in keep], scores[keep]
@@ -211,7 +211,7 @@ class SimulatedAnnealing(MutationSearch):
         last_change, k = 0, 0
         while k < len(temps):
             moved = [self._mutant(p) or p for p in self.points]
-            new_scores = self._scores(moved)
+            new_scores = self.scores(moved)
             ok = accept(scores, new_scores, float(temps[k]), rng)
             self.points = [m if a else p for m, p, a in zip(moved, self.points, ok, strict=True)]
             scores = np.where(ok, new_scores, scores)

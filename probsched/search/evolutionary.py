@@ -118,7 +118,7 @@ class EvolutionarySearch(MutationSearch):
         for gen in range(c.generations):
             if not pop:
                 break
-            scores = self._scores(pop)
+            scores = self.scores(pop)
             for s, cand in zip(scores, pop, strict=True):
                 if cand.key not in self.measured_keys:
                     heap[cand.key] = (float(s), cand)

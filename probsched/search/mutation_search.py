@@ -63,7 +63,8 @@ class MutationSearch:
                 return cand
         return None
 
-    def _scores(self, cands: Sequence[Candidate]) -> np.ndarray:
+    def scores(self, cands: Sequence[Candidate]) -> np.ndarray:
+        """The cost model's scores of ``cands`` (higher: predicted faster)."""
         feats = self.features(cands)
         return np.asarray(self.model.predict(feats, [c.trace for c in cands]), dtype=float)
 

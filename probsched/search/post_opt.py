@@ -4,24 +4,31 @@ the cost model; the last trials are better spent measuring the best schedule's i
 neighbours than on the model's guesses.
 
 A neighbour changes one decision to a value next to it: a tile decision moves one prime
-factor to an adjacent tile (the innermost staying within its bound), a categorical or compute
-location steps to the next index either way. Each round proposes the unmeasured neighbours
-of the current best; when one of them is faster (by more than ``min_gain``), it becomes the
-current best and its neighbours come next; when none is, the descent has converged and
-proposes nothing more.
+factor to an adjacent tile, or between the innermost tile and any other, or exchanges a
+prime factor of the innermost tile for one of another (the innermost staying within its
+bound); a categorical or compute location steps to the next index either way. The innermost
+tile is usually the register tile, and its best shape is often not one adjacent move away:
+from an 8 x 2-vector tile (24, 1, 1, 2) of 48 vectors, 8 x 3 is (16, 1, 1, 3), an exchange
+of the 3 for the 2. Each round proposes the unmeasured neighbours of the current best, the
+cost model's favourites first (``score``); when one of them is faster (by more than
+``min_gain``), it becomes the current best and its neighbours come next; when none is, the
+descent has converged and proposes nothing more.
 
 >>> import numpy as np
 >>> from probsched.search.mutators import Choice
 >>> tiles = Choice("#0", "sample_perfect_tile", (("max_innermost_factor", 8),), (4, 2, 2))
 >>> sorted(neighbour_values(tiles))
-[(2, 4, 2), (4, 1, 4), (4, 4, 1), (8, 1, 2)]
+[(2, 2, 4), (2, 4, 2), (4, 1, 4), (4, 4, 1), (8, 1, 2), (8, 2, 1)]
+>>> (16, 1, 1, 3) in set(neighbour_values(Choice("#1", "sample_perfect_tile",
+...     (("max_innermost_factor", 4),), (24, 1, 1, 2))))
+True
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..measure import RunResult
@@ -38,18 +45,8 @@ def neighbour_values(choice: Choice) -> Iterator[Any]:
     """The decisions next to ``choice``'s (see the module docstring)."""
     d = choice.decision
     if choice.kind == "sample_perfect_tile":
-        tiles = [int(t) for t in d]
-        inner_max = choice.attr("max_innermost_factor", 16)
-        seen = set()
-        for k in range(len(tiles) - 1):
-            for src, dst in ((k, k + 1), (k + 1, k)):
-                for p in set(prime_factors(tiles[src])) if tiles[src] > 1 else ():
-                    t = list(tiles)
-                    t[src] //= p
-                    t[dst] *= p
-                    if t[-1] <= inner_max and tuple(t) not in seen:
-                        seen.add(tuple(t))
-                        yield tuple(t)
+        yield from _tile_neighbours(tuple(int(t) for t in d),
+                                    choice.attr("max_innermost_factor", 16))
     elif choice.kind == "sample_categorical":
         n = len(choice.attr("candidates", ()))
         for step in (-1, 1):
@@ -61,14 +58,47 @@ def neighbour_values(choice: Choice) -> Iterator[Any]:
                 yield d + step
 
 
+def _tile_neighbours(tiles: tuple[int, ...], inner_max: int) -> Iterator[tuple[int, ...]]:
+    """Adjacent moves of a prime factor, then moves and exchanges with the innermost tile."""
+    last = len(tiles) - 1
+    seen = {tiles}
+
+    def primes(x: int) -> set[int]:
+        return set(prime_factors(x)) if x > 1 else set()
+
+    def trade(src: int, dst: int, give: int, take: int) -> tuple[int, ...] | None:
+        t = list(tiles)
+        t[src] = t[src] // give * take
+        t[dst] = t[dst] // take * give
+        out = tuple(t)
+        if out[-1] > inner_max or out in seen:
+            return None
+        seen.add(out)
+        return out
+
+    pairs = [(k, k + 1) for k in range(last)] + [(k, last) for k in range(last - 1)]
+    for a, b in pairs:
+        for src, dst in ((a, b), (b, a)):
+            for p in sorted(primes(tiles[src])):
+                if (t := trade(src, dst, p, 1)) is not None:
+                    yield t
+    for k in range(last):
+        for p in sorted(primes(tiles[k])):
+            for q in sorted(primes(tiles[last]) - {p}):
+                if (t := trade(k, last, p, q)) is not None:
+                    yield t
+
+
 class CoordinateDescent:
     """A search strategy (the :class:`~.strategy.SearchStrategy` protocol) descending from
     ``start`` (measured at ``start_latency_s``); ``measured_keys``: decisions not to measure
-    again (shared with the other strategies of the run)."""
+    again (shared with the other strategies of the run); ``score`` (the cost model's scores
+    of candidates, higher is faster) orders each batch of neighbours."""
 
     def __init__(self, maker: CandidateMaker, start: Candidate, start_latency_s: float,
-                 measured_keys: set[str], *, min_gain: float = 0.01):
-        self.maker = maker
+                 measured_keys: set[str], *, min_gain: float = 0.01,
+                 score: Callable[[Sequence[Candidate]], Any] | None = None):
+        self.maker, self.score = maker, score
         self.current, self.current_s = start, start_latency_s
         self.measured_keys = measured_keys
         self.min_gain = min_gain
@@ -84,7 +114,12 @@ class CoordinateDescent:
                 cand = self.maker.make({**base, choice.address: value})
                 if cand is not None and cand.key not in self.measured_keys:
                     out.setdefault(cand.key, cand)
-        return list(out.values())
+        cands = list(out.values())
+        if self.score is not None and len(cands) > 1:
+            scores = [float(s) for s in self.score(cands)]
+            order = sorted(range(len(cands)), key=lambda k: -scores[k])  # stable on ties
+            cands = [cands[k] for k in order]
+        return cands
 
     def propose(self, n: int) -> list[Candidate]:
         if self.converged:
@@ -142,7 +177,8 @@ class WithPostOptimization:
         if self.descent is None and self.done >= self.main_trials and self.best is not None:
             log.info("post-optimization: coordinate descent from the best so far (%.4g ms) "
                      "after %d trials", self.best[1] * 1e3, self.done)
-            self.descent = CoordinateDescent(self.maker, *self.best, self.measured_keys)
+            self.descent = CoordinateDescent(self.maker, *self.best, self.measured_keys,
+                                             score=getattr(self.main, "scores", None))
         if self.descent is not None and not self.descent.converged:
             return self.descent
         return self.main
