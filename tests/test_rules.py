@@ -265,3 +265,21 @@ def test_a_buffer_read_along_the_reduction_may_be_packed_transposed():
             _correct(sch)
             layouts[transposed] = sch
     assert set(layouts) == {True, False}
+
+
+POOL = """
+workload pool(h = 9, w = 9, c = 32):
+    input X: float32[1, h, w, c]
+    P[n, i, j, k]: float32[1, 4, 4, c] = max(X[n, i * 2 + r, j * 2 + s, k]) over r < 3, s < 3
+"""
+
+
+def test_a_window_reduction_vectorizes_its_channels():
+    """Pooling in NHWC: the 3 x 3 window's loops go outside the channel loop, which is then
+    vectorized (with the window innermost, it would run one lane at a time)."""
+    wl = ps.parse(POOL).workload()
+    for seed in range(4):
+        sch = _sample(wl, seed)
+        *_, last = sch.get_loops(sch.get_block("P"))
+        assert sch.loop_kind(last) == "vectorized", sch.program
+        _correct(sch)
