@@ -46,13 +46,18 @@ def _latency(cand) -> float:
     return (abs(math.log2(ti[1] / 8)) + abs(math.log2(tj[1] / 16)) + abs(u - 2) + 1) * 1e-3
 
 
-def test_coordinate_descent_walks_to_the_best_neighbourhood():
+def _far_start() -> tuple[CandidateMaker, object]:
+    """A candidate maker of SPACE and a start far from the landscape's minimum."""
     mod = ps.parse(SPACE)
-    wl, sp = mod.workload(), mod.space()
-    maker = CandidateMaker(wl, sp, None, np.random.default_rng(0))
+    maker = CandidateMaker(mod.workload(), mod.space(), None, np.random.default_rng(0))
     start = maker.make({"<string>:10:23": (64, 1), "<string>:11:23": (64, 1),
                         "<string>:12:9": 0})
     assert start is not None
+    return maker, start
+
+
+def test_coordinate_descent_walks_to_the_best_neighbourhood():
+    maker, start = _far_start()
     measured: set[str] = {start.key}
     cd = CoordinateDescent(maker, start, _latency(start), measured)
     for _ in range(50):
@@ -67,12 +72,7 @@ def test_coordinate_descent_walks_to_the_best_neighbourhood():
 
 
 def test_descent_measures_the_models_favourite_neighbours_first():
-    mod = ps.parse(SPACE)
-    wl, sp = mod.workload(), mod.space()
-    maker = CandidateMaker(wl, sp, None, np.random.default_rng(0))
-    start = maker.make({"<string>:10:23": (64, 1), "<string>:11:23": (64, 1),
-                        "<string>:12:9": 0})
-    assert start is not None
+    maker, start = _far_start()
     plain = CoordinateDescent(maker, start, _latency(start), {start.key}).propose(64)
     ranked = CoordinateDescent(maker, start, _latency(start), {start.key},
                                score=lambda cands: [-_latency(c) for c in cands]).propose(64)
