@@ -161,3 +161,22 @@ def test_cli_model_errors_print_without_traceback(tmp_path, capsys):
     assert main(["tune-model", str(path), "--trials", "0"]) == 1
     with pytest.raises(SystemExit):
         main(["tune-model", str(path), "--trials", "4", "--strategy", "greedy"])
+
+
+def test_one_cost_model_learns_from_every_task(monkeypatch):
+    import probsched.network.tuning as tuning
+
+    made = []
+
+    def capture(*args, **kwargs):
+        made.append(tuning_make(*args, **kwargs))
+        return made[-1]
+
+    tuning_make = tuning.make_cost_model
+    monkeypatch.setattr(tuning, "make_cost_model", capture)
+    net = ps.load_onnx(tiny_model())
+    net.tune(trials=6, db=None, strategy="round-robin", round_size=2, progress=False)
+    assert len(made) == 1  # one model for the three tasks
+    assert len(set(made[0]._keys)) == 3 and made[0].n_records >= 6
+    net.tune(trials=3, db=None, round_size=1, progress=False, shared_model=False)
+    assert len(made) == 1  # each task made its own

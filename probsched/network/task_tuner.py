@@ -5,7 +5,8 @@ resume replays every stored record to train a fresh cost model. A network is tun
 short rounds per task, so this keeps per task what ``tune`` would rebuild each time: the cost
 model (trained on the stored records once, on its first round), the feature cache, the
 evolutionary search (its replay cache and the decisions already measured) and the timings of
-each candidate; the builder and runners are shared between tasks (:mod:`.tuning`).
+each candidate; the builder and runners are shared between tasks (:mod:`.tuning`), and so
+may the cost model be (labels normalized per task).
 A round is ``tune``'s loop at a small budget: one batch proposed (evolution, then coordinate
 descent from the best for the ``POST_OPTIMIZATION`` share of the round), built, checked and
 timed, every record committed at once to the one database, the model updated, the round's
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from ..lang.loader import generated_space
 from ..measure import Builder, Runner, RunResult
 from ..search.callbacks import DatabaseSink, MeasureCallback, StrategyFeedback, UpdateCostModel
+from ..search.cost_model import CostModel
 from ..search.database import TuningDatabase
 from ..search.evolutionary import EvolutionarySearch
 from ..search.features import FeatureCache
@@ -50,8 +52,10 @@ class RoundResult:
 class TaskTuner:
     """The search state of one task (see the module docstring)."""
 
-    def __init__(self, task: Task, db: TuningDatabase, target: Target, seed: int = 0):
+    def __init__(self, task: Task, db: TuningDatabase, target: Target, seed: int = 0,
+                 model: CostModel | None = None):
         self.task, self.db, self.target, self.seed = task, db, target, seed
+        self._shared_model = model  # None: a model of its own, made on the first round
         self.workload = task.workload
         self.space = generated_space()
         self.timings: dict[str, list[float]] = {}  # clean timings per candidate
@@ -97,7 +101,7 @@ class TaskTuner:
 
     def _start(self) -> None:
         """The first round: the model learns from the stored records, the search starts."""
-        model = make_cost_model("gbdt", self.seed, MODEL_MIN_RECORDS)
+        model = self._shared_model or make_cost_model("gbdt", self.seed, MODEL_MIN_RECORDS)
         features = FeatureCache()
         self._learn = UpdateCostModel(model, features, self.workload.structural_hash)
         if self._stored:

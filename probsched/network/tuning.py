@@ -33,9 +33,10 @@ from ..measure import Builder, Runner
 from ..measure.runner import CACHED_WORKLOADS
 from ..search.callbacks import MeasureCallback
 from ..search.database import Database, TuningDatabase
+from ..search.model_choice import make_cost_model
 from ..target import CpuTarget, Target, resolve
 from .scheduler import TaskStats, end_to_end, make_scheduler
-from .task_tuner import TaskTuner
+from .task_tuner import MODEL_MIN_RECORDS, TaskTuner
 
 if TYPE_CHECKING:
     from .network import Network
@@ -147,14 +148,16 @@ def tune_network(net: Network, trials: int = 2000, db: str | os.PathLike[str] |
                  TuningDatabase | None = "runs.db", strategy: str = "gradient", seed: int = 0,
                  progress: bool = True, *, target: Target | str | None = None,
                  round_size: int | None = None, callbacks: Sequence[MeasureCallback] = (),
-                 out: TextIO | None = None) -> NetworkTuneResult:
+                 out: TextIO | None = None, shared_model: bool = True) -> NetworkTuneResult:
     """Tune ``net``'s tasks for ``trials`` new trials in all (see the module docstring).
 
     ``strategy``: "gradient", "round-robin" or "ucb"; ``db``: a path, an open database or
     None (in memory); ``progress``: print the task table after each round (to ``out``,
     standard error by default); ``round_size``: trials per round (default: see
     :func:`round_trials`); ``callbacks``: more :class:`MeasureCallback`\\ s, told of every
-    task's measurements.
+    task's measurements; ``shared_model``: one cost model learns from every task's records
+    (labels normalized per task, as Ansor's is), so that a task's first round is ranked by
+    what the others taught it; False: a model per task.
     """
     t0 = time.perf_counter()
     if trials < 1:
@@ -169,7 +172,8 @@ def tune_network(net: Network, trials: int = 2000, db: str | os.PathLike[str] |
     put_note = getattr(database, "put_note", None)
     if put_note is not None:  # for the report: which workloads are this model's tasks
         put_note(*model_note(net, tgt, strategy))
-    tuners = [TaskTuner(t, database, tgt, seed) for t in net.tasks]
+    model = make_cost_model("gbdt", seed, MODEL_MIN_RECORDS) if shared_model else None
+    tuners = [TaskTuner(t, database, tgt, seed, model) for t in net.tasks]
     stats = [TaskStats(t.weight, t.flops, t.name,
                        [tt.best] if tt.stored_trials else [], tt.stored_trials)
              for t, tt in zip(net.tasks, tuners, strict=True)]
