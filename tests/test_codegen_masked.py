@@ -87,3 +87,32 @@ def test_masked_loads_are_a_power_of_two_wide():
     ir = lower_program(schedule_copies(wl, True).program, host()).ir
     widths = {int(n) for n in re.findall(r"@llvm\.masked\.load\.v(\d+)f32", ir)}
     assert widths == {16}
+
+
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 9), st.booleans())
+def test_padding_read_per_element_selects_a_pointer(c, h, w, vector_channels):
+    """Padding inlined into a conv and read one element at a time (a scalar condition; with
+    ``vector_channels``, each element broadcast across a vector of output channels, as an
+    NHWC conv's register tile does) loads through a selected pointer, its own clamped
+    address or a constant zero, and matches the reference."""
+    wb = WorkloadBuilder("padded_conv")
+    x = wb.input("x", (h, w, c))
+    k = wb.input("k", (3, 3, c, 16))
+    vh, vw, vc, vo, r0, r1, rc = axes("h w c o r0 r1 rc")
+    inside = all_of(vh >= 1, vh < h + 1, vw >= 1, vw < w + 1)
+    P = wb.compute("P", (vh, vw, vc), select(inside, x[vh - 1, vw - 1, vc], 0.0),
+                   shape=(h + 2, w + 2, c))
+    wb.compute("Y", (vh, vw, vo), reduce_sum(P[vh + r0, vw + r1, rc] * k[r0, r1, rc, vo]),
+               shape=(h, w, 16))
+    wl = wb.build()
+    sch = ps.Schedule(wl, seed=0)
+    sch.compute_inline(sch.get_block("P"))
+    if vector_channels:
+        y = sch.get_block("Y")
+        lh, lw, lo, l0, l1, lc = sch.get_loops(y)
+        sch.reorder(lh, lw, l0, l1, lc, lo)
+        sch.vectorize(lo)
+    ir = lower_program(sch.program, host()).ir
+    assert re.search(r"select i1 %\S+, ptr %\S+, ptr @probsched\.pad\.float32", ir), ir
+    assert "llvm.masked.load" not in ir
+    assert_matches(wl, sch)

@@ -14,13 +14,15 @@ from ..ir.program import Program
 from . import lanes as lane_analysis
 from . import memory
 from .buffers import BufferPlan
-from .irtext import BYTES, Function, Module, Value, const, intrinsic_suffix, vec_type
+from .irtext import BYTES, Function, Module, Value, const, float_literal, intrinsic_suffix, vec_type
 from .lanes import VarInfo
 from .mathfns import erf_f32, exp_f32, tanh_f32
 
 
 class ExprEmitter:
     """Emits expressions of one function body; ``lanes``/``mask`` describe the vector context."""
+
+    SELECT_POINTERS = True  # padding as a selected pointer (_padded_load); not on a GPU
 
     def __init__(self, fn: Function, module: Module, program: Program, ptrs: dict[str, str],
                  plans: dict[str, BufferPlan] | None = None):
@@ -166,6 +168,9 @@ class ExprEmitter:
             # Both arms evaluated with their loads' indices clamped into the buffer (what the
             # taken arm reads is in bounds anyway): a select instead of a branch per element
             # keeps the code straight-line, which LLVM optimizes faster and better.
+            padded = self._padded_load(e, cond, t)
+            if padded is not None:
+                return padded
             saved_clamp, self.clamp = self.clamp, True
             try:
                 a, b = self._pair(child(e.a, t), child(e.b, t))
@@ -185,6 +190,36 @@ class ExprEmitter:
         fn.emit(f"br label %{join_l}")
         fn.start_block(join_l)
         return fn.op(f"phi {a.ty} [ {a.ref}, %{a_end} ], [ {b.ref}, %{b_end} ]", t)
+
+    def _padded_load(self, e: E.Select, cond: Value, t: str) -> Value | None:
+        """``select(cond, X[i], c)`` (padding: one load, a constant) as one load from either
+        ``X[i]`` (clamped) or a constant holding ``c``, the pointer selected, not the value.
+        On x86 a selected value became a masked load plus, where a vector loop broadcasts
+        it, a register broadcast, both on the ports the FMAs use; a selected pointer is a
+        cmov and a broadcast straight from memory. None where the select is not of this
+        shape (or where pointers live in other address spaces, as on a GPU)."""
+        load, other, load_first = e.a, e.b, True
+        if isinstance(load, E.Const):
+            load, other, load_first = e.b, e.a, False
+        if not (self.SELECT_POINTERS and isinstance(load, E.Load)
+                and isinstance(other, E.Const)):
+            return None
+        dt = self.dtype_of(load.tensor)
+        if dt != t or dt not in ("float32", "float64") or isinstance(other.value, bool):
+            return None
+        name = f"@probsched.pad.{dt}.{float_literal(float(other.value), dt)}"
+        name = "@" + "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in name[1:])
+        self.module.declare(name, f"{name} = private unnamed_addr constant "
+                            f"{vec_type(dt, 0)} {float_literal(float(other.value), dt)}, "
+                            f"align {BYTES[dt]}")
+        saved_clamp, self.clamp = self.clamp, True
+        try:
+            p = memory.address(self, load.tensor, load.indices)
+        finally:
+            self.clamp = saved_clamp
+        a, b = (p, name) if load_first else (name, p)
+        ptr = self.fn.op(f"select {cond.typed}, ptr {a}, ptr {b}", "ptr")
+        return self.fn.op(f"load {vec_type(dt, 0)}, ptr {ptr.ref}, align {BYTES[dt]}", dt)
 
     def _and_mask(self, mask: Value | None, cond: Value) -> Value:
         if mask is None:

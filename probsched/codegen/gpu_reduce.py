@@ -129,6 +129,7 @@ class GpuExprEmitter(ExprEmitter):
     """The expression emitter of a kernel, with the all-reduce call of a KAllReduce's block."""
 
     kernel: GpuEmitter
+    SELECT_POINTERS = False  # its buffers live in several address spaces
 
     def call(self, name: str, x: Value) -> Value:
         if not name.startswith(ALLREDUCE + "."):
