@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..ir.compute import Workload
 from .fusion import Group
-from .graph import Emitter, Graph, Readable
+from .graph import ANCHOR, REDUCE, Emitter, Graph, Readable
 
 MAX_NAME_KINDS = 6
 
@@ -26,12 +26,15 @@ class Step:
 
 @dataclass(frozen=True)
 class Task:
-    """A workload the model runs ``weight`` times; ``hash`` is its structural hash."""
+    """A workload the model runs ``weight`` times; ``hash`` is its structural hash;
+    ``anchor`` the kind of its anchor or reduction op ("conv", "matmul", "softmax", ...; its
+    first op's kind where it has neither): tasks of one anchor share a cost model."""
 
     name: str
     workload: Workload
     weight: int
     hash: str
+    anchor: str = ""
 
     @property
     def flops(self) -> int:
@@ -57,6 +60,12 @@ def group_workload(graph: Graph, group: Group) -> tuple[Workload, tuple[str, ...
     return em.wb.build(), tuple(inputs)
 
 
+def group_anchor(graph: Graph, group: Group) -> str:
+    """The kind of ``group``'s anchor or reduction op (its first op's where it has none)."""
+    ops = [graph.ops[k] for k in group.ops]
+    return next((op.kind for op in ops if op.family in (ANCHOR, REDUCE)), ops[0].kind)
+
+
 def make_tasks(graph: Graph, groups: list[Group]) -> tuple[tuple[Task, ...], tuple[Step, ...]]:
     """The distinct tasks (in order of first use, weighted by count) and the steps."""
     tasks: dict[str, Task] = {}
@@ -65,6 +74,7 @@ def make_tasks(graph: Graph, groups: list[Group]) -> tuple[tuple[Task, ...], tup
         wl, inputs = group_workload(graph, g)
         h = wl.structural_hash
         old = tasks.get(h)
-        tasks[h] = Task(wl.name, wl, 1 if old is None else old.weight + 1, h)
+        tasks[h] = Task(wl.name, wl, 1 if old is None else old.weight + 1, h,
+                        group_anchor(graph, g))
         steps.append(Step(h, inputs, g.output))
     return tuple(tasks.values()), tuple(steps)

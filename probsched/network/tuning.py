@@ -32,6 +32,7 @@ from ..errors import ModelError
 from ..measure import Builder, Runner
 from ..measure.runner import CACHED_WORKLOADS
 from ..search.callbacks import MeasureCallback
+from ..search.cost_model import CostModel
 from ..search.database import Database, TuningDatabase
 from ..search.model_choice import make_cost_model
 from ..target import CpuTarget, Target, resolve
@@ -155,9 +156,11 @@ def tune_network(net: Network, trials: int = 2000, db: str | os.PathLike[str] |
     None (in memory); ``progress``: print the task table after each round (to ``out``,
     standard error by default); ``round_size``: trials per round (default: see
     :func:`round_trials`); ``callbacks``: more :class:`MeasureCallback`\\ s, told of every
-    task's measurements; ``shared_model``: one cost model learns from every task's records
-    (labels normalized per task, as Ansor's is), so that a task's first round is ranked by
-    what the others taught it; False: a model per task.
+    task's measurements; ``shared_model``: the tasks of one anchor kind (every convolution,
+    every matmul) share a cost model learning from all their records (labels normalized per
+    task, as Ansor's one model is), so that a task's first round is ranked by what the others
+    taught it; False: a model per task. (One model for all kinds steered BERT's softmax, the
+    only task of its kind, to 3x slower kernels than its own model found.)
     """
     t0 = time.perf_counter()
     if trials < 1:
@@ -172,8 +175,11 @@ def tune_network(net: Network, trials: int = 2000, db: str | os.PathLike[str] |
     put_note = getattr(database, "put_note", None)
     if put_note is not None:  # for the report: which workloads are this model's tasks
         put_note(*model_note(net, tgt, strategy))
-    model = make_cost_model("gbdt", seed, MODEL_MIN_RECORDS) if shared_model else None
-    tuners = [TaskTuner(t, database, tgt, seed, model) for t in net.tasks]
+    models: dict[str, CostModel] = {}  # by anchor kind
+    for t in net.tasks:
+        if shared_model and t.anchor not in models:
+            models[t.anchor] = make_cost_model("gbdt", seed, MODEL_MIN_RECORDS)
+    tuners = [TaskTuner(t, database, tgt, seed, models.get(t.anchor)) for t in net.tasks]
     stats = [TaskStats(t.weight, t.flops, t.name,
                        [tt.best] if tt.stored_trials else [], tt.stored_trials)
              for t, tt in zip(net.tasks, tuners, strict=True)]
