@@ -207,11 +207,10 @@ class ExprEmitter:
         dt = self.dtype_of(load.tensor)
         if dt != t or dt not in ("float32", "float64") or isinstance(other.value, bool):
             return None
-        name = f"@probsched.pad.{dt}.{float_literal(float(other.value), dt)}"
-        name = "@" + "".join(ch if ch.isalnum() or ch in "._" else "_" for ch in name[1:])
-        self.module.declare(name, f"{name} = private unnamed_addr constant "
-                            f"{vec_type(dt, 0)} {float_literal(float(other.value), dt)}, "
-                            f"align {BYTES[dt]}")
+        literal = float_literal(float(other.value), dt)
+        name = "@probsched.pad." + "".join(ch if ch.isalnum() else "_" for ch in f"{dt}.{literal}")
+        self.module.declare(name, f"{name} = private unnamed_addr constant {vec_type(dt, 0)} "
+                            f"{literal}, align {BYTES[dt]}")
         saved_clamp, self.clamp = self.clamp, True
         try:
             p = memory.address(self, load.tensor, load.indices)

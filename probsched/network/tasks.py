@@ -34,7 +34,7 @@ class Task:
     workload: Workload
     weight: int
     hash: str
-    anchor: str = ""
+    anchor: str
 
     @property
     def flops(self) -> int:

@@ -175,10 +175,9 @@ def tune_network(net: Network, trials: int = 2000, db: str | os.PathLike[str] |
     put_note = getattr(database, "put_note", None)
     if put_note is not None:  # for the report: which workloads are this model's tasks
         put_note(*model_note(net, tgt, strategy))
-    models: dict[str, CostModel] = {}  # by anchor kind
-    for t in net.tasks:
-        if shared_model and t.anchor not in models:
-            models[t.anchor] = make_cost_model("gbdt", seed, MODEL_MIN_RECORDS)
+    models: dict[str, CostModel] = {  # by anchor kind
+        a: make_cost_model("gbdt", seed, MODEL_MIN_RECORDS)
+        for a in dict.fromkeys(t.anchor for t in net.tasks)} if shared_model else {}
     tuners = [TaskTuner(t, database, tgt, seed, models.get(t.anchor)) for t in net.tasks]
     stats = [TaskStats(t.weight, t.flops, t.name,
                        [tt.best] if tt.stored_trials else [], tt.stored_trials)
